@@ -1,0 +1,443 @@
+"""Run the report notebooks for one scenario and publish them as offline HTML.
+
+``run_report`` executes every notebook in ``notebooks/`` with Papermill, injecting the scenario's
+parameters, converts each executed notebook to HTML with the code hidden and the figures embedded,
+and publishes the run as ``<out>/<scenario>/<run-date>/``::
+
+    reports/retail/
+        2024-05-01/            one good run: NN_name.html, NN_name.ipynb (executed), tiers.csv,
+                               tiers.parquet, index.html (links + run metadata), run.json
+        latest -> 2024-05-01   relative symlink to the newest good run (for scripts)
+        latest.html            a redirect page to latest/…/index.html, for people: it opens offline
+                               from any file browser, also where symlinks do not survive (zip, SMB)
+        failed/2024-05-02/     the executed notebooks of a failed run, for debugging
+        .lock                  held while a run of this scenario is in progress
+
+Why this shape: a scheduler (cron, Airflow, CI) can run the same command every night and a failing
+run never damages what leadership already has. Each run is built in a hidden folder next to its
+destination and moved into place only when every notebook succeeded; re-running a date swaps the
+folders by renames (the old run is removed only after the new one is in place). Runs of one
+scenario are serialised by an ``fcntl.flock`` lock.
+
+The HTML pages make no network request at all: the ``clvkit_report`` nbconvert template (in
+``clvkit/templates``) extends JupyterLab's template and removes its require.js, MathJax, mermaid
+and widget scripts, which would otherwise be fetched from a CDN.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import html
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from clvkit.errors import ClvkitError, ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: Names every report notebook's ``parameters`` cell may define; ``run_report`` injects all of them.
+PARAMETERS = ("params", "run_date")
+TEMPLATE = "clvkit_report"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ReportError(ClvkitError):
+    """A report run failed; the message names the notebook and the cell, or the lock holder."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one successful ``run_report`` produced.
+
+    Attributes
+    ----------
+    scenario, run_date : str
+        The scenario name (the params file's stem) and the run date (``YYYY-MM-DD``).
+    path : Path
+        The published run folder ``<out>/<scenario>/<run_date>``.
+    index : Path
+        Its ``index.html``.
+    reports : tuple of Path
+        The HTML report of each notebook in the run, in notebook order.
+    exports : tuple of Path
+        The tier export files written by the score step.
+    duration : float
+        Wall-clock seconds of the whole run.
+    fingerprint : str
+        A hash of the input data (or of the params file when the score step was skipped).
+    """
+
+    scenario: str
+    run_date: str
+    path: Path
+    index: Path
+    reports: tuple[Path, ...]
+    exports: tuple[Path, ...] = field(default=())
+    duration: float = 0.0
+    fingerprint: str = ""
+
+
+def default_notebooks_dir(params_path: str | os.PathLike) -> Path:
+    """Where the report notebooks live: ``notebooks/`` next to the params folder, else in the cwd.
+
+    A project keeps ``params/<scenario>.yaml`` and ``notebooks/`` side by side at its root, so the
+    notebooks are found from the params file wherever the command is run from (cron's cwd is ``~``).
+    """
+    beside = Path(params_path).resolve().parent.parent / "notebooks"
+    return beside if beside.is_dir() else Path.cwd() / "notebooks"
+
+
+def select_notebooks(notebooks_dir: str | os.PathLike, only=None) -> list[Path]:
+    """The notebooks of a run, sorted by name; ``only`` keeps those named (``03_tiers`` or ``tiers``).
+
+    Raises
+    ------
+    ConfigError
+        When the folder holds no notebook, or a name in ``only`` matches none of them.
+    """
+    folder = Path(notebooks_dir)
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if not found:
+        raise ConfigError(f"no report notebooks (*.ipynb) in {folder}", key="notebooks",
+                          fix="run from the project root or pass the notebooks folder")
+    if only is None:
+        return found
+    wanted = [only] if isinstance(only, str) else list(only)
+    chosen = []
+    for name in wanted:
+        stem = Path(name).stem
+        hits = [p for p in found if p.stem == stem or re.sub(r"^\d+_", "", p.stem) == stem]
+        if not hits:
+            raise ConfigError(f"no report notebook named {name!r}", key="only",
+                              fix=f"use one of {', '.join(p.stem for p in found)}")
+        chosen += [p for p in hits if p not in chosen]
+    return sorted(chosen)
+
+
+def check_run_date(run_date) -> str:
+    """Return the run date as ``YYYY-MM-DD`` (today when None); raise ConfigError otherwise."""
+    if run_date is None:
+        return _dt.date.today().isoformat()
+    text = run_date.isoformat()[:10] if isinstance(run_date, _dt.date) else str(run_date)
+    try:
+        ok = bool(_DATE.match(text)) and _dt.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"run date {run_date!r} is not a calendar date YYYY-MM-DD", key="run_date",
+                          fix="pass e.g. --run-date 2024-05-01")
+    return text
+
+
+@contextlib.contextmanager
+def scenario_lock(scenario_dir: Path):
+    """Hold ``<scenario_dir>/.lock`` for the duration; raise ReportError if another run holds it."""
+    scenario_dir.mkdir(parents=True, exist_ok=True)
+    path = scenario_dir / ".lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ReportError(
+                f"another report run of scenario '{scenario_dir.name}' is in progress (lock {path} "
+                "is held); wait for it to finish: runs of one scenario never interleave") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} since {_dt.datetime.now().isoformat(timespec='seconds')}\n")
+            handle.flush()
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _kernel_manager(socket_dir: str):
+    """A kernel manager that starts ipykernel in *this* interpreter, whatever kernelspecs exist.
+
+    The name ``python3`` alone can resolve to a kernelspec installed elsewhere (``~/.local/share/
+    jupyter/kernels``); with no kernel dirs only ipykernel's native spec, built from
+    ``sys.executable``, is left, so cron, CI and a fresh venv all run the notebooks here. The
+    kernel talks over local IPC sockets in ``socket_dir`` (no TCP port, no warning about one).
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    return KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]),
+                         transport="ipc", ip=str(Path(socket_dir) / "kernel"))
+
+
+def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None = None) -> None:
+    """Execute one notebook with Papermill into ``output``; the progress bar only on a terminal.
+
+    Raises ``papermill.PapermillExecutionError`` when a cell fails (the partial notebook is
+    written to ``output`` first).
+    """
+    import papermill
+
+    with tempfile.TemporaryDirectory(prefix="clvkit-kernel-") as socket_dir:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name="python3",
+            language="python", km=_kernel_manager(socket_dir), progress_bar=sys.stderr.isatty(),
+            log_output=False, cwd=str(cwd or notebook.parent))
+
+
+def to_html(notebook: Path, output: Path) -> Path:
+    """Convert an executed notebook to a self-contained HTML page with the code hidden."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name=TEMPLATE,
+        extra_template_basedirs=[str(resources.files("clvkit") / "templates")],
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        embed_images=True)
+    nb = nbformat.read(notebook, as_version=4)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
+    head, sep, rest = body.partition("<body")
+    output.write_text(_CSS_COMMENT.sub(_drop_url_comment, head) + sep + rest, encoding="utf-8")
+    return output
+
+
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+
+
+def _drop_url_comment(match: re.Match) -> str:
+    """JupyterLab's inlined CSS cites web pages in comments; drop those so no URL is left at all."""
+    return "" if "://" in match.group() else match.group()
+
+
+def _fingerprint_params(params_path: Path) -> str:
+    return "params-sha256:" + hashlib.sha256(params_path.read_bytes()).hexdigest()[:16]
+
+
+def score_step(params_path: Path, folder: Path) -> tuple[str, tuple[Path, ...]]:
+    """Run the score step once for the run: write the tier export, return a data fingerprint."""
+    from clvkit import pipeline
+
+    written = pipeline.export_scores(params_path, folder)
+    return pipeline.last_fingerprint(), tuple(written)
+
+
+def _failure_line(nb_name: str, exc: Exception, kept: Path) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        evalue = (str(exc.evalue).strip().splitlines() or [""])[0]
+        where = f"cell {exc.cell_index} (execution count {exc.exec_count})"
+        what = f"{exc.ename}: {evalue}"
+    else:
+        where, what = "before or between cells", f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return f"report failed in notebook {nb_name}, {where}: {what}; executed notebook kept in {kept}"
+
+
+def _replace_dir(src: Path, dest: Path) -> None:
+    """Move ``src`` to ``dest`` by renames; an existing ``dest`` is removed only once replaced."""
+    old = dest.with_name(f".old-{dest.name}-{os.getpid()}")
+    if dest.exists():
+        os.rename(dest, old)
+    try:
+        os.rename(src, dest)
+    except BaseException:
+        if old.exists():
+            os.rename(old, dest)
+        raise
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def point_latest(scenario_dir: Path) -> str | None:
+    """Point ``latest`` (symlink) and ``latest.html`` (redirect page) at the newest good run."""
+    runs = sorted(p.name for p in scenario_dir.iterdir() if p.is_dir() and not p.is_symlink()
+                  and _DATE.match(p.name) and (p / "index.html").exists())
+    if not runs:
+        return None
+    newest = runs[-1]
+    link = scenario_dir / "latest"
+    tmp = scenario_dir / f".latest-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(newest, tmp)
+    os.replace(tmp, link)
+    target = f"{newest}/index.html"
+    _write_atomic(scenario_dir / "latest.html", (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0; url={target}">'
+        f"<title>{html.escape(scenario_dir.name)}: latest report</title></head>\n"
+        f'<body><p>Latest report of {html.escape(scenario_dir.name)}: '
+        f'<a href="{target}">{newest}</a></p></body></html>\n'))
+    return newest
+
+
+def _title(notebook: Path) -> str:
+    """The first markdown heading of a notebook, else its file name."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return notebook.stem
+
+
+def render_index(folder: Path, meta: dict) -> Path:
+    """Write ``index.html`` (links to every report and export, plus the run metadata)."""
+    esc = html.escape
+    rows = []
+    for nb in sorted(folder.glob("*.ipynb")):
+        page = nb.with_suffix(".html")
+        if page.exists():
+            rows.append(f'<li><a href="{esc(page.name)}">{esc(_title(nb))}</a> '
+                        f'<span class="aux">(<a href="{esc(nb.name)}">executed notebook</a>)</span></li>')
+    exports = [f'<li><a href="{esc(p)}">{esc(p)}</a></li>' for p in meta.get("exports", [])]
+    facts = [("Scenario", meta["scenario"]), ("Run date", meta["run_date"]),
+             ("Generated", meta["generated"]), ("clvkit version", meta["clvkit_version"]),
+             ("Duration", f'{meta["duration_seconds"]:.1f} s'), ("Data fingerprint", meta["fingerprint"]),
+             ("Params file", meta["params_path"])]
+    table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>{esc(meta["scenario"])} reports, {esc(meta["run_date"])}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "Liberation Sans", Arial, sans-serif;
+       max-width: 960px; margin: 0 auto; padding: 24px 32px; color: #222; line-height: 1.5; }}
+h1 {{ font-size: 28px; margin-bottom: 4px; }} h2 {{ font-size: 20px; margin-top: 28px; }}
+ul.reports li {{ font-size: 18px; margin: 6px 0; }} .aux {{ font-size: 13px; color: #666; }}
+table {{ border-collapse: collapse; font-size: 14px; }}
+th {{ text-align: left; padding: 3px 16px 3px 0; color: #555; font-weight: normal; }}
+pre {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
+</style></head>
+<body>
+<h1>{esc(meta["scenario"])}: customer value reports</h1>
+<p class="aux">Run {esc(meta["run_date"])}. Each report opens offline; code is hidden.</p>
+<h2>Reports</h2>
+<ul class="reports">
+{chr(10).join(rows)}
+</ul>
+<h2>Exports</h2>
+<ul>
+{chr(10).join(exports) or "<li>none (score step skipped)</li>"}
+</ul>
+<h2>Run</h2>
+<table>
+{table}
+</table>
+<h2>Parameters</h2>
+<pre>{esc(meta["params_text"])}</pre>
+</body></html>
+"""
+    path = folder / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def run_report(params_path, out="reports", run_date=None, only=None, *,
+               notebooks_dir=None, export=True) -> RunResult:
+    """Execute the report notebooks for a scenario and publish the HTML reports.
+
+    Parameters
+    ----------
+    params_path : path
+        The scenario's params YAML; its stem names the scenario (``params/retail.yaml`` → retail).
+    out : path
+        The reports root; the run goes to ``<out>/<scenario>/<run_date>/``.
+    run_date : str or date, optional
+        ``YYYY-MM-DD``, today by default. Re-running a date replaces that run atomically.
+    only : str or list of str, optional
+        Run only these notebooks (``03_tiers`` or ``tiers``); the other reports of an existing
+        run of that date are kept.
+    notebooks_dir : path, optional
+        Where the notebooks are; by default ``notebooks/`` beside the params folder.
+    export : bool
+        Run the score step that writes the tier export (``tiers.csv``, ``tiers.parquet``).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ConfigError
+        Missing params file, bad run date, unknown notebook name.
+    ReportError
+        A notebook failed (one line naming notebook and cell; the previous run and ``latest`` are
+        untouched, the failed executed notebooks are kept under ``failed/<run_date>/``), or another
+        run of the scenario holds the lock.
+    """
+    started = time.perf_counter()
+    params = Path(params_path).resolve()
+    if not params.is_file():
+        raise ConfigError(f"params file {params_path} does not exist", key="params",
+                          fix="pass a scenario file such as params/retail.yaml")
+    date = check_run_date(run_date)
+    notebooks = select_notebooks(notebooks_dir or default_notebooks_dir(params), only)
+    scenario = params.stem
+    scenario_dir = Path(out).resolve() / scenario
+    dest = scenario_dir / date
+    parameters = {"params": str(params), "run_date": date}
+
+    with scenario_lock(scenario_dir):
+        build = scenario_dir / f".build-{date}-{os.getpid()}"
+        if build.exists():
+            shutil.rmtree(build)
+        if only is not None and dest.is_dir():
+            shutil.copytree(dest, build, symlinks=True)
+        else:
+            build.mkdir()
+        try:
+            if export:
+                fingerprint, exports = score_step(params, build)
+            else:
+                fingerprint, exports = _fingerprint_params(params), ()
+            for nb in notebooks:
+                executed = build / nb.name
+                logger.info("executing %s", nb.name)
+                try:
+                    execute(nb, executed, parameters, cwd=nb.parent)
+                except Exception as exc:
+                    failed = scenario_dir / "failed" / date
+                    failed.parent.mkdir(parents=True, exist_ok=True)
+                    _replace_dir(build, failed)
+                    raise ReportError(_failure_line(nb.name, exc, failed)) from exc
+                to_html(executed, executed.with_suffix(".html"))
+            from clvkit import __version__
+
+            meta = {"scenario": scenario, "run_date": date,
+                    "generated": _dt.datetime.now().isoformat(timespec="seconds"),
+                    "clvkit_version": __version__, "params_path": str(params),
+                    "params_text": params.read_text(encoding="utf-8"), "fingerprint": fingerprint,
+                    "notebooks": [nb.name for nb in notebooks],
+                    "exports": [p.name for p in exports],
+                    "duration_seconds": time.perf_counter() - started}
+            index = render_index(build, meta)
+            (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
+                                            encoding="utf-8")
+            _replace_dir(build, dest)
+        finally:
+            if build.exists():
+                shutil.rmtree(build)
+        point_latest(scenario_dir)
+
+    return RunResult(scenario=scenario, run_date=date, path=dest, index=dest / index.name,
+                     reports=tuple(dest / (nb.stem + ".html") for nb in notebooks),
+                     exports=tuple(dest / p.name for p in exports),
+                     duration=time.perf_counter() - started, fingerprint=fingerprint)
