@@ -1,0 +1,683 @@
+"""Scenario parameters: one YAML file per scenario, validated into typed, frozen dataclasses.
+
+The schema *is* the dataclasses below: a small generic builder (``_convert``) walks each
+dataclass's fields and type hints, so adding a field to a section is one line and gets the same
+checks as every other key: an unknown key names the closest valid key, a missing required key
+says so, and a wrong type or out-of-range value names its full path (``tiers.rules[1].share``).
+Relative paths are resolved against the params file's folder; dates are ISO dates
+(``2024-12-31``) and become ``pandas.Timestamp``. Rules that tie several keys together (shares
+summing to 1, ordered thresholds, a playbook action for every tier, ...) live in each section's
+``_validate`` method, next to the fields they check.
+
+Sections are grouped below by the module that owns their meaning: data and cleaning (intake),
+summary / model / value (models), tiers ... export (tiers), satisfaction / retention / impact,
+report and spark. Only ``scenario`` and ``data.source`` are required.
+
+Example
+-------
+>>> cfg = Config.from_dict({"scenario": "demo", "data": {"source": "simulate"}})
+>>> cfg.tiers.rules[0].label, cfg.value.horizon
+('VIP', 12.0)
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import difflib
+import math
+import operator
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from clvkit.errors import ConfigError
+
+__all__ = ["Config", "load", "DataConfig", "TableSource", "SimulateConfig", "CdnowConfig",
+           "CleaningConfig", "SummaryConfig", "ModelConfig", "ValueConfig", "TierRule",
+           "SecondDimension", "TiersConfig", "SegmentsConfig", "StagesConfig",
+           "ChurnWarningConfig", "PlaybookConfig", "ExportConfig", "SatisfactionConfig",
+           "RetentionConfig", "ImpactConfig", "ReportConfig", "SparkConfig", "STAGE_NAMES"]
+
+#: Lifecycle stage names a playbook may map to actions (meaning owned by ``clvkit.tiers``).
+STAGE_NAMES = ("prospect", "new", "repeat", "loyal", "dormant", "lost")
+IMPACT_OUTCOMES = ("csat", "nps", "repurchase", "conversion", "churn", "spend")
+
+
+def _f(default: Any = dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None,
+       yaml: bool = True) -> Any:
+    """A dataclass field with a numeric range the builder checks (``ge`` = ">=" etc.).
+
+    A mutable default (list, dict, dataclass instance) is wrapped in a factory.
+    ``yaml=False`` marks a field that is set by code, never read from the file.
+    """
+    meta = {k: v for k, v in {"ge": ge, "gt": gt, "le": le, "lt": lt}.items() if v is not None}
+    meta["yaml"] = yaml
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda d=default: _copy(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _copy(value):
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _err(path: str, problem: str, fix: str | None = None) -> ConfigError:
+    return ConfigError(problem, key=path or "(top level)", fix=fix)
+
+
+# --------------------------------------------------------------------------- data and cleaning
+@dataclass(frozen=True)
+class TableSource:
+    """Where one input table comes from, and how its columns map to clvkit's (``clvkit.io``).
+
+    ``path`` is a CSV / Parquet / DuckDB file (relative to the params file); ``url`` an
+    SQLAlchemy URL (e.g. ``sqlite:///shop.db``) read with ``table`` or ``query``.
+    """
+
+    path: Path | None = None
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+    customer_id: str = "customer_id"
+    date: str = "date"
+    amount: str = "amount"
+    date_format: str | None = None
+    timezone: str | None = None
+    sep: str | None = None
+    encoding: str | None = None
+
+    @property
+    def location(self) -> Path | str:
+        """The ``source`` argument for the ``clvkit.io`` readers."""
+        return self.path if self.path is not None else self.url
+
+    def _validate(self, path: str) -> None:
+        if (self.path is None) == (self.url is None):
+            raise _err(path, "give exactly one of 'path' (a file) or 'url' (a database URL)")
+        if self.table is not None and self.query is not None:
+            raise _err(f"{path}.query", "give 'table' or 'query', not both")
+        if self.url is not None and self.table is None and self.query is None:
+            raise _err(f"{path}.url", "a database URL needs 'table' or 'query'")
+        if self.timezone is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise _err(f"{path}.timezone", f"unknown time zone {self.timezone!r}",
+                           "use an IANA name such as 'Asia/Shanghai' or 'UTC'") from None
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """Arguments of ``clvkit.datasets.simulate`` for a simulated scenario."""
+
+    customers: int = _f(5000, ge=1)
+    seed: int = 42
+    start: pd.Timestamp = pd.Timestamp("2023-01-01")
+    observation_end: pd.Timestamp = pd.Timestamp("2024-12-31")
+    future_days: int = _f(365, ge=0)
+    prospect_share: float = _f(0.1, ge=0.0, lt=1.0)
+    programme: bool = True
+
+    def _validate(self, path: str) -> None:
+        if self.start >= self.observation_end:
+            raise _err(f"{path}.observation_end",
+                       f"{self.observation_end.date()} is not after start {self.start.date()}")
+
+
+@dataclass(frozen=True)
+class CdnowConfig:
+    """Which CDNOW file ``clvkit.datasets.load_cdnow`` reads."""
+
+    which: Literal["sample", "master"] = "sample"
+
+
+_TABLES = ("transactions", "customers", "surveys", "complaints", "programme")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the scenario's data comes from: simulated, the real CDNOW data, or files."""
+
+    source: Literal["simulate", "files", "cdnow"]
+    simulate: SimulateConfig = _f(SimulateConfig())
+    cdnow: CdnowConfig = _f(CdnowConfig())
+    transactions: TableSource | None = None
+    customers: TableSource | None = None
+    surveys: TableSource | None = None
+    complaints: TableSource | None = None
+    programme: TableSource | None = None
+
+    def _validate(self, path: str) -> None:
+        given = [t for t in _TABLES if getattr(self, t) is not None]
+        if self.source == "files" and self.transactions is None:
+            raise _err(f"{path}.transactions", "required when data.source is 'files'",
+                       "add data.transactions: {path: ..., customer_id: ..., date: ..., amount: ...}")
+        if self.source != "files" and given:
+            raise _err(f"{path}.{given[0]}", f"is set but data.source is '{self.source}'",
+                       "set data.source: files, or remove the table")
+
+
+@dataclass(frozen=True)
+class CleaningConfig:
+    """Options of ``clvkit.clean.clean_transactions`` (every dropped row goes to the ledger)."""
+
+    returns: Literal["drop", "net"] = "drop"
+    zero_amounts: Literal["keep", "drop"] = "keep"
+    amount_cap: float | None = _f(None, gt=0.0)
+    observation_end: pd.Timestamp | None = None
+
+
+# --------------------------------------------------------------------- summary, models, value
+@dataclass(frozen=True)
+class SummaryConfig:
+    """RFM summary options (``clvkit.rfm``); ``calibration_end`` enables a holdout check."""
+
+    time_unit: Literal["D", "W"] = "W"
+    period: Literal["D", "W", "M"] = "D"
+    engine: Literal["pandas", "duckdb", "spark"] = "pandas"
+    calibration_end: pd.Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which purchase model (``best`` = chosen by the diagnostics) and spend model to fit."""
+
+    transaction: Literal["bgnbd", "paretonbd", "mbgnbd", "best"] = "bgnbd"
+    spend: Literal["gammagamma"] = "gammagamma"
+    penalizer: float = _f(0.0, ge=0.0)
+    ci_level: float = _f(0.95, gt=0.0, lt=1.0)
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    """CLV horizon and discount rate, each with its time unit (see ``clvkit.units``)."""
+
+    horizon: float = _f(12.0, gt=0.0)
+    horizon_unit: Literal["D", "W", "M", "Y"] = "M"
+    discount_rate: float = _f(0.01, ge=0.0, lt=1.0)
+    discount_unit: Literal["D", "W", "M", "Y"] = "M"
+
+
+# ---------------------------------------------------------------------------------- tiers
+@dataclass(frozen=True)
+class TierRule:
+    """One tier, listed from the top down: a ``share`` of customers (quantile) or a ``min`` score."""
+
+    label: str
+    share: float | None = _f(None, gt=0.0, le=1.0)
+    min: float | None = None
+
+
+def _check_rules(method: str, rules: tuple[TierRule, ...], path: str) -> None:
+    """Rules shared by value tiers and the second dimension: unique labels, shares, thresholds."""
+    if not rules:
+        raise _err(f"{path}.rules", f"at least one rule is needed for method '{method}'")
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        if not rule.label.strip():
+            raise _err(f"{path}.rules[{i}].label", "is empty")
+        if rule.label in seen:
+            raise _err(f"{path}.rules[{i}].label", f"duplicate label {rule.label!r}")
+        seen.add(rule.label)
+    if method == "quantile":
+        for i, rule in enumerate(rules):
+            if rule.share is None:
+                raise _err(f"{path}.rules[{i}].share", "required when method is 'quantile'")
+            if rule.min is not None:
+                raise _err(f"{path}.rules[{i}].min", "is for method 'threshold'; use 'share'")
+        total = math.fsum(r.share for r in rules)
+        if abs(total - 1.0) > 1e-9:
+            raise _err(f"{path}.rules", f"shares sum to {total:.10g}, they must sum to 1")
+    elif method == "threshold":
+        for i, rule in enumerate(rules):
+            if rule.share is not None:
+                raise _err(f"{path}.rules[{i}].share", "is for method 'quantile'; use 'min'")
+            if rule.min is None and i < len(rules) - 1:
+                raise _err(f"{path}.rules[{i}].min", "required when method is 'threshold' "
+                           "(only the last rule may omit it, to catch everyone below)")
+        for i in range(1, len(rules)):
+            if rules[i].min is not None and rules[i].min >= rules[i - 1].min:
+                raise _err(f"{path}.rules[{i}].min",
+                           f"{rules[i].min:g} overlaps the tier above (min {rules[i - 1].min:g})",
+                           "list tiers from the top down with strictly decreasing 'min'")
+
+
+@dataclass(frozen=True)
+class SecondDimension:
+    """A second tiering dimension (engagement, stage, an attribute) for a 2-D grid of tiers.
+
+    ``method: categories`` uses the column's own values (e.g. ``stage``, ``region``) and no rules.
+    """
+
+    column: str
+    method: Literal["quantile", "threshold", "categories"] = "quantile"
+    rules: tuple[TierRule, ...] = ()
+
+    def _validate(self, path: str) -> None:
+        if self.method == "categories":
+            if self.rules:
+                raise _err(f"{path}.rules", "not used with method 'categories'; remove them")
+        else:
+            _check_rules(self.method, self.rules, path)
+
+
+_DEFAULT_TIERS = (TierRule("VIP", 0.1), TierRule("regular", 0.4), TierRule("potential", 0.5))
+
+
+@dataclass(frozen=True)
+class TiersConfig:
+    """Value tiers from a score column (``clv`` by default), top tier first.
+
+    ``prospect_label`` is the tier of customers who signed up but never bought.
+    """
+
+    score: str = "clv"
+    method: Literal["quantile", "threshold"] = "quantile"
+    rules: tuple[TierRule, ...] = _DEFAULT_TIERS
+    prospect_label: str = "prospect"
+    second_dimension: SecondDimension | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Tier labels from the top down, then the prospect label."""
+        return tuple(r.label for r in self.rules) + (self.prospect_label,)
+
+    def _validate(self, path: str) -> None:
+        _check_rules(self.method, self.rules, path)
+        if self.prospect_label in {r.label for r in self.rules}:
+            raise _err(f"{path}.prospect_label",
+                       f"{self.prospect_label!r} is also a tier label; prospects need their own")
+
+
+@dataclass(frozen=True)
+class SegmentsConfig:
+    """RFM segments: by rules (``mapping`` of RFM patterns to names; empty = the documented
+    default in ``clvkit.tiers``) or by k-means clustering."""
+
+    method: Literal["rules", "kmeans"] = "rules"
+    mapping: dict[str, str] = _f({})
+
+
+@dataclass(frozen=True)
+class StagesConfig:
+    """Lifecycle stage thresholds (days and P(alive)); definitions live in ``clvkit.tiers``."""
+
+    new_days: int = _f(90, gt=0)
+    loyal_min_purchases: int = _f(4, ge=2)
+    loyal_min_p_alive: float = _f(0.7, ge=0.0, le=1.0)
+    dormant_days: int = _f(180, gt=0)
+    dormant_p_alive: float = _f(0.5, ge=0.0, le=1.0)
+    lost_p_alive: float = _f(0.2, ge=0.0, le=1.0)
+
+    def _validate(self, path: str) -> None:
+        if self.lost_p_alive >= self.dormant_p_alive:
+            raise _err(f"{path}.lost_p_alive", f"{self.lost_p_alive:g} must be below "
+                       f"dormant_p_alive ({self.dormant_p_alive:g})")
+
+
+@dataclass(frozen=True)
+class ChurnWarningConfig:
+    """Early-warning list: P(alive) below a level, or fallen by more than a margin since the
+    previous run; the ``top_n`` by CLV at risk are exported."""
+
+    p_alive_below: float = _f(0.3, ge=0.0, le=1.0)
+    drop_more_than: float = _f(0.2, ge=0.0, le=1.0)
+    top_n: int = _f(100, ge=1)
+
+
+@dataclass(frozen=True)
+class PlaybookConfig:
+    """Follow-up actions per tier label and per lifecycle stage, carried in the export."""
+
+    require_actions: bool = False
+    tiers: dict[str, str] = _f({})
+    stages: dict[str, str] = _f({})
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Tier export options (``tiers.csv`` / ``tiers.parquet``)."""
+
+    csv_bom: bool = False
+
+
+# ------------------------------------------------------------ satisfaction, retention, impact
+@dataclass(frozen=True)
+class SatisfactionConfig:
+    """CSAT / NPS bands; ``enabled: false`` for data without surveys."""
+
+    enabled: bool = True
+    csat_top_box_min: int = _f(4, ge=1, le=5)
+    nps_promoter_min: int = _f(9, ge=0, le=10)
+    nps_detractor_max: int = _f(6, ge=0, le=10)
+
+    def _validate(self, path: str) -> None:
+        if self.nps_detractor_max >= self.nps_promoter_min:
+            raise _err(f"{path}.nps_detractor_max", f"{self.nps_detractor_max} must be below "
+                       f"nps_promoter_min ({self.nps_promoter_min})")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """Churn definitions: no purchase within a window, or P(alive) below a threshold."""
+
+    churn_window_days: int = _f(180, gt=0)
+    p_alive_threshold: float = _f(0.5, ge=0.0, le=1.0)
+
+
+@dataclass(frozen=True)
+class ImpactConfig:
+    """The programme case study; ``programme_start`` defaults to the simulation's truth."""
+
+    enabled: bool = True
+    programme_start: pd.Timestamp | None = None
+    pre_days: int = _f(180, gt=0)
+    post_days: int = _f(180, gt=0)
+    outcomes: tuple[Literal["csat", "nps", "repurchase", "conversion", "churn", "spend"], ...] = (
+        "csat", "nps", "repurchase", "churn", "spend")
+    n_boot: int = _f(1000, ge=1)
+    seed: int = 0
+
+    def _validate(self, path: str) -> None:
+        if not self.outcomes:
+            raise _err(f"{path}.outcomes", "is empty", f"list some of {', '.join(IMPACT_OUTCOMES)}")
+        if len(set(self.outcomes)) != len(self.outcomes):
+            raise _err(f"{path}.outcomes", "lists an outcome twice")
+
+
+# ------------------------------------------------------------------------- report, spark
+@dataclass(frozen=True)
+class ReportConfig:
+    """Which report notebooks to run (empty = all) and the report title."""
+
+    notebooks: tuple[str, ...] = ()
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Spark session settings for ``summary.engine: spark``."""
+
+    master: str = "local[2]"
+    app_name: str = "clvkit"
+    conf: dict[str, str | int | float | bool] = _f({})
+
+
+# ---------------------------------------------------------------------------------- root
+@dataclass(frozen=True)
+class Config:
+    """A validated scenario. Build with :func:`load` or :meth:`Config.from_dict`."""
+
+    scenario: str
+    data: DataConfig
+    title: str | None = None
+    currency: str = "USD"
+    run_date: pd.Timestamp | None = None
+    cleaning: CleaningConfig = _f(CleaningConfig())
+    summary: SummaryConfig = _f(SummaryConfig())
+    model: ModelConfig = _f(ModelConfig())
+    value: ValueConfig = _f(ValueConfig())
+    tiers: TiersConfig = _f(TiersConfig())
+    segments: SegmentsConfig = _f(SegmentsConfig())
+    stages: StagesConfig = _f(StagesConfig())
+    churn_warning: ChurnWarningConfig = _f(ChurnWarningConfig())
+    playbook: PlaybookConfig = _f(PlaybookConfig())
+    export: ExportConfig = _f(ExportConfig())
+    previous_run: Path | None = None
+    satisfaction: SatisfactionConfig = _f(SatisfactionConfig())
+    retention: RetentionConfig = _f(RetentionConfig())
+    impact: ImpactConfig = _f(ImpactConfig())
+    report: ReportConfig = _f(ReportConfig())
+    spark: SparkConfig = _f(SparkConfig())
+    #: the params file this came from (None when built from a dict without ``source``)
+    source: Path | None = _f(None, yaml=False)
+
+    @property
+    def display_title(self) -> str:
+        """``title`` if given, else the scenario name."""
+        return self.title or self.scenario
+
+    @classmethod
+    def from_dict(cls, d: Any, *, source: str | Path | None = None) -> Config:
+        """Validate a mapping (as read from YAML) into a Config.
+
+        ``source`` is the params file: it names the file in errors and is the folder that
+        relative paths are resolved against (else the current directory).
+
+        Raises
+        ------
+        ConfigError
+            Naming the file, the key path and the fix.
+        """
+        src = Path(source).resolve() if source is not None else None
+        base = src.parent if src is not None else Path.cwd()
+        if not isinstance(d, dict):
+            raise ConfigError(f"expected a mapping of keys at the top, got {type(d).__name__}",
+                              file=source, fix="start the file with 'scenario: <name>'")
+        try:
+            cfg = _convert(cls, d, "", base)
+        except ConfigError as e:
+            raise ConfigError(e.problem, key=e.key, file=source, fix=e.fix) from None
+        return dataclasses.replace(cfg, source=src)
+
+    def to_dict(self) -> dict:
+        """Plain-Python form (ISO dates, str paths, lists) e.g. for run metadata."""
+        return _plain(self)
+
+    def _validate(self, path: str) -> None:
+        if not re.fullmatch(r"[\w.-]+", self.scenario):
+            raise _err("scenario", f"{self.scenario!r} is not usable as a folder name",
+                       "use letters, digits, '_', '-' or '.'")
+        obs = self.cleaning.observation_end
+        if self.data.source == "simulate":
+            sim_end = self.data.simulate.observation_end
+            if obs is not None and obs > sim_end:
+                raise _err("cleaning.observation_end", f"{obs.date()} is after the simulated "
+                           f"data ends (data.simulate.observation_end {sim_end.date()})")
+            obs = sim_end if obs is None else obs
+        cal = self.summary.calibration_end
+        if cal is not None and obs is not None and cal >= obs:
+            raise _err("summary.calibration_end",
+                       f"{cal.date()} is not before the observation end {obs.date()}")
+        self._validate_playbook()
+        self._validate_needs("satisfaction", self.satisfaction.enabled, "surveys")
+        self._validate_needs("impact", self.impact.enabled, "programme")
+        if (self.impact.enabled and self.data.source == "files"
+                and self.impact.programme_start is None):
+            raise _err("impact.programme_start", "required for file data",
+                       "give the programme's start date, or set impact.enabled: false")
+
+    def _validate_playbook(self) -> None:
+        labels = self.tiers.labels
+        for key, known, what in (("tiers", labels, "tier label"), ("stages", STAGE_NAMES, "stage")):
+            for name in getattr(self.playbook, key):
+                if name not in known:
+                    raise _err(f"playbook.{key}.{name}", f"unknown {what}{_suggest(name, known)}")
+        if self.playbook.require_actions:
+            missing = [t for t in labels if t not in self.playbook.tiers]
+            if missing:
+                raise _err("playbook.tiers", f"no action for tier {missing[0]!r} while "
+                           "require_actions is true", f"add '{missing[0]}: <action>'")
+
+    def _validate_needs(self, section: str, enabled: bool, table: str) -> None:
+        if not enabled:
+            return
+        fix = f"set {section}.enabled: false"
+        if self.data.source == "cdnow":
+            raise _err(f"{section}.enabled", f"the CDNOW data has no {table} table", fix)
+        if self.data.source == "files" and getattr(self.data, table) is None:
+            raise _err(f"{section}.enabled", f"needs data.{table}",
+                       f"add data.{table}, or {fix}")
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a params YAML file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not valid YAML, or does not validate (the message names the
+        file, the key path and the fix).
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("params file not found", file=path,
+                          fix="check the path (e.g. params/retail.yaml)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("params file is not UTF-8 text", file=path,
+                          fix="save it as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"not valid YAML{where}: {problem}", file=path,
+                          fix="check indentation and quoting there") from None
+    if raw is None:
+        raise ConfigError("params file is empty", file=path,
+                          fix="start it with 'scenario: <name>' and a 'data:' section")
+    return Config.from_dict(raw, source=p)
+
+
+# ------------------------------------------------------------------------ generic builder
+def _suggest(name: str, valid) -> str:
+    close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f" (valid: {', '.join(map(str, valid))})"
+
+
+def _kind(value: Any) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "text",
+            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _convert(tp: Any, value: Any, path: str, base: Path) -> Any:
+    """Check ``value`` against type hint ``tp`` and return it converted; ``path`` names it."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise _err(path, "must not be empty")
+        options = [a for a in args if a is not type(None)]
+        for opt in options[:-1]:
+            try:
+                return _convert(opt, value, path, base)
+            except ConfigError:
+                continue
+        return _convert(options[-1], value, path, base)
+    if value is None:
+        raise _err(path, "must not be empty")
+    if dataclasses.is_dataclass(tp):
+        return _build_dataclass(tp, value, path, base)
+    if origin is Literal:
+        if value not in args:
+            raise _err(path, f"{value!r} is not one of {', '.join(map(str, args))}"
+                       + (_suggest(value, args) if isinstance(value, str) else ""))
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _err(path, f"must be a list, got {_kind(value)}")
+        return tuple(_convert(args[0], v, f"{path}[{i}]", base) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _err(path, f"must be a mapping, got {_kind(value)}")
+        return {_convert(args[0], k, f"{path}.{k}", base): _convert(args[1], v, f"{path}.{k}", base)
+                for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _err(path, f"must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _err(path, f"must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _err(path, f"must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise _err(path, f"must be a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _err(path, f"must be text, got {_kind(value)} {value!r}",
+                       "put it in quotes")
+        return value
+    if tp is pd.Timestamp:
+        return _date(value, path)
+    if tp is Path:
+        if not isinstance(value, str) or not value.strip():
+            raise _err(path, f"must be a file path, got {value!r}")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+    raise TypeError(f"config builder cannot handle type {tp!r} at {path}")  # a bug, not input
+
+
+def _date(value: Any, path: str) -> pd.Timestamp:
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return pd.Timestamp(value)
+    if isinstance(value, str):
+        try:
+            return pd.Timestamp(_dt.datetime.fromisoformat(value.strip()))
+        except ValueError:
+            pass
+    raise _err(path, f"{value!r} is not an ISO date", "write it as YYYY-MM-DD, e.g. 2024-12-31")
+
+
+def _build_dataclass(cls: type, value: Any, path: str, base: Path) -> Any:
+    if not isinstance(value, dict):
+        raise _err(path, f"must be a mapping of keys, got {_kind(value)} {value!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("yaml", True)}
+    for key in value:
+        if key not in fields:
+            sub = f"{path}.{key}" if path else str(key)
+            raise _err(sub, f"unknown key{_suggest(key, fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        sub = f"{path}.{name}" if path else name
+        if name not in value:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise _err(sub, "required key is missing")
+            continue
+        v = _convert(hints[name], value[name], sub, base)
+        _check_range(v, f.metadata, sub)
+        kwargs[name] = v
+    obj = cls(**kwargs)
+    if hasattr(obj, "_validate"):
+        obj._validate(path)
+    return obj
+
+
+def _check_range(v: Any, meta: typing.Mapping, path: str) -> None:
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+        return
+    for op, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        if op in meta and not getattr(operator, op)(v, meta[op]):
+            raise _err(path, f"{v!r} out of range: must be {word} {meta[op]}")
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat() if obj != obj.normalize() else obj.date().isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (tuple, list)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
