@@ -1,0 +1,135 @@
+"""BG/BB: beta-geometric dropout and beta-Bernoulli purchasing over discrete opportunities.
+
+At each of ``n`` opportunities an alive customer transacts with probability p ~ Beta(alpha,
+beta) and, after it, dies with probability theta ~ Beta(gamma, delta). A customer's history is
+summarised by ``frequency`` x (transactions in the n opportunities), ``recency`` t_x (the
+opportunity of the last one, 0 if none) and ``n_periods`` n. Everything is a sum of beta
+functions, so it is evaluated as ``betaln`` differences and ``logaddexp`` sums.
+
+References
+----------
+Fader, Hardie and Shang (2010), "Customer-base analysis in a discrete-time noncontractual
+setting", Marketing Science 29(6): likelihood eq. (5), P(X(n)=x) eq. (7), P(alive) eq. (11),
+conditional expectation eq. (13).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import betaln, digamma, gammaln
+
+PARAM_NAMES = ("alpha", "beta", "gamma", "delta")
+
+
+def _dbetaln(a, b):
+    """Partial derivatives of betaln(a, b) in a and in b."""
+    ab = digamma(a + b)
+    return digamma(a) - ab, digamma(b) - ab
+
+
+def _opportunity_grid(first, last):
+    """Integer grid i = 0..max(last-first) with a mask i <= last - first (rows on axis 0)."""
+    span = np.asarray(last - first)
+    width = int(span.max()) + 1 if span.size and span.max() >= 0 else 0
+    i = np.arange(width, dtype=float)
+    return i, i <= span[..., None]
+
+
+def loglik(params, x, t_x, n, *, grad=False):
+    """Per-customer BG/BB log-likelihood (FHS 2010 eq. 5), optionally with d ll / d log(theta).
+
+    L = B(a+x, b+n-x)/B(a,b) B(g, d+n)/B(g,d)
+        + sum_{i=0}^{n-t_x-1} B(a+x, b+t_x-x+i)/B(a,b) B(g+1, d+t_x+i)/B(g,d)
+
+    Parameters
+    ----------
+    params : sequence of 4 floats
+        ``(alpha, beta, gamma, delta)``, all > 0 (checked by the caller).
+    x, t_x, n : array_like of int
+        Frequency, recency and number of opportunities, 0 <= x <= t_x <= n.
+    grad : bool
+        Also return the gradient with respect to the log-parameters, shape ``(rows, 4)``.
+    """
+    a, b, g, d = (float(p) for p in params)
+    x, t_x, n = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, n)))
+    base_p, base_q = betaln(a, b), betaln(g, d)
+    alive = betaln(a + x, b + n - x) - base_p + betaln(g, d + n) - base_q
+    i, mask = _opportunity_grid(t_x, n - 1.0)
+    bi = (b + t_x - x)[..., None] + i                      # beta + t_x - x + i
+    di = (d + t_x)[..., None] + i                          # delta + t_x + i
+    xi = x[..., None]
+    died = np.where(mask, betaln(a + xi, bi) - base_p + betaln(g + 1.0, di) - base_q, -np.inf)
+    ll = np.logaddexp(alive, np.logaddexp.reduce(died, axis=-1)) if died.shape[-1] else alive
+    if not grad:
+        return ll
+    w_alive = np.exp(alive - ll)
+    w_died = np.exp(died - ll[..., None])                  # zero where masked
+    da0, db0 = _dbetaln(a, b)
+    dg0, dd0 = _dbetaln(g, d)
+    da_alive, db_alive = _dbetaln(a + x, b + n - x)
+    dg_alive, dd_alive = _dbetaln(g, d + n)
+    da_died, db_died = _dbetaln(a + xi, bi)
+    dg_died, dd_died = _dbetaln(g + 1.0, di)
+    out = np.empty(x.shape + (4,))
+    out[..., 0] = a * (w_alive * da_alive + (w_died * da_died).sum(-1) - da0)
+    out[..., 1] = b * (w_alive * db_alive + (w_died * db_died).sum(-1) - db0)
+    out[..., 2] = g * (w_alive * dg_alive + (w_died * dg_died).sum(-1) - dg0)
+    out[..., 3] = d * (w_alive * dd_alive + (w_died * dd_died).sum(-1) - dd0)
+    return ll, out
+
+
+def probability_alive(params, x, t_x, n, *, future=1):
+    """P(alive at opportunity n + future | x, t_x, n) (FHS 2010 eq. 11 for future = 1)."""
+    a, b, g, d = (float(p) for p in params)
+    x, t_x, n, future = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                              for v in (x, t_x, n, future)))
+    log_num = betaln(a + x, b + n - x) - betaln(a, b) + betaln(g, d + n + future) - betaln(g, d)
+    return np.exp(log_num - loglik(params, x, t_x, n))
+
+
+def _log_survival_sum(g, d, start, horizon):
+    """log sum_{i=1}^{horizon} B(g, d+start+i)/B(g, d): expected alive opportunities ahead."""
+    horizon = np.asarray(horizon, dtype=float)
+    start, horizon = np.broadcast_arrays(np.asarray(start, dtype=float), horizon)
+    i, mask = _opportunity_grid(np.ones_like(horizon), horizon)
+    terms = np.where(mask, betaln(g, d + start[..., None] + 1.0 + i) - betaln(g, d), -np.inf)
+    with np.errstate(divide="ignore"):
+        return np.logaddexp.reduce(terms, axis=-1) if terms.shape[-1] else np.log(0 * horizon)
+
+
+def expected_purchases(params, horizon, x, t_x, n):
+    """E[X(n, n+horizon) | x, t_x, n]: expected transactions in the next ``horizon`` opportunities.
+
+    Written as the sum over future opportunities of E[p 1{alive}] under the posterior
+    (equal to FHS 2010 eq. 13, which divides by gamma - 1 and is unstable near gamma = 1).
+    """
+    a, b, g, d = (float(p) for p in params)
+    horizon, x, t_x, n = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                               for v in (horizon, x, t_x, n)))
+    log_p = betaln(a + x + 1.0, b + n - x) - betaln(a, b) - loglik(params, x, t_x, n)
+    return np.exp(log_p + _log_survival_sum(g, d, n, horizon))
+
+
+def expected_purchases_new_customer(params, n):
+    """E[X(n)]: expected transactions of a new customer in its first ``n`` opportunities (eq. 8)."""
+    a, b, g, d = (float(p) for p in params)
+    n = np.asarray(n, dtype=float)
+    return a / (a + b) * np.exp(_log_survival_sum(g, d, np.zeros_like(n), n))
+
+
+def probability_of_purchases(params, k, n):
+    """P(X(n) = k): probability that a new customer makes exactly k transactions in n (eq. 7)."""
+    a, b, g, d = (float(p) for p in params)
+    k, n = np.broadcast_arrays(np.asarray(k, dtype=float), np.asarray(n, dtype=float))
+    log_choose = lambda m, j: gammaln(m + 1.0) - gammaln(j + 1.0) - gammaln(m - j + 1.0)  # noqa: E731
+    with np.errstate(invalid="ignore"):
+        alive = (log_choose(n, k) + betaln(a + k, b + n - k) - betaln(a, b)
+                 + betaln(g, d + n) - betaln(g, d))
+    i, mask = _opportunity_grid(np.zeros_like(n), n - 1.0)
+    ki = k[..., None]
+    mask = mask & (i >= ki)
+    with np.errstate(invalid="ignore"):
+        died = np.where(mask, log_choose(i, ki) + betaln(a + ki, b + i - ki) - betaln(a, b)
+                        + betaln(g + 1.0, d + i) - betaln(g, d), -np.inf)
+    total = np.logaddexp(np.where(k <= n, alive, -np.inf),
+                         np.logaddexp.reduce(died, axis=-1) if died.shape[-1] else -np.inf)
+    return np.exp(total)
