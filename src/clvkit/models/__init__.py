@@ -1,0 +1,10 @@
+"""Probabilistic customer-base models, fitted on compressed sufficient statistics.
+
+Purchase-count models take per-customer ``frequency, recency, T`` (see docs/DATA.md); the
+spend model takes ``frequency, monetary_value``. Every model shares :class:`Model` (fitting,
+standard errors, ``summary()``, ``save``/``load``, parameter draws).
+"""
+from clvkit.models._base import Model
+from clvkit.models.bgnbd import BetaGeo
+
+__all__ = ["BetaGeo", "Model"]

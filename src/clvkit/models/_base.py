@@ -1,0 +1,501 @@
+"""The machinery every clvkit model shares: validation, compression, fitting, errors, persistence.
+
+A model is a small subclass of :class:`Model` that *declares its parts*; the base does the rest
+(validate and compress the data, rescale time, optimise, Hessian, standard errors, ``summary()``,
+repr, ``save``/``load``, parameter draws and per-customer intervals).
+
+How to add a model
+------------------
+Write ``src/clvkit/models/<name>.py`` with a pure module-level log-likelihood and a subclass::
+
+    def loglik(params, x, t_x, T, *, grad=False):
+        '''Per-row log-likelihood (ndarray); with grad=True also d ll / d log(theta), shape (n, k).'''
+
+    class MyModel(Model):
+        param_names = ("r", "alpha", "s", "beta")   # names from the literature, in order
+        stat_names = ("frequency", "recency", "T")  # sufficient statistics (the default)
+        scale_stats = ("recency", "T")              # durations: divided by max(T) while fitting
+        scale_params = ("alpha", "beta")            # params in units of time: divided likewise
+        _loglik = staticmethod(loglik)
+
+        def _start_points(self, stats, weights):     # natural params, in *scaled* units
+            return [np.array([1.0, 1.0, 1.0, 1.0]), ...]
+
+and its predictions as methods that read ``self.params_`` (through ``self._params()``) and take
+their customers through ``self._rfm_inputs(frequency, recency, T)`` / ``self._wrap``. Optional hooks:
+
+* ``_statistics(data)`` -> ``(stats (n, m) float array, weights (n,))``: extract and validate the
+  statistics from the user's frame when they are not ``frequency, recency, T`` (Gamma-Gamma,
+  sBG cohorts). It may set learned attributes such as ``n_excluded_``.
+* ``_check_data(stats, weights)``: raise :class:`ModelError` when the (compressed) data cannot
+  identify the model (e.g. no repeat buyers).
+* ``scale_stat``: the statistic whose maximum sets the scale (``"T"``; ``None`` = no rescaling).
+* ``needs_time_unit``: ``False`` for models whose statistics carry no time (Gamma-Gamma).
+* ``expected_purchases_path(ts, ...)``: a faster matrix form of conditional expected purchases
+  over several horizons (the default loops over ``ts``).
+
+The optimiser minimises the mean weighted negative log-likelihood in log-parameters with
+L-BFGS-B from the declared start points in order (deterministic; the next start is tried only
+when one fails), plus ``penalizer * sum(theta**2)`` on the natural parameters in scaled units (as
+lifetimes' ``penalizer_coef``). The covariance comes from the inverse Hessian of the total
+weighted objective in log-parameters (central differences of the analytic gradient), mapped to
+natural parameters with the delta method.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats as sstats
+
+from clvkit.errors import (ConvergenceError, DataError, ModelError, NotFittedError,
+                           StatisticalWarning)
+from clvkit.units import UNIT_NAMES, check_unit
+
+_LOG_BOUND = 30.0          # |log theta| <= 30: beyond, a parameter has run off to 0 or infinity
+_REGISTRY: dict[str, type] = {}
+
+
+def _first_ids(index, mask, k: int = 5) -> list:
+    return list(np.asarray(index)[np.asarray(mask)][:k])
+
+
+def rfm_arrays(frequency, recency=None, T=None, *, where: str = "summary"):
+    """Validate ``frequency, recency, T`` given as a summary frame or as arrays.
+
+    Returns
+    -------
+    (x, t_x, T, index) : three float ndarrays (broadcast together) and the frame's index
+        (``None`` when arrays were given).
+
+    Raises
+    ------
+    DataError
+        Missing column, NaN or infinite values, negative values, non-integer frequency,
+        recency > T, or recency > 0 with frequency 0 -- naming the count and the first ids.
+    """
+    if isinstance(frequency, pd.DataFrame):
+        frame = frequency
+        missing = [c for c in ("frequency", "recency", "T") if c not in frame.columns]
+        if missing:
+            raise DataError(f"missing column(s) {', '.join(missing)}; a model needs frequency, "
+                            "recency and T per customer", file=where, column=missing[0],
+                            fix="build the frame with clvkit.rfm.rfm_summary")
+        index = frame.index
+        cols = [frame[c].to_numpy(dtype=float, na_value=np.nan) for c in ("frequency", "recency", "T")]
+    else:
+        if recency is None or T is None:
+            raise DataError("frequency was given as an array without recency and T",
+                            file=where, fix="pass a summary frame, or all of frequency, recency, T")
+        cols = [np.asarray(v, dtype=float) for v in (frequency, recency, T)]
+        index = None
+    x, t_x, T_ = np.broadcast_arrays(*cols)
+    ids = index if index is not None else np.arange(x.size)
+    flat = [v.ravel() for v in (x, t_x, T_)]
+    for name, v in zip(("frequency", "recency", "T"), flat):
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise DataError(f"{bad.sum()} missing or infinite values", file=where, column=name,
+                            rows=_first_ids(ids, bad), fix="drop or fill these customers first")
+        bad = v < 0
+        if bad.any():
+            raise DataError(f"{bad.sum()} negative values; it must be >= 0", file=where,
+                            column=name, rows=_first_ids(ids, bad),
+                            fix="check the dates and observation_end")
+    fx, ftx, fT = flat
+    bad = fx != np.round(fx)
+    if bad.any():
+        raise DataError(f"{bad.sum()} non-integer values: frequency counts repeat purchase "
+                        "periods (no silent truncation)", file=where, column="frequency",
+                        rows=_first_ids(ids, bad), fix="use whole repeat-purchase counts")
+    bad = ftx > fT * (1 + 1e-9) + 1e-12
+    if bad.any():
+        raise DataError(f"recency > T for {bad.sum()} customers: recency must be <= T",
+                        file=where, column="recency", rows=_first_ids(ids, bad),
+                        fix="check observation_end (it must follow every purchase)")
+    bad = (fx == 0) & (ftx != 0)
+    if bad.any():
+        raise DataError(f"recency > 0 with frequency 0 for {bad.sum()} customers: a customer "
+                        "without repeat purchases has recency 0", file=where, column="recency",
+                        rows=_first_ids(ids, bad), fix="recompute the summary with clvkit.rfm")
+    return x, np.minimum(t_x, T_), T_, index
+
+
+def compress(stats: np.ndarray, weights: np.ndarray):
+    """Collapse identical rows of ``stats`` into unique rows with summed weights."""
+    uniq, inverse = np.unique(stats, axis=0, return_inverse=True)
+    return uniq, np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq))
+
+
+def frame_time_unit(data) -> str | None:
+    """The ``time_unit`` a summary frame carries in ``attrs`` (``None`` for arrays)."""
+    return getattr(data, "attrs", {}).get("time_unit") if isinstance(data, pd.DataFrame) else None
+
+
+class Model:
+    """Base of clvkit's probabilistic models (see the module docstring for the contract).
+
+    Parameters
+    ----------
+    penalizer : float
+        L2 penalty on the (time-rescaled) parameters added to the mean negative log-likelihood,
+        as lifetimes' ``penalizer_coef``; 0 fits by maximum likelihood.
+    ci_level : float
+        Level of the intervals in :meth:`summary`.
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+    stat_names: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    scale_stat: ClassVar[str | None] = "T"
+    scale_stats: ClassVar[tuple[str, ...]] = ("recency", "T")
+    scale_params: ClassVar[tuple[str, ...]] = ("alpha",)
+    needs_time_unit: ClassVar[bool] = True
+    _loglik = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        _REGISTRY[cls.__name__] = cls
+
+    def __init__(self, penalizer: float = 0.0, ci_level: float = 0.95):
+        self.penalizer = penalizer
+        self.ci_level = ci_level
+
+    # ---------------------------------------------------------------- hooks with defaults
+    def _statistics(self, data):
+        """Validated statistics ``(n, 3)`` of ``frequency, recency, T`` and weights."""
+        x, t_x, T, _ = rfm_arrays(data)
+        return np.column_stack([x, t_x, T]), self._weights_of(data, x.size)
+
+    @staticmethod
+    def _weights_of(data, n):
+        if isinstance(data, pd.DataFrame) and "weights" in data.columns:
+            w = data["weights"].to_numpy(dtype=float, na_value=np.nan)
+            bad = ~np.isfinite(w) | (w < 0)
+            if bad.any():
+                raise DataError(f"{bad.sum()} weights are missing or negative", file="summary",
+                                column="weights", rows=_first_ids(data.index, bad),
+                                fix="weights count identical customers: use positive integers")
+            return w
+        return np.ones(n)
+
+    def _check_data(self, stats, weights):
+        """Raise ModelError when the data cannot identify the parameters (override to add)."""
+
+    def _start_points(self, stats, weights):
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, data: pd.DataFrame, *, time_unit: str | None = None):
+        """Fit the model to per-customer statistics; return ``self``.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            One row per customer with the model's statistics (``frequency, recency, T`` for the
+            purchase models) and optional ``weights`` (number of identical customers).
+        time_unit : {"D", "W", "M", "Y"}, optional
+            Unit of ``recency`` and ``T``; defaults to ``data.attrs["time_unit"]`` (set by
+            :func:`clvkit.rfm.rfm_summary`).
+
+        Raises
+        ------
+        DataError, ModelError, ConvergenceError
+        """
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"{type(self).__name__}.fit needs a DataFrame with columns "
+                            f"{', '.join(self.stat_names)}, got {type(data).__name__}",
+                            fix="build it with clvkit.rfm.rfm_summary")
+        unit = self._resolve_unit(data, time_unit)
+        stats, weights = self._statistics(data)
+        keep = weights > 0
+        stats, weights = compress(stats[keep], weights[keep])
+        name = type(self).__name__
+        n = float(weights.sum())
+        if n == 0:
+            raise ModelError(f"{name}: no customers to fit (empty input)")
+        if len(stats) == 1:
+            raise ModelError(f"{name}: all {n:,.0f} customers have identical statistics "
+                             f"{dict(zip(self.stat_names, stats[0]))}; the "
+                             f"{len(self.param_names)} parameters cannot be identified")
+        if len(stats) < len(self.param_names):
+            raise ModelError(f"{name}: only {len(stats)} distinct customers for "
+                             f"{len(self.param_names)} parameters; collect more data")
+        self._check_data(stats, weights)
+        self._stats, self._weights = stats, weights
+        scale = self._scale(stats)
+        theta, result = self._optimise(self._scaled(stats, scale), weights)
+        log_params = theta + np.log(scale) * self._param_scale_mask()
+        self.time_unit = unit
+        self.params_ = pd.Series(np.exp(log_params), index=list(self.param_names), dtype=float)
+        self.log_likelihood_ = float(weights @ self._loglik(self.params_.to_numpy(), *stats.T))
+        self.converged_ = True
+        self.n_customers_ = int(round(n))
+        self.n_unique_ = len(stats)
+        self.optimizer_result_ = result
+        self._set_cov(self._hessian(theta, self._scaled(stats, scale), weights))
+        return self
+
+    def _resolve_unit(self, data, time_unit):
+        attr_unit = frame_time_unit(data)
+        if time_unit is not None and attr_unit is not None and time_unit != attr_unit:
+            raise DataError(f"time_unit={time_unit!r} but the summary says {attr_unit!r}",
+                            file="summary", fix="drop the time_unit argument (no silent rescale)")
+        unit = time_unit if time_unit is not None else attr_unit
+        if unit is None:
+            if self.needs_time_unit:
+                raise DataError(f"{type(self).__name__}.fit: unknown time unit of recency and T",
+                                file="summary", fix="pass time_unit='W' (or 'D', 'M', 'Y'), or "
+                                "use a frame from clvkit.rfm.rfm_summary")
+            return None
+        try:
+            return check_unit(unit)
+        except ValueError as exc:
+            raise DataError(str(exc), file="summary", fix="use D, W, M or Y") from None
+
+    def _scale(self, stats) -> float:
+        if self.scale_stat is None:
+            return 1.0
+        s = float(stats[:, self.stat_names.index(self.scale_stat)].max())
+        return s if s > 0 else 1.0
+
+    def _scaled(self, stats, scale):
+        out = stats.copy()
+        for name in self.scale_stats:
+            out[:, self.stat_names.index(name)] /= scale
+        return out
+
+    def _param_scale_mask(self):
+        return np.array([p in self.scale_params for p in self.param_names], dtype=float)
+
+    def _objective(self, theta, stats, weights):
+        params = np.exp(theta)
+        with np.errstate(all="ignore"):
+            ll, g = self._loglik(params, *stats.T, grad=True)
+            f = -(weights @ ll) / weights.sum() + self.penalizer * np.sum(params ** 2)
+            grad = -(weights @ g) / weights.sum() + 2 * self.penalizer * params ** 2
+        if not (np.isfinite(f) and np.all(np.isfinite(grad))):
+            return 1e10, np.zeros_like(theta)
+        return f, grad
+
+    def _optimise(self, stats, weights):
+        name, last = type(self).__name__, None
+        bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(self.param_names)
+        for start in self._start_points(stats, weights):
+            res = optimize.minimize(self._objective, np.log(start), args=(stats, weights),
+                                    jac=True, method="L-BFGS-B", bounds=bounds,
+                                    options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9})
+            last = res
+            ok = np.all(np.isfinite(res.x)) and res.fun < 1e10 and (
+                res.success or np.max(np.abs(res.jac)) < 1e-5)
+            if ok:
+                edge = np.abs(res.x) > _LOG_BOUND - 1e-3
+                if edge.any():
+                    which = ", ".join(np.asarray(self.param_names)[edge])
+                    raise ModelError(f"{name}: parameter(s) {which} ran off to 0 or infinity; "
+                                     "the data cannot identify the model (too few repeat buyers, "
+                                     "or a model that does not fit); try a small penalizer")
+                return res.x, res
+        raise ConvergenceError(f"{name}: L-BFGS-B did not converge from any start point "
+                               f"({last.message if last is not None else 'no start'})", last)
+
+    def _hessian(self, theta, stats, weights):
+        n, h = weights.sum(), 1e-5
+        k = len(theta)
+        H = np.empty((k, k))
+        for j in range(k):
+            e = np.zeros(k)
+            e[j] = h
+            H[:, j] = (self._objective(theta + e, stats, weights)[1]
+                       - self._objective(theta - e, stats, weights)[1]) * n / (2 * h)
+        return (H + H.T) / 2
+
+    def _set_cov(self, H):
+        names = list(self.param_names)
+        cov_log = np.full(H.shape, np.nan)
+        try:
+            eig = np.linalg.eigvalsh(H)
+            if np.all(np.isfinite(H)) and eig.min() > 1e-10 * max(eig.max(), 1e-300):
+                cov_log = np.linalg.inv(H)
+                cov_log = (cov_log + cov_log.T) / 2
+        except np.linalg.LinAlgError:
+            pass
+        if np.isnan(cov_log).any():
+            warnings.warn(f"{type(self).__name__}: the Hessian is singular or not positive "
+                          "definite at the estimate; standard errors are NaN (the parameters are "
+                          "poorly identified: try a penalizer or more data)",
+                          StatisticalWarning, stacklevel=3)
+        D = np.diag(self.params_.to_numpy())
+        self._cov_log = cov_log
+        self.cov_ = pd.DataFrame(D @ cov_log @ D, index=names, columns=names)
+        self.se_ = pd.Series(np.sqrt(np.diag(self.cov_.to_numpy())), index=names)
+
+    # ---------------------------------------------------------------- results
+    def _check_fitted(self):
+        if not hasattr(self, "params_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call "
+                                 f".fit(summary) first, or {type(self).__name__}.load(path)")
+
+    def _params(self) -> np.ndarray:
+        self._check_fitted()
+        return self.params_.to_numpy()
+
+    def summary(self) -> pd.DataFrame:
+        """Estimates with standard errors and intervals at ``ci_level``.
+
+        The interval is normal on the log scale (exp(log theta -/+ z se/theta)), so it stays
+        positive like the parameters.
+        """
+        self._check_fitted()
+        z = sstats.norm.ppf(0.5 + self.ci_level / 2)
+        est, se = self.params_, self.se_
+        half = z * se / est
+        return pd.DataFrame({"estimate": est, "se": se, "lower": est * np.exp(-half),
+                             "upper": est * np.exp(half)})
+
+    def __repr__(self):
+        name = type(self).__name__
+        if not hasattr(self, "params_"):
+            return f"<{name} (not fitted) penalizer={self.penalizer}>"
+        ps = " ".join(f"{k}={v:.3f}" for k, v in self.params_.items())
+        return f"<{name} fitted on {self.n_customers_:,} customers: {ps}>"
+
+    def _repr_html_(self):
+        if not hasattr(self, "params_"):
+            return f"<p>{type(self).__name__} (not fitted)</p>"
+        unit = UNIT_NAMES.get(self.time_unit, "no time unit")
+        head = (f"<p><b>{type(self).__name__}</b> fitted on {self.n_customers_:,} customers "
+                f"({self.n_unique_:,} distinct rows), time unit: {unit}, "
+                f"log-likelihood {self.log_likelihood_:.2f}</p>")
+        return head + self.summary().to_html(float_format=lambda v: f"{v:.4g}")
+
+    # ---------------------------------------------------------------- persistence
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256(np.ascontiguousarray(self._stats, dtype=float).tobytes())
+        h.update(np.ascontiguousarray(self._weights, dtype=float).tobytes())
+        return h.hexdigest()[:16]
+
+    def save(self, path) -> Path:
+        """Write parameters, covariance, time unit and fit metadata as JSON; return the path."""
+        from clvkit import __version__
+        self._check_fitted()
+        doc = {"model": type(self).__name__, "clvkit_version": __version__,
+               "params": self.params_.to_dict(),
+               "cov": [[None if math.isnan(v) else v for v in row]
+                       for row in self.cov_.to_numpy().tolist()],
+               "time_unit": self.time_unit, "penalizer": self.penalizer,
+               "ci_level": self.ci_level,
+               "fit": {"n_customers": self.n_customers_, "n_unique": self.n_unique_,
+                       "log_likelihood": self.log_likelihood_, "converged": self.converged_,
+                       "data_fingerprint": self._fingerprint(), **self._extra_meta()}}
+        path = Path(path)
+        path.write_text(json.dumps(doc, indent=2))
+        return path
+
+    def _extra_meta(self) -> dict:
+        return {}
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`; the file must hold this class of model."""
+        try:
+            doc = json.loads(Path(path).read_text())
+            kind = doc["model"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: not a clvkit model file ({exc})") from None
+        target = _REGISTRY.get(kind) if cls is Model else cls
+        if target is None or kind != target.__name__:
+            raise ModelError(f"{path} holds a {kind} model, not a {cls.__name__}; load it with "
+                             f"{kind}.load(path)")
+        model = target(penalizer=doc.get("penalizer", 0.0), ci_level=doc.get("ci_level", 0.95))
+        names = list(target.param_names)
+        model.params_ = pd.Series([doc["params"][k] for k in names], index=names, dtype=float)
+        cov = np.array([[np.nan if v is None else v for v in row] for row in doc["cov"]], float)
+        model.cov_ = pd.DataFrame(cov, index=names, columns=names)
+        model.se_ = pd.Series(np.sqrt(np.diag(cov)), index=names)
+        D_inv = np.diag(1 / model.params_.to_numpy())
+        model._cov_log = D_inv @ cov @ D_inv
+        model.time_unit = doc["time_unit"]
+        fit = doc["fit"]
+        model.n_customers_, model.n_unique_ = fit["n_customers"], fit["n_unique"]
+        model.log_likelihood_, model.converged_ = fit["log_likelihood"], fit["converged"]
+        model.data_fingerprint_ = fit["data_fingerprint"]
+        model._load_extra_meta(fit)
+        return model
+
+    def _load_extra_meta(self, fit: dict):
+        pass
+
+    # ---------------------------------------------------------------- uncertainty
+    def sample_params(self, n_draws: int = 200, seed: int = 0) -> pd.DataFrame:
+        """Draws of the parameters from their estimated sampling distribution.
+
+        Multivariate normal on the log-parameters (mean the estimate, covariance the inverse
+        Hessian), exponentiated: one row per draw, one column per parameter.
+        """
+        self._check_fitted()
+        if np.isnan(self._cov_log).any():
+            raise ModelError(f"{type(self).__name__}: the covariance is NaN (singular Hessian), "
+                             "so parameters cannot be drawn; refit with a small penalizer")
+        rng = np.random.default_rng(seed)
+        draws = rng.multivariate_normal(np.log(self._params()), self._cov_log, size=n_draws,
+                                        method="cholesky")
+        return pd.DataFrame(np.exp(draws), columns=list(self.param_names))
+
+    def with_params(self, params):
+        """A copy of this fitted model with other parameter values (used for draws)."""
+        self._check_fitted()
+        other = copy.copy(self)
+        other.params_ = pd.Series(np.asarray(params, dtype=float), index=list(self.param_names))
+        return other
+
+    def _interval(self, predict, cols, index, *, level, n_draws, seed, name):
+        """Point estimate and quantile interval of ``predict(model, *cols)`` over parameter draws.
+
+        Customers are compressed to distinct rows first, then each draw predicts all rows at once.
+        """
+        if not 0 < level < 1:
+            raise DataError(f"level={level} must be in (0, 1)", fix="e.g. level=0.9")
+        stacked = np.column_stack([np.ravel(c) for c in cols])
+        uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        ucols = list(uniq.T)
+        est = np.asarray(predict(self, *ucols), dtype=float)
+        sims = np.empty((n_draws, len(uniq)))
+        for i, draw in enumerate(self.sample_params(n_draws, seed).to_numpy()):
+            sims[i] = predict(self.with_params(draw), *ucols)
+        lo, hi = np.nanquantile(sims, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        out = pd.DataFrame({"estimate": est[inverse], "lower": lo[inverse], "upper": hi[inverse]},
+                           index=index)
+        out.attrs["quantity"] = name
+        return out
+
+    # ---------------------------------------------------------------- prediction helpers
+    def _rfm_inputs(self, frequency, recency=None, T=None):
+        """Validated ``(x, t_x, T, index)`` for a prediction, checking the frame's time unit."""
+        self._check_fitted()
+        unit = frame_time_unit(frequency)
+        if unit is not None and self.time_unit is not None and unit != self.time_unit:
+            raise DataError(f"the summary is in {unit!r} but {type(self).__name__} was fitted in "
+                            f"{self.time_unit!r}", file="summary",
+                            fix=f"rebuild the summary with time_unit={self.time_unit!r}")
+        return rfm_arrays(frequency, recency, T)
+
+    @staticmethod
+    def _wrap(values, index, name):
+        """A Series indexed like the input frame, or an ndarray (a float for scalar input)."""
+        values = np.asarray(values, dtype=float)
+        if index is not None:
+            return pd.Series(values.ravel(), index=index, name=name)
+        return float(values) if values.ndim == 0 else values
+
+    def expected_purchases_path(self, ts, frequency, recency=None, T=None) -> np.ndarray:
+        """Conditional expected purchases at each horizon in ``ts``: array ``(len(ts), n)``."""
+        x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
+        return np.stack([np.ravel(self.expected_purchases(t, x, t_x, T_)) for t in np.ravel(ts)])
