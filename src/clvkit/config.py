@@ -76,7 +76,9 @@ class TableSource:
     """Where one input table comes from, and how its columns map to clvkit's (``clvkit.io``).
 
     ``path`` is a CSV / Parquet / DuckDB file (relative to the params file); ``url`` an
-    SQLAlchemy URL (e.g. ``sqlite:///shop.db``) read with ``table`` or ``query``.
+    SQLAlchemy URL (e.g. ``sqlite:///shop.db``) read with ``table`` or ``query``. ``date`` and
+    ``amount`` name the source columns when they differ from clvkit's (``date`` is the signup
+    date for customers); ``columns`` maps the table's other columns (e.g. ``csat: score``).
     """
 
     path: Path | None = None
@@ -84,8 +86,9 @@ class TableSource:
     table: str | None = None
     query: str | None = None
     customer_id: str = "customer_id"
-    date: str = "date"
-    amount: str = "amount"
+    date: str | None = None
+    amount: str | None = None
+    columns: dict[str, str | None] = _f({})
     date_format: str | None = None
     timezone: str | None = None
     sep: str | None = None
@@ -110,6 +113,27 @@ class TableSource:
             except (ZoneInfoNotFoundError, ValueError):
                 raise _err(f"{path}.timezone", f"unknown time zone {self.timezone!r}",
                            "use an IANA name such as 'Asia/Shanghai' or 'UTC'") from None
+        table = path.rsplit(".", 1)[-1]
+        allowed = _TABLE_KEYS.get(table, ())
+        for key in ("date", "amount", "date_format", "timezone"):
+            if getattr(self, key) is not None and key not in allowed:
+                raise _err(f"{path}.{key}", f"not used for the {table} table; remove it")
+        extra = _TABLE_COLUMNS.get(table, ())
+        for key in self.columns:
+            if key not in extra:
+                hint = _suggest(key, extra) if extra else " (this table has no other columns)"
+                raise _err(f"{path}.columns.{key}", f"unknown column for the {table} table{hint}")
+
+
+#: keys of TableSource that each table uses, and the other columns its reader maps
+_TABLE_KEYS = {"transactions": ("date", "amount", "date_format", "timezone"),
+               "customers": ("date", "date_format", "timezone"),
+               "surveys": ("date", "date_format", "timezone"),
+               "complaints": ("date", "date_format", "timezone"),
+               "programme": ()}
+_TABLE_COLUMNS = {"surveys": ("csat", "nps"),
+                  "complaints": ("category", "resolved", "resolution_days"),
+                  "programme": ("eligible", "treated")}
 
 
 @dataclass(frozen=True)
