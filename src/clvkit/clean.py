@@ -1,0 +1,313 @@
+"""Cleaning transactions, with an audit ledger that accounts for every row.
+
+:func:`clean_transactions` applies its checks in a fixed order and each dropped row is counted
+once, under the first reason that applies:
+
+1. missing customer id; missing date; unparseable date; missing amount; non-numeric amount;
+   non-finite amount (``inf``);
+2. date after ``observation_end`` (the whole end day is kept when it is given as a date);
+3. exact duplicate row (identical in every column; the first copy is kept);
+4. negative amounts (returns): ``returns="drop"`` drops them; ``returns="net"`` nets them
+   against the same customer's purchases on the same calendar day -- the returns are dropped
+   as netted, the day's purchases are scaled down in proportion (``modified``), and when the
+   day's net amount is <= 0 every row of that customer-day is dropped under its own reason;
+5. zero amounts (``zero_amounts="drop"``; kept by default);
+6. amounts above ``amount_cap`` (after netting).
+
+The :class:`Ledger` has one row per check that applied (zero counts included, so a report
+shows what was checked) and holds ``rows_in == rows_out + rows_dropped``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from clvkit.errors import ConfigError, DataError
+from clvkit.io import UNPARSED_DATE, parse_dates
+
+MISSING_ID = "missing customer id"
+MISSING_DATE = "missing date"
+BAD_DATE = "unparseable date"
+MISSING_AMOUNT = "missing amount"
+TEXT_AMOUNT = "non-numeric amount"
+INFINITE_AMOUNT = "non-finite amount"
+LATE = "date after observation end"
+DUPLICATE = "exact duplicate row"
+NEGATIVE = "negative amount"
+RETURN_NETTED = "return netted into same-day purchase"
+PURCHASE_REDUCED = "purchase reduced by same-day return"
+NET_NOT_POSITIVE = "net amount <= 0 after same-day returns"
+ZERO = "zero amount"
+ABOVE_CAP = "amount above cap"
+
+_FIXES = {
+    MISSING_ID: "check that customer_id names the id column",
+    MISSING_DATE: "check that date names the purchase-date column",
+    BAD_DATE: "pass the date_format the dates are written in",
+    MISSING_AMOUNT: "check that amount names the amount column",
+    TEXT_AMOUNT: "check that amount names a numeric column written with a '.' decimal point",
+    INFINITE_AMOUNT: "check the export of the amount column",
+    LATE: "check observation_end (it is before every purchase)",
+    DUPLICATE: "check the export",
+    NEGATIVE: "check the sign of the amounts, or use returns='net'",
+    NET_NOT_POSITIVE: "check the sign of the amounts",
+    ZERO: "use zero_amounts='keep'",
+    ABOVE_CAP: "raise amount_cap or remove it",
+}
+_COLUMNS = ["reason", "rows", "customers", "amount", "action"]
+
+
+@dataclass(frozen=True, repr=False)
+class Ledger:
+    """Audit record of cleaning: one row per reason with rows, customers, amount and action.
+
+    ``amount`` is the total of the rows' finite amounts when they were dropped (``dropped``;
+    after any netting) or the total change applied (``modified``; negative when reduced), so
+    the finite input total = output total + dropped amounts - modified amounts.
+    ``customers`` counts distinct customer ids among those rows. ``rows_in`` and ``rows_out``
+    are measured on the input and output frames, so ``rows_in == rows_out + rows_dropped`` is
+    a checkable invariant, not an identity.
+    """
+
+    table: pd.DataFrame
+    rows_in: int
+    rows_out: int
+    source: str | None = None
+
+    @property
+    def rows_dropped(self) -> int:
+        """Rows removed, summed over the ``dropped`` reasons."""
+        return int(self.table.loc[self.table["action"] == "dropped", "rows"].sum())
+
+    @property
+    def rows_modified(self) -> int:
+        """Rows kept with a changed amount (returns netted into them)."""
+        return int(self.table.loc[self.table["action"] == "modified", "rows"].sum())
+
+    def _headline(self) -> str:
+        where = f" of {self.source}" if self.source else ""
+        return (f"Cleaning{where}: {self.rows_in:,} rows in, {self.rows_out:,} out, "
+                f"{self.rows_dropped:,} dropped, {self.rows_modified:,} modified")
+
+    def __str__(self) -> str:
+        shown = self.table.assign(amount=self.table["amount"].map("{:,.2f}".format))
+        return f"{self._headline()}\n{shown.to_string(index=False)}"
+
+    def __repr__(self) -> str:
+        return f"<Ledger {self._headline()}>"
+
+    def _repr_html_(self) -> str:
+        body = self.table.to_html(index=False, float_format="{:,.2f}".format)
+        return f"<p>{self._headline()}</p>{body}"
+
+
+def clean_transactions(transactions, *, observation_end=None, returns="drop",
+                       zero_amounts="keep", amount_cap=None, source=None):
+    """Clean a transaction table and account for every row in a :class:`Ledger`.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        ``customer_id, date, amount`` as returned by :func:`clvkit.io.read_transactions`
+        (a frame with text dates is parsed as ISO; extra columns are kept).
+    observation_end : date-like, optional
+        Purchases after it are dropped; a date without a time keeps its whole day.
+    returns : {"drop", "net"}
+        Drop negative amounts, or net them against the same customer's same-day purchases.
+    zero_amounts : {"keep", "drop"}
+        What to do with rows whose amount is exactly 0.
+    amount_cap : float, optional
+        Drop rows whose (netted) amount is above it -- e.g. B2B orders in a retail log.
+    source : str, optional
+        Name of the source for messages; defaults to ``transactions.attrs["source"]``.
+
+    Returns
+    -------
+    (DataFrame, Ledger)
+        Clean rows sorted by ``customer_id, date`` (input order within ties), ``date``
+        datetime64 naive, ``amount`` float64, other columns kept; and the ledger.
+
+    Raises
+    ------
+    ConfigError
+        An option out of its domain.
+    DataError
+        Required columns missing, or no usable row left (naming the largest drop reason).
+    """
+    _check_options(returns, zero_amounts, amount_cap)
+    if not isinstance(transactions, pd.DataFrame):
+        raise DataError(f"expected a DataFrame of transactions, got {type(transactions).__name__}",
+                        file=source, fix="read the data with clvkit.io.read_transactions")
+    source = source or transactions.attrs.get("source")
+    missing = [c for c in ("customer_id", "date", "amount") if c not in transactions.columns]
+    if missing:
+        raise DataError(f"transactions lack column(s) {', '.join(missing)}; columns are: "
+                        f"{', '.join(map(str, transactions.columns))}", file=source,
+                        fix="read the data with clvkit.io.read_transactions and its column "
+                            "mapping")
+    frame = transactions.reset_index(drop=True)
+    end = _end_cutoff(observation_end)
+    ids, dates, bad_date, amounts, missing_amount, text_amount = _canonical(frame, source)
+
+    reasons = {}  # reason -> (mask of rows, action), in the order checks apply
+    alive = np.ones(len(frame), dtype=bool)
+
+    def take(reason, mask, action="dropped"):
+        mask = np.asarray(mask, dtype=bool) & alive
+        reasons[reason] = (mask, action)
+        if action == "dropped":
+            alive[mask] = False
+
+    take(MISSING_ID, _blank(ids))
+    take(MISSING_DATE, dates.isna().to_numpy() & ~bad_date)
+    take(BAD_DATE, bad_date)
+    take(MISSING_AMOUNT, missing_amount)
+    take(TEXT_AMOUNT, text_amount)
+    take(INFINITE_AMOUNT, np.isinf(amounts))
+    if end is not None:
+        take(LATE, (dates >= end).to_numpy())
+    take(DUPLICATE, _duplicates(frame.drop(columns=[UNPARSED_DATE], errors="ignore"), alive))
+    new_amounts = amounts.copy()
+    if returns == "drop":
+        take(NEGATIVE, amounts < 0)
+    else:
+        netted, reduced, gone, new_amounts = _net_returns(ids, dates, amounts, alive)
+        take(RETURN_NETTED, netted)
+        take(PURCHASE_REDUCED, reduced, action="modified")
+        take(NET_NOT_POSITIVE, gone)
+    if zero_amounts == "drop":
+        take(ZERO, new_amounts == 0)
+    if amount_cap is not None:
+        take(ABOVE_CAP, new_amounts > amount_cap)
+
+    out = frame.loc[alive].drop(columns=[UNPARSED_DATE], errors="ignore")
+    out["customer_id"] = _tidy_ids(ids[alive])
+    out["date"] = dates[alive]
+    out["amount"] = new_amounts[alive]
+    first = ["customer_id", "date", "amount"]
+    out = out[first + [c for c in out.columns if c not in first]]
+    out = out.sort_values(["customer_id", "date"], kind="stable").reset_index(drop=True)
+    out.attrs["source"] = source
+    table = _ledger_table(reasons, ids, amounts, new_amounts)
+    ledger = Ledger(table=table, rows_in=len(transactions), rows_out=len(out), source=source)
+    if len(out) == 0:
+        _nothing_left(ledger, source)
+    return out, ledger
+
+
+def _check_options(returns, zero_amounts, amount_cap):
+    if returns not in ("drop", "net"):
+        raise ConfigError(f"returns must be 'drop' or 'net', not {returns!r}", key="returns")
+    if zero_amounts not in ("keep", "drop"):
+        raise ConfigError(f"zero_amounts must be 'keep' or 'drop', not {zero_amounts!r}",
+                          key="zero_amounts")
+    if amount_cap is not None and (isinstance(amount_cap, bool)
+                                   or not isinstance(amount_cap, (int, float))
+                                   or not amount_cap > 0):
+        raise ConfigError(f"amount_cap must be a positive number or empty, not {amount_cap!r}",
+                          key="amount_cap")
+
+
+def _end_cutoff(observation_end):
+    """First excluded instant: the day after a midnight ``observation_end``, else just after."""
+    if observation_end is None:
+        return None
+    try:
+        end = pd.Timestamp(observation_end)
+    except (TypeError, ValueError):
+        raise ConfigError(f"observation_end {observation_end!r} is not a date",
+                          key="observation_end", fix="write it as YYYY-MM-DD") from None
+    if end is pd.NaT or end.tzinfo is not None:
+        raise ConfigError(f"observation_end {observation_end!r} must be a date without a time "
+                          "zone", key="observation_end", fix="write it as YYYY-MM-DD")
+    return end + pd.Timedelta(days=1) if end == end.normalize() else end + pd.Timedelta(1, "ns")
+
+
+def _canonical(frame, source):
+    """Return ids, naive dates, unparseable-date mask, float amounts and amount masks."""
+    ids = frame["customer_id"]
+    if UNPARSED_DATE in frame.columns:
+        bad_date = frame[UNPARSED_DATE].notna().to_numpy()
+        dates = frame["date"]
+    else:
+        dates, failed = parse_dates(frame["date"], source=source, column="date")
+        bad_date = failed.to_numpy()
+    dates = pd.Series(pd.to_datetime(dates), index=frame.index)
+    raw = frame["amount"]
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        amounts = raw.to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(amounts)
+        text = np.zeros(len(raw), dtype=bool)
+    else:
+        words = raw.astype("str").str.strip()
+        blank = (raw.isna() | words.eq("") | words.str.lower().isin(["nan", "na", "null", "none"])
+                 ).to_numpy()
+        numbers = pd.to_numeric(raw.mask(blank), errors="coerce")
+        amounts = numbers.to_numpy(dtype="float64", na_value=np.nan)
+        missing, text = blank, ~blank & np.isnan(amounts)
+    return ids, dates, bad_date, amounts, missing, text
+
+
+def _blank(ids):
+    text = ids.astype("str").str.strip()
+    return (ids.isna() | text.eq("")).to_numpy()
+
+
+def _duplicates(frame, alive):
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[alive] = frame.loc[alive].duplicated(keep="first").to_numpy()
+    return mask
+
+
+def _net_returns(ids, dates, amounts, alive):
+    """Net negative amounts against the same customer's purchases on the same calendar day.
+
+    Returns masks (netted returns, reduced purchases, rows of customer-days whose net amount is
+    <= 0) and the new amounts (purchases scaled by net / purchases on netted days).
+    """
+    signed = alive & (amounts != 0)
+    rows = np.flatnonzero(signed)
+    days = pd.DataFrame({"id": ids.to_numpy()[rows], "day": dates.dt.normalize().to_numpy()[rows],
+                         "pos": np.clip(amounts[rows], 0, None),
+                         "neg": np.clip(amounts[rows], None, 0)})
+    sums = days.groupby(["id", "day"], sort=False)[["pos", "neg"]].transform("sum")
+    has_return = sums["neg"].to_numpy() < 0
+    net = sums["pos"].to_numpy() + sums["neg"].to_numpy()
+    netted_day = has_return & (net > 0)
+    netted, reduced, gone = (np.zeros(len(amounts), dtype=bool) for _ in range(3))
+    netted[rows] = netted_day & (amounts[rows] < 0)
+    reduced[rows] = netted_day & (amounts[rows] > 0)
+    gone[rows] = has_return & ~(net > 0)
+    new = amounts.copy()
+    scale = np.divide(net, sums["pos"].to_numpy(), out=np.ones(len(rows)), where=netted_day)
+    new[rows] = np.where(netted_day & (amounts[rows] > 0), amounts[rows] * scale, amounts[rows])
+    return netted, reduced, gone, new
+
+
+def _tidy_ids(ids):
+    """Nullable integer ids with nothing missing any more become plain int64."""
+    if isinstance(ids.dtype, pd.Int64Dtype) and not ids.isna().any():
+        return ids.astype("int64")
+    return ids
+
+
+def _ledger_table(reasons, ids, amounts, new_amounts):
+    before = np.where(np.isfinite(amounts), amounts, 0.0)
+    after = np.where(np.isfinite(new_amounts), new_amounts, 0.0)
+    rows = []
+    for reason, (mask, action) in reasons.items():
+        value = (after - before)[mask].sum() if action == "modified" else after[mask].sum()
+        rows.append((reason, int(mask.sum()), int(ids[mask].dropna().nunique()),
+                     float(value), action))
+    table = pd.DataFrame(rows, columns=_COLUMNS)
+    return table.astype({"rows": "int64", "customers": "int64", "amount": "float64"})
+
+
+def _nothing_left(ledger, source):
+    dropped = ledger.table[ledger.table["action"] == "dropped"]
+    top = dropped.sort_values("rows", ascending=False, kind="stable").iloc[0]
+    raise DataError(f"no usable transactions left after cleaning; largest drop: "
+                    f"'{top['reason']}' ({top['rows']:,} of {ledger.rows_in:,} rows)",
+                    file=source, fix=_FIXES.get(top["reason"], "see the cleaning ledger"))
