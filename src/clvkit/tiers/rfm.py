@@ -1,0 +1,301 @@
+"""RFM scores (1–5), rule-based RFM segments, and data-driven k-means segments.
+
+Scores. R is scored on the time since the last purchase (``T - recency``: shorter is better), F on
+``frequency``, M on ``monetary_value``. A score is the quantile bin of the customer's position:
+``score = floor(bins * (rank_min - 1) / n) + 1`` where ``rank_min`` is the customer's rank from
+worst to best with ties given their lowest rank. So tied customers always share a score and a
+tied group gets the score of its lowest member (e.g. every one-time buyer has F = 1, however many
+there are). A constant column carries no information: everybody gets the middle score (3 of 5).
+``rfm_score`` is the three digits as an integer, ``100 R + 10 F + M`` (e.g. 545).
+
+Segments. A mapping from segment name to score ranges; the first matching entry wins and every
+(R, F, M) cell must be covered. The default (``DEFAULT_SEGMENTS``) uses R and F only:
+
+==================  ========  ========
+segment             R         F
+==================  ========  ========
+champions           5         4–5
+loyal               3–4       4–5
+potential loyalist  4–5       2–3
+new                 5         1
+promising           4         1
+need attention      3         1–3
+can't lose          1–2       5
+at risk             1–2       3–4
+hibernating         2         1–2
+lost                1         1–2
+==================  ========  ========
+
+k-means. Features are log(1 + x) of recency gap, frequency, monetary value and CLV (CLV floored at
+0), standardised; k is the value in ``k_range`` with the highest silhouette score (computed on a
+fixed-seed sample of at most ``sample_size`` customers); clusters are numbered by mean CLV, highest
+first, and each is described in words from its standardised feature means.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from clvkit.errors import ConfigError, DataError
+from clvkit.tiers._util import field, require_columns
+
+RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+
+
+def quantile_score(values: pd.Series, bins: int = 5) -> pd.Series:
+    """Score ``values`` 1..``bins`` by quantile, higher values scoring higher (see module notes)."""
+    x = values.astype("float64")
+    if x.isna().any():
+        bad = x.index[x.isna().to_numpy()]
+        raise DataError(f"{len(bad)} customers have no value to score", column=values.name,
+                        rows=bad, fix="score customers with complete RFM summaries")
+    n = len(x)
+    if n == 0:
+        return pd.Series(np.zeros(0, dtype=np.int64), index=x.index, name=values.name)
+    if x.nunique() == 1:
+        return pd.Series(np.full(n, (bins + 1) // 2, dtype=np.int64), index=x.index, name=values.name)
+    rank = x.rank(method="min").to_numpy()
+    score = np.floor(bins * (rank - 1) / n).astype(np.int64) + 1
+    return pd.Series(np.clip(score, 1, bins), index=x.index, name=values.name)
+
+
+def rfm_scores(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
+    """R, F and M scores (1..``bins``) and the combined ``rfm_score`` per customer.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        RFM summary or scored customers (``frequency``, ``recency``, ``T``, ``monetary_value``).
+    bins : int
+        Number of score levels (5 by default; at most 9 so ``rfm_score`` stays three digits).
+
+    Returns
+    -------
+    DataFrame
+        ``r_score, f_score, m_score, rfm_score`` (int64), indexed like ``summary``.
+    """
+    require_columns(summary, RFM_COLUMNS, what="RFM summary",
+                    fix="pass the output of clvkit.rfm.rfm_summary or score_customers")
+    if not 2 <= bins <= 9:
+        raise ConfigError(f"bins must be between 2 and 9, got {bins}", key="segments.bins")
+    r = quantile_score(-(summary["T"] - summary["recency"]), bins)
+    f = quantile_score(summary["frequency"], bins)
+    m = quantile_score(summary["monetary_value"], bins)
+    out = pd.DataFrame({"r_score": r.to_numpy(), "f_score": f.to_numpy(), "m_score": m.to_numpy()},
+                       index=summary.index)
+    out["rfm_score"] = 100 * out["r_score"] + 10 * out["f_score"] + out["m_score"]
+    return out
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    """A named segment: inclusive score ranges for R, F and M."""
+
+    name: str
+    r: tuple[int, int] = (1, 5)
+    f: tuple[int, int] = (1, 5)
+    m: tuple[int, int] = (1, 5)
+
+
+DEFAULT_SEGMENTS: tuple[SegmentRule, ...] = (
+    SegmentRule("champions", r=(5, 5), f=(4, 5)),
+    SegmentRule("loyal", r=(3, 4), f=(4, 5)),
+    SegmentRule("potential loyalist", r=(4, 5), f=(2, 3)),
+    SegmentRule("new", r=(5, 5), f=(1, 1)),
+    SegmentRule("promising", r=(4, 4), f=(1, 1)),
+    SegmentRule("need attention", r=(3, 3), f=(1, 3)),
+    SegmentRule("can't lose", r=(1, 2), f=(5, 5)),
+    SegmentRule("at risk", r=(1, 2), f=(3, 4)),
+    SegmentRule("hibernating", r=(2, 2), f=(1, 2)),
+    SegmentRule("lost", r=(1, 1), f=(1, 2)),
+)
+
+
+def _range(value: object, key: str, bins: int) -> tuple[int, int]:
+    if value is None:
+        return (1, bins)
+    if isinstance(value, str):
+        parts = value.replace("–", "-").split("-")
+    elif isinstance(value, (int, np.integer)):
+        parts = [value, value]
+    else:
+        parts = list(value)
+    try:
+        lo, hi = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (None, None)
+    except (TypeError, ValueError):
+        lo = hi = None
+    if lo is None or not 1 <= lo <= hi <= bins:
+        raise ConfigError(f"expected a score range like [4, 5] within 1..{bins}, got {value!r}",
+                          key=key)
+    return lo, hi
+
+
+def parse_segments(mapping: object, *, bins: int = 5, key: str = "segments.mapping"
+                   ) -> tuple[SegmentRule, ...]:
+    """Turn a params mapping into segment rules and check that every score cell is covered.
+
+    ``mapping`` is ``None`` (the default table), a mapping ``{name: {r: [lo, hi], f: ..., m: ...}}``
+    or a list of ``{name, r, f, m}``; a missing range means any score.
+    """
+    if mapping is None:
+        return DEFAULT_SEGMENTS
+    if isinstance(mapping, Mapping):
+        entries = [(str(name), spec, f"{key}.{name}") for name, spec in mapping.items()]
+    else:
+        entries = [(field(spec, "name"), spec, f"{key}[{i}]") for i, spec in enumerate(mapping)]
+    if not entries:
+        raise ConfigError("segment mapping is empty", key=key, fix="leave it out for the default")
+    rules = []
+    for name, spec, where in entries:
+        if not name:
+            raise ConfigError("segment has no name", key=f"{where}.name")
+        if isinstance(spec, SegmentRule):
+            rules.append(spec)
+            continue
+        rules.append(SegmentRule(name, *(_range(field(spec, d), f"{where}.{d}", bins)
+                                         for d in ("r", "f", "m"))))
+    grid = np.arange(1, bins + 1)
+    for r in grid:
+        for f in grid:
+            for m in grid:
+                if not any(_matches(rule, r, f, m) for rule in rules):
+                    raise ConfigError(f"no segment covers R={r}, F={f}, M={m}", key=key,
+                                      fix="add a catch-all segment with no ranges at the end")
+    return tuple(rules)
+
+
+def _matches(rule: SegmentRule, r, f, m):
+    return ((rule.r[0] <= r) & (r <= rule.r[1]) & (rule.f[0] <= f) & (f <= rule.f[1])
+            & (rule.m[0] <= m) & (m <= rule.m[1]))
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """Segment per customer and the definitions table (``segment, r, f, m, customers, share``)."""
+
+    segment: pd.Series
+    definitions: pd.DataFrame
+    method: str
+
+
+def rfm_segments(scores: pd.DataFrame, mapping: object = None, *, bins: int = 5) -> SegmentResult:
+    """Name each customer's segment from their R, F, M scores (first matching rule wins)."""
+    rules = parse_segments(mapping, bins=bins)
+    require_columns(scores, ("r_score", "f_score", "m_score"), what="RFM scores",
+                    fix="compute them with clvkit.tiers.rfm_scores")
+    r, f, m = (scores[c].to_numpy() for c in ("r_score", "f_score", "m_score"))
+    code = np.full(len(scores), -1)
+    for i, rule in reversed(list(enumerate(rules))):
+        code[_matches(rule, r, f, m)] = i
+    names = list(dict.fromkeys(rule.name for rule in rules))
+    segment = pd.Series(pd.Categorical([rules[c].name for c in code], categories=names),
+                        index=scores.index, name="segment")
+    counts = segment.value_counts()
+    defs = pd.DataFrame({
+        "segment": [rule.name for rule in rules],
+        "r": [f"{a}–{b}" if a != b else str(a) for a, b in (rule.r for rule in rules)],
+        "f": [f"{a}–{b}" if a != b else str(a) for a, b in (rule.f for rule in rules)],
+        "m": [f"{a}–{b}" if a != b else str(a) for a, b in (rule.m for rule in rules)]})
+    defs["customers"] = defs["segment"].map(counts).fillna(0).astype("int64")
+    defs["share"] = defs["customers"] / max(len(scores), 1)
+    return SegmentResult(segment=segment, definitions=defs, method="rules")
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """k-means segments: label per customer, the silhouette per k tried, and cluster profiles.
+
+    ``profiles``: ``cluster, segment, customers, share`` and the mean ``recency_gap, frequency,
+    monetary_value, clv, p_alive`` (if present), with ``description`` in words.
+    """
+
+    segment: pd.Series
+    cluster: pd.Series
+    k: int
+    silhouette: pd.Series
+    profiles: pd.DataFrame
+    method: str = "kmeans"
+
+
+_WORDS = {"recency_gap": ("recent", "lapsed"), "frequency": ("infrequent", "frequent"),
+          "monetary_value": ("low spend", "high spend"), "clv": ("low CLV", "high CLV")}
+
+
+def _describe(z: pd.Series, cut: float = 0.5) -> str:
+    words = []
+    for feature, (low, high) in _WORDS.items():
+        if z[feature] > cut:
+            words.append(high)
+        elif z[feature] < -cut:
+            words.append(low)
+    return ", ".join(words) if words else "average on recency, frequency, spend and CLV"
+
+
+def kmeans_segments(scored: pd.DataFrame, *, k_range: Sequence[int] = range(2, 9),
+                    random_state: int = 0, sample_size: int = 5000) -> ClusterResult:
+    """Data-driven segments: k-means on standardised log R, F, M and CLV, k by best silhouette.
+
+    Parameters
+    ----------
+    scored : DataFrame
+        Scored customers (RFM columns and ``clv``).
+    k_range : sequence of int
+        Candidate numbers of clusters (2..8 by default); values above the number of distinct
+        customers' feature rows minus one are skipped.
+    random_state : int
+        Seed for k-means initialisation and the silhouette sample (results are reproducible).
+    sample_size : int
+        Customers used for the silhouette score (it costs O(n²)).
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+    from sklearn.preprocessing import StandardScaler
+
+    require_columns(scored, (*RFM_COLUMNS, "clv"), what="scored customers",
+                    fix="pass the output of clvkit.value.score_customers")
+    raw = pd.DataFrame({"recency_gap": scored["T"] - scored["recency"],
+                        "frequency": scored["frequency"],
+                        "monetary_value": scored["monetary_value"],
+                        "clv": scored["clv"].clip(lower=0)}, index=scored.index).astype("float64")
+    if raw.isna().any().any():
+        col = raw.columns[raw.isna().any()][0]
+        bad = raw.index[raw[col].isna().to_numpy()]
+        raise DataError(f"{len(bad)} customers have missing values", column=col, rows=bad,
+                        fix="score every customer before clustering")
+    features = StandardScaler().fit_transform(np.log1p(raw.to_numpy()))
+    distinct = len(np.unique(features, axis=0))
+    ks = [k for k in k_range if 2 <= k < distinct]
+    if not ks:
+        raise DataError(f"only {distinct} distinct customer profiles: too few to cluster",
+                        fix="use segments.method: rules")
+    sil, fits = {}, {}
+    for k in ks:
+        model = KMeans(n_clusters=k, n_init=10, random_state=random_state).fit(features)
+        fits[k] = model.labels_
+        sil[k] = float(silhouette_score(features, model.labels_,
+                                        sample_size=min(sample_size, len(features)),
+                                        random_state=random_state))
+    best = max(ks, key=lambda k: (sil[k], -k))
+    labels = fits[best]
+    z = pd.DataFrame(features, columns=raw.columns, index=raw.index).groupby(labels).mean()
+    order = z["clv"].sort_values(ascending=False, kind="mergesort").index
+    renumber = {old: new for new, old in enumerate(order, start=1)}
+    cluster = pd.Series([renumber[c] for c in labels], index=scored.index, name="cluster")
+    descriptions = {renumber[c]: _describe(z.loc[c]) for c in order}
+    names = {c: f"{c}: {d}" for c, d in descriptions.items()}
+    prof = raw.assign(**({"p_alive": scored["p_alive"]} if "p_alive" in scored else {}))
+    prof = prof.groupby(cluster.to_numpy()).mean()
+    prof.insert(0, "customers", cluster.value_counts().sort_index().to_numpy())
+    prof.insert(1, "share", prof["customers"] / len(cluster))
+    prof["description"] = [descriptions[c] for c in prof.index]
+    prof.insert(0, "segment", [names[c] for c in prof.index])
+    prof = prof.rename_axis("cluster").reset_index()
+    segment = pd.Series(pd.Categorical(cluster.map(names).to_numpy(),
+                                       categories=[names[c] for c in sorted(names)]),
+                        index=scored.index, name="segment")
+    return ClusterResult(segment=segment, cluster=cluster, k=best,
+                         silhouette=pd.Series(sil, name="silhouette").rename_axis("k"),
+                         profiles=prof)

@@ -1,0 +1,91 @@
+"""Churn early warning: who is slipping away, ranked by the value at stake.
+
+A buyer is flagged when ``p_alive < p_alive_below``, or — given the previous run's P(alive) —
+when it fell by more than ``drop_more_than`` (``previous - current > drop_more_than``). The list
+is ranked by CLV at risk (``clv × (1 − p_alive)``), highest first, ties by ``customer_id``;
+``top_n`` keeps the first N. Prospects have no P(alive) and are never on the list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from clvkit.errors import ConfigError
+from clvkit.tiers._util import check_fraction, check_no_nan, require_columns
+
+WATCHLIST_COLUMNS = ("rank", "customer_id", "p_alive", "p_alive_previous", "p_alive_change",
+                     "clv", "clv_at_risk", "reason")
+
+
+@dataclass(frozen=True)
+class WarningResult:
+    """The ranked watchlist (``WATCHLIST_COLUMNS`` plus any ``extra`` columns) and its criteria.
+
+    ``flagged`` counts every customer meeting a criterion, before ``top_n``.
+    """
+
+    watchlist: pd.DataFrame
+    criteria: pd.DataFrame
+    flagged: int
+
+
+def churn_warning(scored: pd.DataFrame, *, p_alive_below: float = 0.3,
+                  drop_more_than: float | None = None, previous: pd.Series | None = None,
+                  top_n: int | None = None, extra: pd.DataFrame | None = None) -> WarningResult:
+    """Rank customers at risk of churning by CLV at risk.
+
+    Parameters
+    ----------
+    scored : DataFrame
+        Scored customers with ``p_alive``, ``clv`` and ``clv_at_risk``.
+    p_alive_below : float
+        Flag customers whose P(alive) is below this.
+    drop_more_than : float, optional
+        Flag customers whose P(alive) fell by more than this since ``previous``.
+    previous : Series, optional
+        P(alive) per customer from the previous run (customers missing there are not compared).
+    top_n : int, optional
+        Keep the first N of the ranked list.
+    extra : DataFrame, optional
+        Columns to carry along (e.g. tier, stage, action), joined on ``customer_id``.
+    """
+    p_alive_below = check_fraction(p_alive_below, key="churn_warning.p_alive_below")
+    if drop_more_than is not None:
+        drop_more_than = check_fraction(drop_more_than, key="churn_warning.drop_more_than")
+    if top_n is not None and (int(top_n) != top_n or top_n < 1):
+        raise ConfigError(f"must be a whole number >= 1, got {top_n!r}", key="churn_warning.top_n")
+    require_columns(scored, ("p_alive", "clv", "clv_at_risk"), what="scored customers",
+                    fix="pass the output of clvkit.value.score_customers")
+    check_no_nan(scored["p_alive"], column="p_alive", what="churn warning")
+    p = scored["p_alive"].astype("float64")
+    prev = (pd.Series(np.nan, index=scored.index) if previous is None
+            else previous.astype("float64").reindex(scored.index))
+    change = p - prev
+    low = p < p_alive_below
+    fell = (-change > drop_more_than) if drop_more_than is not None else pd.Series(False, index=p.index)
+    fell = fell.fillna(False).astype(bool)
+    reason = np.where(low & fell, f"P(alive) < {p_alive_below:g} and fell by more than "
+                                  f"{drop_more_than or 0:g}",
+                      np.where(low, f"P(alive) < {p_alive_below:g}",
+                               f"P(alive) fell by more than {drop_more_than or 0:g}"))
+    table = pd.DataFrame({"customer_id": scored.index.to_numpy(), "p_alive": p.to_numpy(),
+                          "p_alive_previous": prev.to_numpy(), "p_alive_change": change.to_numpy(),
+                          "clv": scored["clv"].to_numpy(dtype="float64"),
+                          "clv_at_risk": scored["clv_at_risk"].to_numpy(dtype="float64"),
+                          "reason": reason})
+    table = table[(low | fell).to_numpy()]
+    flagged = len(table)
+    table = table.sort_values(["clv_at_risk", "customer_id"], ascending=[False, True],
+                              kind="mergesort")
+    if top_n is not None:
+        table = table.head(int(top_n))
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    if extra is not None:
+        table = table.join(extra, on="customer_id")
+    criteria = pd.DataFrame({
+        "criterion": ["p_alive_below", "drop_more_than", "top_n", "ranked_by"],
+        "value": [f"{p_alive_below:g}", "-" if drop_more_than is None else f"{drop_more_than:g}",
+                  "all" if top_n is None else str(int(top_n)), "clv_at_risk = clv × (1 − p_alive)"]})
+    return WarningResult(watchlist=table.reset_index(drop=True), criteria=criteria, flagged=flagged)
