@@ -1,5 +1,328 @@
-"""The `clvkit` command line (filled in by the foundation work)."""
+"""The ``clvkit`` command line: validate, simulate, run, score and report a scenario.
+
+Every error a user can cause (a ``ClvkitError``) becomes one line ``clvkit: <message>`` on
+stderr and exit status 2; anything else is a bug and keeps its traceback. The heavy commands
+(``score``, ``report``) import their modules only when run, so ``clvkit --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from clvkit.errors import ClvkitError
+
+__all__ = ["main"]
 
 
-def main(argv=None) -> int:
-    raise SystemExit("clvkit: command line not built yet")
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return guarded(args.func, args)
+
+
+def guarded(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Call ``func(args)``; a ``ClvkitError`` becomes one stderr line and exit status 2."""
+    try:
+        return func(args) or 0
+    except ClvkitError as e:
+        print(f"clvkit: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+
+
+# ------------------------------------------------------------------------------- parser
+def _iso_date(text: str) -> str:
+    try:
+        return _dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    from clvkit import __version__
+
+    p = argparse.ArgumentParser(
+        prog="clvkit", description="Customer value, tiers, churn and satisfaction from a "
+        "transaction log, driven by a params file (see params/retail.yaml).",
+        epilog="Errors print one line and exit with status 2.")
+    p.add_argument("--version", action="version", version=f"clvkit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check a scenario's data: audit ledger and summary",
+                       description="Load and clean a scenario's data (PARAMS), or one "
+                       "transactions file without a params file, and print the audit ledger "
+                       "and summary statistics.")
+    v.add_argument("params", nargs="?", metavar="PARAMS", help="scenario params YAML")
+    v.add_argument("--transactions", metavar="FILE",
+                   help="a transactions file (CSV, Parquet, DuckDB) instead of PARAMS")
+    v.add_argument("--customer-id", default="customer_id", metavar="COL")
+    v.add_argument("--date", default="date", metavar="COL")
+    v.add_argument("--amount", default="amount", metavar="COL")
+    v.add_argument("--date-format", metavar="F", help="strftime pattern for non-ISO dates")
+    v.add_argument("--timezone", metavar="TZ", help="zone to convert tz-aware dates to")
+    v.add_argument("--sep", metavar="C", help="CSV delimiter")
+    v.add_argument("--encoding", metavar="E", help="file encoding (default UTF-8)")
+    v.add_argument("--observation-end", type=_iso_date, metavar="YYYY-MM-DD",
+                   help="drop (and count) purchases after this date")
+    v.set_defaults(func=_validate)
+
+    s = sub.add_parser("simulate", help="write a simulated customer base to files",
+                       description="Simulate a retail customer base (BG/NBD purchases, "
+                       "Gamma-Gamma spend, attributes, surveys, programme) and write its tables "
+                       "and the truth to DIR.")
+    s.add_argument("--customers", type=int, default=5000, metavar="N")
+    s.add_argument("--seed", type=int, default=42, metavar="S")
+    s.add_argument("--out", required=True, type=Path, metavar="DIR")
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    s.add_argument("--start", type=_iso_date, default="2023-01-01", metavar="YYYY-MM-DD")
+    s.add_argument("--observation-end", type=_iso_date, default="2024-12-31",
+                   metavar="YYYY-MM-DD")
+    s.add_argument("--no-programme", action="store_true",
+                   help="skip the simulated programme, surveys and complaints")
+    s.set_defaults(func=_simulate)
+
+    r = sub.add_parser("run", help="validate, load and summarise a scenario, saying what it did",
+                       description="Validate PARAMS, simulate or load its data, clean it and "
+                       "compute the RFM summary (and calibration/holdout split), printing each step.")
+    r.add_argument("params", metavar="PARAMS")
+    r.set_defaults(func=_run)
+
+    sc = sub.add_parser("score", help="score customers and write the tier export",
+                        description="Run intake, summary, models and tiers for PARAMS and write "
+                        "tiers.csv / tiers.parquet to DIR.")
+    sc.add_argument("params", metavar="PARAMS")
+    sc.add_argument("--out", required=True, type=Path, metavar="DIR")
+    sc.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
+    sc.set_defaults(func=_score)
+
+    rp = sub.add_parser("report", help="run the report notebooks into HTML",
+                        description="Execute the report notebooks for PARAMS and write "
+                        "self-contained HTML to OUT/<scenario>/<run-date>/.")
+    rp.add_argument("params", metavar="PARAMS")
+    rp.add_argument("--out", default="reports", type=Path, metavar="DIR")
+    rp.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
+    rp.add_argument("--only", action="append", metavar="NAME",
+                    help="run only this notebook (repeatable), e.g. 03_tiers")
+    rp.set_defaults(func=_report)
+    return p
+
+
+# ----------------------------------------------------------------------------- commands
+def _validate(args: argparse.Namespace) -> int:
+    from clvkit import config, pipeline
+    from clvkit.errors import ConfigError
+
+    if (args.params is None) == (args.transactions is None):
+        raise ConfigError("give either PARAMS or --transactions FILE",
+                          fix="e.g. clvkit validate params/retail.yaml")
+    if args.params is not None:
+        cfg = config.load(args.params)
+    else:
+        tx = {"path": args.transactions, "customer_id": args.customer_id, "date": args.date,
+              "amount": args.amount, "date_format": args.date_format,
+              "timezone": args.timezone, "sep": args.sep, "encoding": args.encoding}
+        cfg = config.Config.from_dict({
+            "scenario": "validate",
+            "data": {"source": "files", "transactions": {k: v for k, v in tx.items() if v}},
+            "cleaning": {"observation_end": args.observation_end},
+            "satisfaction": {"enabled": False}, "impact": {"enabled": False}})
+    data = pipeline.load_data(cfg)
+    _print_data(data)
+    _print_rfm(cfg, data)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from clvkit.datasets import simulate
+    from clvkit.errors import ConfigError
+
+    if args.customers < 1:
+        raise ConfigError(f"--customers must be at least 1, got {args.customers}")
+    sim = simulate(args.customers, args.seed, start=args.start,
+                   observation_end=args.observation_end, programme=not args.no_programme)
+    for path, rows in _write_simulated(sim, args.out, args.format):
+        print(f"wrote {path} ({rows:,} rows)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from clvkit import config, pipeline
+
+    t0 = time.perf_counter()
+    cfg = config.load(args.params)
+    print(f"1. params   {args.params}: valid (scenario '{cfg.scenario}', "
+          f"data source '{cfg.data.source}')")
+    t = time.perf_counter()
+    data = pipeline.load_data(cfg)
+    print(f"2. data     {data.source}: {data.ledger.rows_in:,} rows in, "
+          f"{data.ledger.rows_out:,} clean, {data.ledger.rows_dropped:,} dropped by the ledger "
+          f"({time.perf_counter() - t:.1f} s)")
+    _print_data(data, indent="           ")
+    t = time.perf_counter()
+    print("3. summary  ", end="")
+    _print_rfm(cfg, data, header=False)
+    print(f"           ({time.perf_counter() - t:.1f} s)")
+    print(f"done in {time.perf_counter() - t0:.1f} s; next: clvkit score {args.params} --out DIR, "
+          f"clvkit report {args.params}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from clvkit import config, pipeline
+
+    cfg = config.load(args.params)
+    score_scenario = _needs(pipeline, "score_scenario", "clvkit score")
+    result = score_scenario(cfg, args.out, args.run_date)
+    for line in _describe_result(result):
+        print(line)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from clvkit.errors import ConfigError
+
+    try:
+        from clvkit import report
+    except ModuleNotFoundError as e:
+        if e.name != "clvkit.report":
+            raise
+        raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
+                          "version", fix=f"use clvkit run {args.params}") from None
+    result = report.run_report(args.params, out=args.out, run_date=args.run_date,
+                               only=args.only)
+    for line in _describe_result(result):
+        print(line)
+    return 0
+
+
+# ------------------------------------------------------------------------------ helpers
+def _needs(module, name: str, command: str):
+    from clvkit.errors import ConfigError
+
+    func = getattr(module, name, None)
+    if func is None:
+        raise ConfigError(f"{command} needs {module.__name__}.{name}, which this version "
+                          "does not have yet", fix="update clvkit")
+    return func
+
+
+def _describe_result(result) -> list[str]:
+    """Lines for whatever a score/report step returned: its paths, or its own text."""
+    if result is None:
+        return []
+    index = getattr(result, "index", None)
+    if index is not None:
+        return [f"report: {index}"]
+    if isinstance(result, (list, tuple)) and all(isinstance(p, (str, Path)) for p in result):
+        return [f"wrote {p}" for p in result]
+    return [str(result)]
+
+
+def _print_data(data, indent: str = "") -> None:
+    tx = data.transactions
+    days = tx.assign(day=tx["date"].dt.normalize()).groupby("customer_id")["day"].nunique()
+    n = len(days)
+    repeat = int((days > 1).sum())
+    lines = [] if indent else [f"source: {data.source}", "", str(data.ledger), ""]
+    lines += [f"customers:        {n:,} with purchases"
+              + (f" ({len(data.customers):,} in the customer table)"
+                 if data.customers is not None else ""),
+              f"transactions:     {len(tx):,}, total amount {tx['amount'].sum():,.2f}",
+              f"dates:            {tx['date'].min():%Y-%m-%d} to {tx['date'].max():%Y-%m-%d} "
+              f"(observation end {data.observation_end:%Y-%m-%d})",
+              f"repeat buyers:    {repeat:,} ({repeat / n:.1%}) bought on more than one day"]
+    for name in ("surveys", "complaints", "programme"):
+        table = getattr(data, name)
+        if table is not None:
+            lines.append(f"{name + ':':<18}{len(table):,} rows")
+    lines.append(f"fingerprint:      {data.fingerprint}")
+    print("\n".join(indent + line if indent else line for line in lines))
+
+
+def _print_rfm(cfg, data, header: bool = True) -> None:
+    try:
+        from clvkit.rfm import rfm_summary
+    except ModuleNotFoundError as e:
+        if e.name != "clvkit.rfm":
+            raise
+        print("RFM summary: not available (clvkit.rfm is not installed in this version)")
+        return
+    s = cfg.summary
+    summary = rfm_summary(data.transactions, observation_end=data.observation_end,
+                          time_unit=s.time_unit, period=s.period, engine=s.engine)
+    if header:
+        print()
+    print(f"RFM summary ({s.engine} engine, time unit {s.time_unit}, period {s.period}): "
+          f"{len(summary):,} customers, {int((summary['frequency'] > 0).sum()):,} with repeat "
+          f"purchases")
+    cols = ["frequency", "recency", "T", "monetary_value"]
+    print(summary[cols].describe().loc[["mean", "std", "min", "50%", "max"]]
+          .round(2).to_string())
+
+
+def _write_simulated(sim, out: Path, fmt: str) -> list[tuple[Path, int]]:
+    """Write each table of a SimulatedData (and the truth's tables and parameters) to ``out``."""
+    import dataclasses
+    import json
+
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    frames = {f.name: getattr(sim, f.name) for f in dataclasses.fields(sim)}
+    truth = frames.pop("truth", None)
+    extra = {}
+    if truth is not None and dataclasses.is_dataclass(truth):
+        for f in dataclasses.fields(truth):
+            value = getattr(truth, f.name)
+            if isinstance(value, pd.DataFrame):
+                frames[f"truth_{f.name}"] = value
+            else:
+                extra[f.name] = value
+    written = []
+    for name, frame in frames.items():
+        if not isinstance(frame, pd.DataFrame):
+            extra.setdefault(name, frame)
+            continue
+        path = out / f"{name}.{fmt}"
+        keep_index = frame.index.name is not None
+        if fmt == "csv":
+            frame.to_csv(path, index=keep_index)
+        else:
+            frame.to_parquet(path, index=keep_index)
+        written.append((path, len(frame)))
+    if extra:
+        path = out / "truth.json"
+        path.write_text(json.dumps(extra, indent=2, default=_json_default, ensure_ascii=False),
+                        encoding="utf-8")
+        written.append((path, len(extra)))
+    return written
+
+
+def _json_default(value):
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, (pd.Timestamp, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, pd.Series):
+        return value.to_dict()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
