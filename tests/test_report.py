@@ -41,7 +41,8 @@ def make_notebook(path: Path, code: str, title: str = "Tiny report") -> Path:
 @pytest.fixture()
 def project(tmp_path):
     (tmp_path / "params").mkdir()
-    (tmp_path / "params" / "tiny.yaml").write_text("scenario: tiny\n", encoding="utf-8")
+    (tmp_path / "params" / "tiny.yaml").write_text(
+        "scenario: tiny\ndata: {source: simulate}\n", encoding="utf-8")
     make_notebook(tmp_path / "notebooks" / "01_first.ipynb", OK_CODE, "First report")
     make_notebook(tmp_path / "notebooks" / "02_second.ipynb", "print('second ' + run_date)",
                   "Second report")
@@ -179,7 +180,7 @@ def test_empty_notebook_folder_is_a_config_error(tmp_path):
 
 
 def test_missing_params_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"params file .*nope\.yaml does not exist"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: params file not found"):
         run_report(tmp_path / "nope.yaml", out=tmp_path / "reports")
 
 

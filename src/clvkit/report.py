@@ -63,7 +63,7 @@ class RunResult:
     Attributes
     ----------
     scenario, run_date : str
-        The scenario name (the params file's stem) and the run date (``YYYY-MM-DD``).
+        The scenario name (the params' ``scenario``) and the run date (``YYYY-MM-DD``).
     path : Path
         The published run folder ``<out>/<scenario>/<run_date>``.
     index : Path
@@ -221,12 +221,17 @@ def _fingerprint_params(params_path: Path) -> str:
     return "params-sha256:" + hashlib.sha256(params_path.read_bytes()).hexdigest()[:16]
 
 
-def score_step(params_path: Path, folder: Path) -> tuple[str, tuple[Path, ...]]:
-    """Run the score step once for the run: write the tier export, return a data fingerprint."""
-    from clvkit import pipeline
+def score_step(config, folder: Path, run_date: str) -> tuple[str, tuple[Path, ...]]:
+    """Run the score step once for the run: write the tier export, return the data fingerprint.
 
-    written = pipeline.export_scores(params_path, folder)
-    return pipeline.last_fingerprint(), tuple(written)
+    The export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
+    """
+    from clvkit import export, pipeline
+
+    data = pipeline.load_data(config)
+    assignments = pipeline.score(config, data, run_date=run_date).assignments
+    written = export.write_assignments(assignments, folder, csv_bom=config.export.csv_bom)
+    return data.fingerprint, tuple(written.values())
 
 
 def _failure_line(nb_name: str, exc: Exception, kept: Path) -> str:
@@ -357,11 +362,13 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     Parameters
     ----------
     params_path : path
-        The scenario's params YAML; its stem names the scenario (``params/retail.yaml`` → retail).
+        The scenario's params YAML (validated with ``clvkit.config.load``); its ``scenario`` key
+        names the output folder, its ``report.notebooks`` the default notebooks.
     out : path
         The reports root; the run goes to ``<out>/<scenario>/<run_date>/``.
     run_date : str or date, optional
-        ``YYYY-MM-DD``, today by default. Re-running a date replaces that run atomically.
+        ``YYYY-MM-DD``; by default the params' ``run_date``, else today. Re-running a date
+        replaces that run atomically.
     only : str or list of str, optional
         Run only these notebooks (``03_tiers`` or ``tiers``); the other reports of an existing
         run of that date are kept.
@@ -377,20 +384,22 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     Raises
     ------
     ConfigError
-        Missing params file, bad run date, unknown notebook name.
+        Missing or invalid params file, bad run date, unknown notebook name.
     ReportError
         A notebook failed (one line naming notebook and cell; the previous run and ``latest`` are
         untouched, the failed executed notebooks are kept under ``failed/<run_date>/``), or another
         run of the scenario holds the lock.
     """
+    from clvkit import config as _config
+
     started = time.perf_counter()
     params = Path(params_path).resolve()
-    if not params.is_file():
-        raise ConfigError(f"params file {params_path} does not exist", key="params",
-                          fix="pass a scenario file such as params/retail.yaml")
-    date = check_run_date(run_date)
+    cfg = _config.load(params)
+    date = check_run_date(run_date if run_date is not None else cfg.run_date)
+    if only is None and cfg.report.notebooks:
+        only = list(cfg.report.notebooks)
     notebooks = select_notebooks(notebooks_dir or default_notebooks_dir(params), only)
-    scenario = params.stem
+    scenario = cfg.scenario
     scenario_dir = Path(out).resolve() / scenario
     dest = scenario_dir / date
     parameters = {"params": str(params), "run_date": date}
@@ -405,7 +414,7 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
             build.mkdir()
         try:
             if export:
-                fingerprint, exports = score_step(params, build)
+                fingerprint, exports = score_step(cfg, build, date)
             else:
                 fingerprint, exports = _fingerprint_params(params), ()
             for nb in notebooks:
