@@ -44,7 +44,7 @@ __all__ = ["Config", "load", "DataConfig", "TableSource", "SimulateConfig", "Cdn
            "RetentionConfig", "ImpactConfig", "ReportConfig", "SparkConfig", "STAGE_NAMES"]
 
 #: Lifecycle stage names a playbook may map to actions (meaning owned by ``clvkit.tiers``).
-STAGE_NAMES = ("prospect", "new", "repeat", "loyal", "dormant", "lost")
+STAGE_NAMES = ("prospect", "new", "one-time", "repeat", "loyal", "dormant", "lost")
 IMPACT_OUTCOMES = ("csat", "nps", "repurchase", "conversion", "churn", "spend")
 
 
