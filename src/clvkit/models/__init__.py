@@ -6,5 +6,7 @@ standard errors, ``summary()``, ``save``/``load``, parameter draws).
 """
 from clvkit.models._base import Model
 from clvkit.models.bgnbd import BetaGeo
+from clvkit.models.gammagamma import GammaGamma
+from clvkit.models.mbgnbd import ModifiedBetaGeo
 
-__all__ = ["BetaGeo", "Model"]
+__all__ = ["BetaGeo", "GammaGamma", "Model", "ModifiedBetaGeo"]
