@@ -56,8 +56,8 @@ def check_playbook(tier_labels: Sequence[str], tiers: Mapping[str, str] | None,
 
 def assign_actions(tier: pd.Series, stage: pd.Series | None = None, *,
                    tiers: Mapping[str, str] | None = None, stages: Mapping[str, str] | None = None,
-                   require_actions: bool = True, prospect_label: str | None = None
-                   ) -> PlaybookResult:
+                   require_actions: bool = True, prospect_label: str | None = None,
+                   labels: Sequence[str] | None = None) -> PlaybookResult:
     """Look up each customer's action (stage action first, then tier action).
 
     Parameters
@@ -72,9 +72,13 @@ def assign_actions(tier: pd.Series, stage: pd.Series | None = None, *,
         Every tier must have an action (else ``ConfigError`` naming the tier's key).
     prospect_label : str, optional
         The prospect tier's label, which may take its action from ``stages.prospect``.
+    labels : sequence of str, optional
+        Every tier label of the scheme (defaults to ``tier``'s categories), so a playbook entry
+        for a tier that happens to be empty in this run is not an error.
     """
-    labels = (list(tier.cat.categories) if isinstance(tier.dtype, pd.CategoricalDtype)
-              else list(dict.fromkeys(tier.astype(str))))
+    if labels is None:
+        labels = (list(tier.cat.categories) if isinstance(tier.dtype, pd.CategoricalDtype)
+                  else list(dict.fromkeys(tier.astype(str))))
     check_playbook(labels, tiers, stages, require_actions=require_actions,
                    prospect_label=prospect_label)
     tiers, stages = dict(tiers or {}), dict(stages or {})

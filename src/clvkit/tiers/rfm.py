@@ -8,8 +8,12 @@ tied group gets the score of its lowest member (e.g. every one-time buyer has F 
 there are). A constant column carries no information: everybody gets the middle score (3 of 5).
 ``rfm_score`` is the three digits as an integer, ``100 R + 10 F + M`` (e.g. 545).
 
-Segments. A mapping from segment name to score ranges; the first matching entry wins and every
-(R, F, M) cell must be covered. The default (``DEFAULT_SEGMENTS``) uses R and F only:
+Segments. A mapping, checked in order (the first match wins; every (R, F, M) cell must be
+covered). In params it maps patterns over the three score digits to names, matched from the
+start of the code: ``{"5[4-5]": champions, "[3-4][4-5]": loyal, ...}`` (``5[4-5]`` = R 5, F 4–5,
+any M; ``.`` matches anything). In code it may also be ``{name: {r: [lo, hi], f: ..., m: ...}}``.
+A segment may appear under several patterns (the definitions count customers per pattern). The default
+(``DEFAULT_SEGMENTS``) uses R and F only:
 
 ==================  ========  ========
 segment             R         F
@@ -33,6 +37,8 @@ first, and each is described in words from its standardised feature means.
 """
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -92,12 +98,22 @@ def rfm_scores(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SegmentRule:
-    """A named segment: inclusive score ranges for R, F and M."""
+    """A named segment: inclusive score ranges for R, F and M (or, from a pattern, the cells)."""
 
     name: str
     r: tuple[int, int] = (1, 5)
     f: tuple[int, int] = (1, 5)
     m: tuple[int, int] = (1, 5)
+    cells: frozenset[tuple[int, int, int]] | None = None
+
+    def describe(self) -> dict[str, str]:
+        """The rule in words for the definitions table."""
+        if self.cells is not None:
+            return {"r": "pattern", "f": "pattern", "m": "pattern",
+                    "cells": " ".join(sorted(f"{a}{b}{c}" for a, b, c in self.cells))}
+        span = {d: (f"{lo}–{hi}" if lo != hi else str(lo))
+                for d, (lo, hi) in (("r", self.r), ("f", self.f), ("m", self.m))}
+        return {**span, "cells": ""}
 
 
 DEFAULT_SEGMENTS: tuple[SegmentRule, ...] = (
@@ -140,14 +156,17 @@ def parse_segments(mapping: object, *, bins: int = 5, key: str = "segments.mappi
     ``mapping`` is ``None`` (the default table), a mapping ``{name: {r: [lo, hi], f: ..., m: ...}}``
     or a list of ``{name, r, f, m}``; a missing range means any score.
     """
-    if mapping is None:
+    if not mapping:
         return DEFAULT_SEGMENTS
+    if isinstance(mapping, Mapping) and all(isinstance(v, str) for v in mapping.values()):
+        rules = tuple(_pattern_rule(str(pattern), name, bins, f"{key}.{pattern}")
+                      for pattern, name in mapping.items())
+        _check_coverage(rules, bins, key)
+        return rules
     if isinstance(mapping, Mapping):
         entries = [(str(name), spec, f"{key}.{name}") for name, spec in mapping.items()]
     else:
         entries = [(field(spec, "name"), spec, f"{key}[{i}]") for i, spec in enumerate(mapping)]
-    if not entries:
-        raise ConfigError("segment mapping is empty", key=key, fix="leave it out for the default")
     rules = []
     for name, spec, where in entries:
         if not name:
@@ -157,17 +176,36 @@ def parse_segments(mapping: object, *, bins: int = 5, key: str = "segments.mappi
             continue
         rules.append(SegmentRule(name, *(_range(field(spec, d), f"{where}.{d}", bins)
                                          for d in ("r", "f", "m"))))
-    grid = np.arange(1, bins + 1)
-    for r in grid:
-        for f in grid:
-            for m in grid:
-                if not any(_matches(rule, r, f, m) for rule in rules):
-                    raise ConfigError(f"no segment covers R={r}, F={f}, M={m}", key=key,
-                                      fix="add a catch-all segment with no ranges at the end")
+    _check_coverage(rules, bins, key)
     return tuple(rules)
 
 
+def _pattern_rule(pattern: str, name: str, bins: int, key: str) -> SegmentRule:
+    """A pattern over the ``RFM`` digits (matched from the start: ``5[4-5]`` = R 5, F 4–5, any M)."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as e:
+        raise ConfigError(f"{pattern!r} is not a valid pattern ({e})", key=key,
+                          fix="write e.g. '5[4-5]' for R = 5 and F = 4 or 5") from None
+    cells = [(r, f, m) for r, f, m in itertools.product(range(1, bins + 1), repeat=3)
+             if regex.match(f"{r}{f}{m}")]
+    if not cells:
+        raise ConfigError(f"pattern {pattern!r} matches no R F M score", key=key)
+    return SegmentRule(str(name), cells=frozenset(cells))
+
+
+def _check_coverage(rules, bins: int, key: str) -> None:
+    for r, f, m in itertools.product(range(1, bins + 1), repeat=3):
+        if not any(_matches(rule, r, f, m) for rule in rules):
+            raise ConfigError(f"no segment covers R={r}, F={f}, M={m}", key=key,
+                              fix="add a catch-all segment at the end (pattern '.')")
+
+
 def _matches(rule: SegmentRule, r, f, m):
+    if rule.cells is not None:
+        codes = 100 * np.asarray(r) + 10 * np.asarray(f) + np.asarray(m)
+        allowed = [100 * a + 10 * b + c for a, b, c in rule.cells]
+        return np.isin(codes, allowed) if codes.ndim else bool(codes in allowed)
     return ((rule.r[0] <= r) & (r <= rule.r[1]) & (rule.f[0] <= f) & (f <= rule.f[1])
             & (rule.m[0] <= m) & (m <= rule.m[1]))
 
@@ -193,13 +231,8 @@ def rfm_segments(scores: pd.DataFrame, mapping: object = None, *, bins: int = 5)
     names = list(dict.fromkeys(rule.name for rule in rules))
     segment = pd.Series(pd.Categorical([rules[c].name for c in code], categories=names),
                         index=scores.index, name="segment")
-    counts = segment.value_counts()
-    defs = pd.DataFrame({
-        "segment": [rule.name for rule in rules],
-        "r": [f"{a}–{b}" if a != b else str(a) for a, b in (rule.r for rule in rules)],
-        "f": [f"{a}–{b}" if a != b else str(a) for a, b in (rule.f for rule in rules)],
-        "m": [f"{a}–{b}" if a != b else str(a) for a, b in (rule.m for rule in rules)]})
-    defs["customers"] = defs["segment"].map(counts).fillna(0).astype("int64")
+    defs = pd.DataFrame([{"segment": rule.name, **rule.describe()} for rule in rules])
+    defs["customers"] = np.bincount(code, minlength=len(rules)).astype("int64")
     defs["share"] = defs["customers"] / max(len(scores), 1)
     return SegmentResult(segment=segment, definitions=defs, method="rules")
 

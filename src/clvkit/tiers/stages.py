@@ -41,7 +41,7 @@ class StageRules:
     loyal_min_p_alive: float = 0.7
     dormant_days: float = 180.0
     dormant_p_alive: float = 0.5
-    lost_p_alive: float = 0.15
+    lost_p_alive: float = 0.2
 
     @classmethod
     def from_params(cls, params: object = None, key: str = "stages") -> StageRules:

@@ -216,7 +216,7 @@ class GridResult:
     column: str
 
 
-def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = "category",
+def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = "categories",
               rules: Sequence[object] | None = None, sep: str = " / ",
               key: str = "tiers.second_dimension") -> GridResult:
     """Cross the value tier with a second dimension (engagement, stage, region, ...).
@@ -230,8 +230,8 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
         get ``"(missing)"``, shown in ``counts``, never dropped).
     column : str
         Name of the second dimension (for labels and errors).
-    method : {"category", "quantile", "threshold"}
-        ``category`` uses the values as they are; the others split a numeric column with ``rules``
+    method : {"categories", "quantile", "threshold"}
+        ``categories`` uses the values as they are; the others split a numeric column with ``rules``
         exactly like :func:`assign_tiers`.
     rules : sequence, optional
         Rules for ``quantile`` / ``threshold`` (``label`` with ``share`` or ``min``).
@@ -239,7 +239,7 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
         Separator in the combined label.
     """
     values = values.reindex(tier.index)
-    if method == "category":
+    if method in ("categories", "category"):
         second = values.astype("string").fillna(MISSING_LABEL)
         if isinstance(values.dtype, pd.CategoricalDtype):
             cats = [str(c) for c in values.cat.categories]
@@ -252,7 +252,7 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
         if not rules:
             raise ConfigError(f"method {method!r} needs rules", key=f"{key}.rules")
         if not pd.api.types.is_numeric_dtype(values):
-            raise ConfigError(f"column {column!r} is not numeric; use method: category",
+            raise ConfigError(f"column {column!r} is not numeric; use method: categories",
                               key=f"{key}.method")
         known = values.dropna()
         result = assign_tiers(known.to_frame(column), rules, score=column, method=method, key=key)
@@ -262,7 +262,7 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
             cats.append(MISSING_LABEL)
         definitions = result.definitions.rename(columns={"tier": "second"})[["second", "rule"]]
     else:
-        raise ConfigError(f"unknown method {method!r}; use category, quantile or threshold",
+        raise ConfigError(f"unknown method {method!r}; use categories, quantile or threshold",
                           key=f"{key}.method")
     second = pd.Series(pd.Categorical(second.to_numpy(), categories=cats, ordered=True),
                        index=tier.index, name=column)
