@@ -217,11 +217,11 @@ def _describe_result(result) -> list[str]:
     """Lines for whatever a score/report step returned: its paths, or its own text."""
     if result is None:
         return []
-    index = getattr(result, "index", None)
-    if index is not None:
-        return [f"report: {index}"]
     if isinstance(result, (list, tuple)) and all(isinstance(p, (str, Path)) for p in result):
         return [f"wrote {p}" for p in result]
+    index = getattr(result, "index", None)
+    if isinstance(index, Path):
+        return [f"report: {index}"]
     return [str(result)]
 
 

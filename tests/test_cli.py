@@ -1,0 +1,240 @@
+"""The `clvkit` command line: help, version, exit codes, one-line errors, and wiring."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from clvkit import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = ROOT / "tests" / "data" / "good" / "transactions.csv"
+BAD = ROOT / "tests" / "data" / "bad"
+COMMANDS = ("validate", "simulate", "run", "score", "report")
+
+
+def clvkit(*args, cwd=None):
+    """Run the installed console script in a fresh process."""
+    exe = Path(sys.executable).with_name("clvkit")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=300)
+
+
+def run_main(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, match: str):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("clvkit: ")
+    assert "Traceback" not in err
+    assert re.search(match, lines[0]), lines[0]
+
+
+# ------------------------------------------------------------------------- help, version
+def test_version_matches_installed_distribution():
+    res = clvkit("--version")
+    assert res.returncode == 0
+    assert res.stdout.strip() == f"clvkit {version('clvkit')}"
+
+
+def test_top_level_help_lists_every_command():
+    res = clvkit("--help")
+    assert res.returncode == 0
+    for command in COMMANDS:
+        assert f"    {command} " in res.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_help(capsys, command):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: clvkit {command}")
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    code, _, err = run_main(capsys)
+    assert code == 2 and "usage: clvkit" in err
+
+
+def test_malformed_run_date_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["score", "params/retail.yaml", "--out", "x", "--run-date", "31/12/2024"])
+    assert info.value.code == 2
+    assert "'31/12/2024' is not a date as YYYY-MM-DD" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ validate
+def test_validate_a_transactions_file_prints_ledger_and_counts(capsys):
+    raw = pd.read_csv(GOOD)
+    code, out, err = run_main(capsys, "validate", "--transactions", GOOD)
+    assert code == 0, err
+    assert "rows in" in out and "exact duplicate row" in out  # the ledger table
+    assert f"customers:        {raw['customer_id'].nunique():,} with purchases" in out
+    assert f"transactions:     {len(raw):,}" in out
+
+
+def test_validate_cdnow_params_reports_the_published_customer_count(capsys):
+    code, out, err = run_main(capsys, "validate", ROOT / "params" / "cdnow.yaml")
+    assert code == 0, err
+    # FHL (2005): the CDNOW sample holds 2,357 customers, first purchases in 1997 Q1
+    assert "customers:        2,357 with purchases" in out
+    assert "dates:            1997-01-01 to 1998-06-30" in out
+
+
+def test_validate_needs_params_or_transactions(capsys):
+    code, _, err = run_main(capsys, "validate")
+    assert code == 2
+    assert_one_line_error(err, r"give either PARAMS or --transactions FILE")
+    code, _, err = run_main(capsys, "validate", "params/cdnow.yaml", "--transactions", GOOD)
+    assert code == 2
+    assert_one_line_error(err, r"give either PARAMS or --transactions FILE")
+
+
+def test_missing_params_file_is_one_line_exit_2():
+    res = clvkit("validate", "params/nope.yaml")
+    assert res.returncode == 2
+    assert_one_line_error(res.stderr, r"params/nope\.yaml: params file not found")
+    assert res.stdout == ""
+
+
+def test_bad_params_key_is_one_line_exit_2(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump({"scenario": "bad", "data": {"source": "simulate"},
+                                 "tiers": {"rules": [{"label": "a", "share": 0.7},
+                                                     {"label": "b", "share": 0.7}]}}))
+    res = clvkit("validate", p)
+    assert res.returncode == 2
+    assert_one_line_error(res.stderr, r"bad\.yaml: tiers\.rules: shares sum to 1\.4")
+
+
+def test_missing_column_in_transactions_file_is_one_line_exit_2(capsys):
+    code, _, err = run_main(capsys, "validate", "--transactions", GOOD, "--amount", "price")
+    assert code == 2
+    assert_one_line_error(err, r"price")
+
+
+def test_missing_transactions_file_is_one_line_exit_2(capsys, tmp_path):
+    code, _, err = run_main(capsys, "validate", "--transactions", tmp_path / "none.csv")
+    assert code == 2
+    assert_one_line_error(err, r"none\.csv")
+
+
+def test_unexpected_exceptions_keep_their_traceback(monkeypatch):
+    def boom(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "_validate", boom)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["validate", "params/retail.yaml"])
+
+
+# ---------------------------------------------------------------------- bad-input manifest
+def _manifest():
+    path = BAD / "EXPECTED.yaml"
+    if not path.exists():
+        return []
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return sorted((name, spec) for name, spec in entries.items() if "error" in spec)
+
+
+@pytest.mark.skipif(not (BAD / "EXPECTED.yaml").exists(),
+                    reason="tests/data/bad/EXPECTED.yaml (intake work) has not landed")
+@pytest.mark.parametrize("name, spec", _manifest(), ids=[n for n, _ in _manifest()])
+def test_every_bad_input_error_is_exit_2_one_line(name, spec):
+    options = {"customer_id": "--customer-id", "date": "--date", "amount": "--amount",
+               "date_format": "--date-format", "timezone": "--timezone", "sep": "--sep",
+               "encoding": "--encoding", "observation_end": "--observation-end"}
+    args = ["validate", "--transactions", BAD / name]
+    for key, value in (spec.get("options") or {}).items():
+        if key in options:
+            args += [options[key], value]
+    res = clvkit(*args)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert_one_line_error(res.stderr, spec["error"])
+
+
+# ---------------------------------------------------------------------- simulate and run
+def test_simulate_writes_contract_tables_deterministically(tmp_path):
+    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        res = clvkit("simulate", "--customers", 300, "--seed", 7, "--out", out, "--no-programme")
+        assert res.returncode == 0, res.stderr
+    tx = pd.read_csv(a / "transactions.csv")
+    assert {"customer_id", "date", "amount"} <= set(tx.columns)
+    customers = pd.read_csv(a / "customers.csv")
+    assert len(customers) == 300
+    assert set(tx["customer_id"]) <= set(customers["customer_id"])
+    for path in sorted(a.iterdir()):
+        assert path.read_bytes() == (b / path.name).read_bytes(), path.name
+
+
+def test_simulate_parquet(tmp_path):
+    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
+    res = clvkit("simulate", "--customers", 100, "--seed", 3, "--out", tmp_path, "--format",
+                 "parquet", "--no-programme")
+    assert res.returncode == 0, res.stderr
+    assert len(pd.read_parquet(tmp_path / "customers.parquet")) == 100
+
+
+def test_run_prints_each_step_on_a_small_simulated_scenario(capsys, tmp_path):
+    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
+    p = tmp_path / "small.yaml"
+    p.write_text(yaml.safe_dump({"scenario": "small", "data": {
+        "source": "simulate", "simulate": {"customers": 300, "seed": 5, "programme": False}},
+        "satisfaction": {"enabled": False}, "impact": {"enabled": False}}))
+    code, out, err = run_main(capsys, "run", p)
+    assert code == 0, err
+    assert "1. params" in out and "2. data     simulated: 300 customers, seed 5" in out
+    assert "3. summary" in out
+
+
+# ------------------------------------------------------------------- score/report wiring
+def test_score_is_wired_to_pipeline_score_scenario(capsys, monkeypatch, tmp_path):
+    from clvkit import pipeline
+
+    calls = []
+    monkeypatch.setattr(pipeline, "score_scenario",
+                        lambda config, out_dir, run_date=None: calls.append(
+                            (config.scenario, out_dir, run_date)) or [out_dir / "tiers.csv"],
+                        raising=False)
+    code, out, err = run_main(capsys, "score", ROOT / "params" / "retail.yaml", "--out", tmp_path,
+                              "--run-date", "2025-01-31")
+    assert code == 0, err
+    assert calls == [("retail", tmp_path, "2025-01-31")]
+    assert f"wrote {tmp_path / 'tiers.csv'}" in out
+
+
+def test_score_validates_params_before_scoring(capsys, tmp_path):
+    code, _, err = run_main(capsys, "score", tmp_path / "none.yaml", "--out", tmp_path)
+    assert code == 2
+    assert_one_line_error(err, r"none\.yaml: params file not found")
+
+
+def test_report_is_wired_to_run_report(capsys, monkeypatch, tmp_path):
+    from clvkit import report
+
+    calls = []
+
+    def fake(params_path, out="reports", run_date=None, only=None):
+        calls.append((params_path, out, run_date, only))
+
+    monkeypatch.setattr(report, "run_report", fake)
+    code, _, err = run_main(capsys, "report", "params/retail.yaml", "--out", tmp_path,
+                            "--only", "03_tiers", "--only", "01_data_quality")
+    assert code == 0, err
+    assert calls == [("params/retail.yaml", tmp_path, None, ["03_tiers", "01_data_quality"])]
