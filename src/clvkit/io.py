@@ -396,7 +396,8 @@ def _check_delimiter(frame, label, sep):
     header = str(frame.columns[0])
     for char, shown in _DELIMITERS.items():
         if char in header and char != sep:
-            raise DataError(f"has a single column '{header[:60]}' whose header contains "
+            visible = header[:60].replace("\t", "\\t")
+            raise DataError(f"has a single column '{visible}' whose header contains "
                             f"{shown}: the file is {shown}-separated", file=label,
                             fix=f"pass sep={shown}")
 
@@ -409,7 +410,8 @@ def _missing_column(frame, label, canonical, src):
     hint = f"; closest match: '{close[0]}'" if close else ""
     fix = (f"pass {canonical}='{close[0]}'" if close
            else f"pass {canonical}= naming the column that holds it")
-    raise DataError(f"required column '{src}' ({canonical}) not found; columns are: "
+    role = f" ({canonical})" if canonical != src else ""
+    raise DataError(f"required column '{src}'{role} not found; columns are: "
                     f"{_columns_list(frame)}{hint}", file=label, fix=fix)
 
 
