@@ -1,0 +1,190 @@
+"""Figures for the reports: one theme, titles that state the finding, labelled axes with units.
+
+Plots only draw. Each function takes a frame that a tested clvkit function computed (a tier
+profile, a satisfaction table, a matrix, ...) and ``ax=None``; it draws on ``ax`` (or on a new
+figure) and returns the Axes. Titles are passed in by the caller, who knows the finding, or
+built from the frame's own fields; nothing here computes a statistic. ``set_theme`` applies the
+clvkit look and picks a CJK-capable font (Noto Sans CJK from Debian's ``fonts-noto-cjk`` when
+installed) so Chinese tier labels such as ``VIP客户`` render; without one, labels fall back to
+DejaVu Sans and CJK characters show as boxes (matplotlib warns about the missing glyphs).
+
+matplotlib and seaborn are imported inside the functions, so importing clvkit never needs them.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: Fonts tried in order for CJK text; the first one installed is used, with DejaVu Sans behind it.
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Source Han Sans CN",
+             "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC",
+             "SimHei", "Arial Unicode MS")
+#: The clvkit palette: dark blue, orange, teal, grey, red, green (colour-blind safe order).
+PALETTE = ("#1f4e79", "#e07b39", "#2a9d8f", "#8d99ae", "#c0392b", "#6a994e")
+
+
+def cjk_font() -> str | None:
+    """The first installed font of :data:`CJK_FONTS`, or None when there is none."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def set_theme() -> str | None:
+    """Apply the clvkit figure theme (seaborn ``whitegrid``, palette, fonts); return the CJK font.
+
+    Call it once at the top of a notebook. Font fallback is per glyph (matplotlib ≥ 3.6): Latin
+    text in the CJK font's Latin glyphs, anything missing from DejaVu Sans.
+    """
+    import matplotlib as mpl
+    import seaborn as sns
+
+    font = cjk_font()
+    families = ([font] if font else []) + ["DejaVu Sans"]
+    sns.set_theme(style="whitegrid", palette=list(PALETTE), rc={
+        "font.family": "sans-serif", "font.sans-serif": families,
+        "axes.unicode_minus": False, "axes.titlesize": 13, "axes.titleweight": "bold",
+        "axes.titlelocation": "left", "axes.labelsize": 11, "figure.dpi": 100,
+        "savefig.dpi": 100, "figure.figsize": (8, 4.2), "axes.spines.top": False,
+        "axes.spines.right": False})
+    mpl.rcParams["figure.constrained_layout.use"] = True
+    return font
+
+
+def _axes(ax, figsize=None):
+    """``ax`` itself, or the Axes of a new figure (the only pyplot state clvkit touches)."""
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _need(frame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} needs column(s) {', '.join(missing)}; got {', '.join(map(str, frame.columns))}")
+
+
+def ledger(table, *, ax=None, title=None):
+    """Rows dropped or modified by cleaning, by reason (``clvkit.clean.Ledger.table``)."""
+    _need(table, ["reason", "rows", "action"], "ledger")
+    ax = _axes(ax, (8, 0.45 * max(len(table), 3) + 1.2))
+    colours = [PALETTE[4] if a == "dropped" else PALETTE[1] for a in table["action"]]
+    ax.barh(table["reason"].astype(str), table["rows"], color=colours)
+    ax.invert_yaxis()
+    for y, (rows, action) in enumerate(zip(table["rows"], table["action"])):
+        ax.annotate(f" {rows:,} {action}", (rows, y), va="center", fontsize=9)
+    ax.set(title=title or "What cleaning removed or changed, by reason", xlabel="rows",
+           ylabel="")
+    return ax
+
+
+def histogram(values, *, ax=None, title=None, xlabel, bins=40, log=False):
+    """The distribution of one per-customer quantity (e.g. ``summary["frequency"]``)."""
+    ax = _axes(ax)
+    ax.hist(values, bins=bins, color=PALETTE[0], edgecolor="white", log=log)
+    ax.set(title=title or f"Distribution of {xlabel}", xlabel=xlabel,
+           ylabel="customers" + (" (log scale)" if log else ""))
+    return ax
+
+
+def lines(frame, *, ax=None, title, xlabel, ylabel, styles=None):
+    """Each column of ``frame`` as a line over its index (tracking, cohorts over time, ...)."""
+    ax = _axes(ax)
+    for i, col in enumerate(frame.columns):
+        style = (styles or {}).get(col, "-" if i == 0 else "--")
+        ax.plot(frame.index, frame[col], style, color=PALETTE[i % len(PALETTE)], label=str(col),
+                linewidth=2)
+    ax.legend(frameon=False)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def grouped_bars(frame, *, ax=None, title, xlabel, ylabel, percent=False):
+    """Columns of ``frame`` as side-by-side bars per index label (actual vs model, shares, ...)."""
+    ax = _axes(ax)
+    n = len(frame.columns)
+    width = 0.8 / max(n, 1)
+    positions = range(len(frame.index))
+    for i, col in enumerate(frame.columns):
+        ax.bar([p + (i - (n - 1) / 2) * width for p in positions], frame[col], width,
+               label=str(col), color=PALETTE[i % len(PALETTE)])
+    ax.set_xticks(list(positions), [str(x) for x in frame.index])
+    if percent:
+        from matplotlib.ticker import PercentFormatter
+
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.legend(frameon=False)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def tier_profile(summary, *, ax=None, title=None):
+    """Share of customers against share of CLV (and revenue) per tier (``ProfileResult.summary``).
+
+    The default title reads the top tier's row: "VIP: 10% of customers, 45% of future value".
+    """
+    _need(summary, ["tier", "customer_share", "clv_share"], "tier_profile")
+    cols = {"customer_share": "customers", "clv_share": "future value (CLV)"}
+    if "revenue_share" in summary.columns and summary["revenue_share"].notna().any():
+        cols["revenue_share"] = "past revenue"
+    frame = summary.set_index("tier")[list(cols)].rename(columns=cols)
+    top = summary.iloc[0]
+    title = title or (f"{top['tier']}: {top['customer_share']:.0%} of customers, "
+                      f"{top['clv_share']:.0%} of future value")
+    return grouped_bars(frame, ax=ax, percent=True, xlabel="tier", ylabel="share of total",
+                        title=title)
+
+
+def intervals(frame, *, value, low, high, label, ax=None, title, xlabel, reference=None):
+    """Point estimates with their intervals, one row per label (CSAT by tier, uplifts, ...).
+
+    ``frame`` holds the estimate and interval columns named by ``value``, ``low`` and ``high``
+    (e.g. ``csat, csat_low, csat_high`` from ``clvkit.satisfaction.by_group``); rows with no
+    estimate are shown as "no data" rather than dropped. ``reference`` draws a vertical line
+    (0 for an uplift).
+    """
+    _need(frame, [value, low, high, label], "intervals")
+    ax = _axes(ax, (8, 0.5 * max(len(frame), 3) + 1.2))
+    labels = frame[label].astype(str).tolist()
+    ys = list(range(len(labels)))
+    est, lo, hi = (frame[c].astype("float64").to_numpy() for c in (value, low, high))
+    ax.hlines(ys, lo, hi, color=PALETTE[0], linewidth=3, alpha=0.6)
+    ax.plot(est, ys, "o", color=PALETTE[0], markersize=8)
+    for y, e in zip(ys, est):
+        if e != e:  # NaN: say so on the chart instead of leaving a silent gap
+            ax.annotate("no data", (0.02, y), xycoords=("axes fraction", "data"), va="center",
+                        color=PALETTE[3])
+    if reference is not None:
+        ax.axvline(reference, color=PALETTE[4], linewidth=1, linestyle="--")
+    ax.set_yticks(ys, labels)
+    ax.invert_yaxis()
+    ax.set(title=title, xlabel=xlabel, ylabel="")
+    return ax
+
+
+def heatmap(matrix, *, ax=None, title, xlabel, ylabel, colorbar, fmt=".0%", annotate=True,
+            cmap="Blues"):
+    """A labelled matrix (cohort retention, tier migration, P(alive) by frequency × recency)."""
+    import seaborn as sns
+
+    ax = _axes(ax, (9, 0.35 * max(len(matrix), 8) + 1.5))
+    sns.heatmap(matrix, ax=ax, cmap=cmap, annot=annotate and matrix.size <= 400, fmt=fmt,
+                annot_kws={"fontsize": 8}, cbar_kws={"label": colorbar}, linewidths=0.3)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def counts(series, *, ax=None, title, xlabel, ylabel="customers", order=None):
+    """Bars of a count per category (customers per lifecycle stage, per segment, ...)."""
+    ax = _axes(ax)
+    s = series if order is None else series.reindex(order)
+    ax.bar([str(x) for x in s.index], s.to_numpy(), color=PALETTE[0])
+    for x, v in enumerate(s.to_numpy()):
+        if v == v:
+            ax.annotate(f"{v:,.0f}", (x, v), ha="center", va="bottom", fontsize=9)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.tick_params(axis="x", labelrotation=20 if len(s) > 6 else 0)
+    return ax
