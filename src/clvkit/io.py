@@ -44,6 +44,7 @@ _DELIMITERS = {";": "';'", "\t": "'\\t'", "|": "'|'"}
 _AWARE = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
 _SLASHED = re.compile(r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")
 _INT_TEXT = r"0|-?[1-9]\d{0,17}"
+_UNIT = "datetime64[us]"  # one resolution whatever the source, so equal data hashes equally
 
 
 # --------------------------------------------------------------------------- public readers
@@ -346,9 +347,10 @@ def _load_sql(url, table, query):
                     _missing_table(label, table, tables)
                 return pd.read_sql_table(table, conn)
             return pd.read_sql_query(sa.text(query), conn)
-    except sa.exc.SQLAlchemyError as exc:
-        raise DataError(f"query failed ({_first_line(getattr(exc, 'orig', exc))})", file=label,
-                        fix="check the query or table name") from None
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) else exc
+        raise DataError(f"query failed ({_first_line(getattr(cause, 'orig', cause))})",
+                        file=label, fix="check the query or table name") from None
     finally:
         engine.dispose()
 
@@ -452,17 +454,18 @@ def _ids_from_text(ids):
 def parse_dates(values, *, date_format=None, timezone=None, source=None, column="date"):
     """Parse a date column to naive datetime64 under the rules in the module docstring.
 
-    Returns ``(parsed, failed)``: missing values are ``NaT`` and not failed; values that cannot
+    Returns ``(parsed, failed)``, parsed as ``datetime64[us]``: missing values are ``NaT`` and not failed; values that cannot
     be parsed are ``NaT`` and failed. Whole-column problems (a non-ISO column without
     ``date_format``, offsets without ``timezone``, mixed naive and aware values) raise
     ``DataError`` naming ``source`` and ``column``.
     """
     label = source
+    none_failed = pd.Series(False, index=values.index)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return _to_zone(values, label, column, timezone, example=values.dropna().iloc[:1]), \
-            pd.Series(False, index=values.index)
+        example = values.dropna().iloc[:1]
+        return _to_zone(values, label, column, timezone, example).astype(_UNIT), none_failed
     if pd.api.types.is_datetime64_dtype(values):
-        return values, pd.Series(False, index=values.index)
+        return values.astype(_UNIT), none_failed
     text = _date_text(values)
     missing = text.isna()
     if date_format is not None:
@@ -480,7 +483,7 @@ def parse_dates(values, *, date_format=None, timezone=None, source=None, column=
     failed = parsed.isna() & ~missing
     if date_format is None and failed.sum() > 0.5 * (~missing).sum():
         _not_iso(text, failed, label, column)
-    return parsed, failed
+    return parsed.astype(_UNIT), failed
 
 
 def _date_text(values):
