@@ -166,9 +166,10 @@ def _summarise(transactions, *, calibration_end, observation_end, time_unit, per
     if period not in PERIODS:
         raise ConfigError(f"unknown purchase period {period!r}", key="period",
                           fix=f"use one of {', '.join(PERIODS)}")
-    profile_fn, aggregate_fn = _engine(engine)
+    prepare, profile_fn, aggregate_fn = _engine(engine)
     source = _describe(transactions)
-    profile = profile_fn(transactions, cols)
+    data = prepare(transactions, cols)
+    profile = profile_fn(data, cols, source)
     _check_profile(profile, cols, source)
 
     obs = profile.max_date if observation_end is None else _timestamp(observation_end,
@@ -190,7 +191,7 @@ def _summarise(transactions, *, calibration_end, observation_end, time_unit, per
             raise DataError(f"calibration_end {cal.date()} is before the first purchase "
                             f"({profile.min_date.date()})", file=source, column=cols.date,
                             fix="set calibration_end on or after the first purchase date")
-    agg = aggregate_fn(transactions, cols, period=period, calibration_day=cal_day,
+    agg = aggregate_fn(data, cols, source, period=period, calibration_day=cal_day,
                        observation_day=obs_day)
     summary = _finish(agg, cols, cal_day=cal_day, obs_day=obs_day, time_unit=time_unit,
                       holdout=calibration_end is not None)
@@ -234,14 +235,20 @@ def _safe_mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
 
 
 def _engine(name: str):
-    """Return ``(profile, aggregate)`` for an engine: the one place engines are dispatched."""
+    """Return an engine's ``(prepare, profile, aggregate)``: the one place engines are dispatched.
+
+    ``prepare(transactions, cols)`` checks the columns and returns the engine's handle on the
+    data; ``profile(data, cols, source) -> Profile`` scans it once; ``aggregate(data, cols,
+    source, *, period, calibration_day, observation_day)`` returns the per-customer period
+    aggregates described in :func:`period_aggregate_sql`, indexed by sorted ``customer_id``.
+    """
     if name == "pandas":
-        return _pandas_profile, _pandas_aggregate
+        return _pandas_frame, _pandas_profile, _pandas_aggregate
     if name == "duckdb":
-        return _duckdb_profile, _duckdb_aggregate
+        return _duckdb_relation, _duckdb_profile, _duckdb_aggregate
     if name == "spark":
         spark = importlib.import_module("clvkit.spark")
-        return spark.rfm_profile, spark.rfm_aggregate
+        return spark.rfm_prepare, spark.rfm_profile, spark.rfm_aggregate
     raise ConfigError(f"unknown engine {name!r}", key="engine", fix=f"use one of {', '.join(ENGINES)}")
 
 
@@ -335,8 +342,7 @@ def _pandas_frame(transactions, cols: Columns) -> pd.DataFrame:
     return transactions
 
 
-def _pandas_profile(transactions, cols: Columns) -> Profile:
-    tx = _pandas_frame(transactions, cols)
+def _pandas_profile(tx: pd.DataFrame, cols: Columns, source: str) -> Profile:
     ids, dates = tx[cols.customer_id], tx[cols.date]
     masks = {"null_ids": ids.isna().to_numpy(), "null_dates": dates.isna().to_numpy()}
     if cols.amount is not None:
@@ -350,9 +356,8 @@ def _pandas_profile(transactions, cols: Columns) -> Profile:
                    max_date=dates.max() if len(tx) else None, examples=examples)
 
 
-def _pandas_aggregate(transactions, cols: Columns, *, period: str, calibration_day: int,
-                      observation_day: int) -> pd.DataFrame:
-    tx = transactions
+def _pandas_aggregate(tx: pd.DataFrame, cols: Columns, source: str, *, period: str,
+                      calibration_day: int, observation_day: int) -> pd.DataFrame:
     day = _period_days(tx[cols.date].to_numpy(), period)
     keep = day <= observation_day
     codes, uniques = pd.factorize(tx[cols.customer_id], sort=True)
@@ -498,10 +503,9 @@ def _duckdb_relation(transactions, cols: Columns):
     return rel
 
 
-def _duckdb_profile(transactions, cols: Columns) -> Profile:
-    rel = _duckdb_relation(transactions, cols)
+def _duckdb_profile(rel, cols: Columns, source: str) -> Profile:
     rows, null_ids, null_dates, bad, lo, hi = _run(rel, profile_sql("clvkit_src", cols),
-                                                   transactions, "fetchall")[0]
+                                                   source, "fetchall")[0]
     q = lambda name: '"' + str(name).replace('"', '""') + '"'  # noqa: E731
     conditions = {"null_ids": (null_ids, f"{q(cols.customer_id)} IS NULL"),
                   "null_dates": (null_dates, f"{q(cols.date)} IS NULL")}
@@ -513,13 +517,13 @@ def _duckdb_profile(transactions, cols: Columns) -> Profile:
         if n:  # error path only: 0-based positions of the first offending rows
             sql = (f"SELECT rn FROM (SELECT row_number() OVER () - 1 AS rn, * FROM clvkit_src) "
                    f"WHERE {cond} ORDER BY rn LIMIT 5")
-            examples[key] = [r[0] for r in _run(rel, sql, transactions, "fetchall")]
+            examples[key] = [r[0] for r in _run(rel, sql, source, "fetchall")]
     to_ts = lambda v: None if v is None else pd.Timestamp(v)  # noqa: E731
     return Profile(rows=rows, null_ids=null_ids, null_dates=null_dates, bad_amounts=bad,
                    min_date=to_ts(lo), max_date=to_ts(hi), examples=examples)
 
 
-def _run(rel, sql: str, transactions, fetch: str):
+def _run(rel, sql: str, source: str, fetch: str):
     """Run ``sql`` over ``rel`` (named ``clvkit_src``) and fetch the result with the method
     ``fetch`` ("fetchall" or "df"); DuckDB errors become one DataError."""
     import duckdb
@@ -528,16 +532,15 @@ def _run(rel, sql: str, transactions, fetch: str):
         return getattr(rel.query("clvkit_src", sql), fetch)()
     except duckdb.Error as exc:
         raise DataError(f"DuckDB could not summarise it ({str(exc).splitlines()[0]})",
-                        file=_describe(transactions),
+                        file=source,
                         fix="check that the date column holds dates and the amount numbers") from None
 
 
-def _duckdb_aggregate(transactions, cols: Columns, *, period: str, calibration_day: int,
+def _duckdb_aggregate(rel, cols: Columns, source: str, *, period: str, calibration_day: int,
                       observation_day: int) -> pd.DataFrame:
-    rel = _duckdb_relation(transactions, cols)
     sql = period_aggregate_sql("clvkit_src", cols, period=period, calibration_day=calibration_day,
                                observation_day=observation_day)
-    agg = _run(rel, sql, transactions, "df")
+    agg = _run(rel, sql, source, "df")
     agg = agg.set_index("customer_id")
     agg[["n_holdout", "total_holdout"]] = agg[["n_holdout", "total_holdout"]].fillna(0)
     return agg
