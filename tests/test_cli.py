@@ -143,28 +143,44 @@ def test_unexpected_exceptions_keep_their_traceback(monkeypatch):
 
 
 # ---------------------------------------------------------------------- bad-input manifest
-def _manifest():
-    path = BAD / "EXPECTED.yaml"
-    if not path.exists():
-        return []
-    entries = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return sorted((name, spec) for name, spec in entries.items() if "error" in spec)
+MANIFEST = yaml.safe_load((BAD / "EXPECTED.yaml").read_text(encoding="utf-8"))
+OPTIONS = {"customer_id": "--customer-id", "date": "--date", "amount": "--amount",
+           "date_format": "--date-format", "timezone": "--timezone", "sep": "--sep",
+           "encoding": "--encoding", "observation_end": "--observation-end",
+           "returns": "--returns", "zero_amounts": "--zero-amounts", "amount_cap": "--amount-cap"}
 
 
-@pytest.mark.skipif(not (BAD / "EXPECTED.yaml").exists(),
-                    reason="tests/data/bad/EXPECTED.yaml (intake work) has not landed")
-@pytest.mark.parametrize("name, spec", _manifest(), ids=[n for n, _ in _manifest()])
-def test_every_bad_input_error_is_exit_2_one_line(name, spec):
-    options = {"customer_id": "--customer-id", "date": "--date", "amount": "--amount",
-               "date_format": "--date-format", "timezone": "--timezone", "sep": "--sep",
-               "encoding": "--encoding", "observation_end": "--observation-end"}
+def validate_args(name: str, entry: dict) -> list:
     args = ["validate", "--transactions", BAD / name]
-    for key, value in (spec.get("options") or {}).items():
-        if key in options:
-            args += [options[key], value]
-    res = clvkit(*args)
+    for key, value in {**(entry.get("read") or {}), **(entry.get("clean") or {})}.items():
+        args += [OPTIONS[key], value]  # a KeyError here means the CLI lacks an option
+    return args
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in MANIFEST.items() if "error" in e))
+def test_every_bad_input_error_is_exit_2_one_line_no_traceback(capsys, name):
+    code, out, err = run_main(capsys, *validate_args(name, MANIFEST[name]))
+    assert code == 2, out + err
+    assert_one_line_error(err, MANIFEST[name]["error"])
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "binary_garbage.csv", "mixed_tz.csv"])
+def test_bad_input_in_a_real_process_prints_only_the_error_line(name):
+    res = clvkit(*validate_args(name, MANIFEST[name]))
     assert res.returncode == 2, res.stdout + res.stderr
-    assert_one_line_error(res.stderr, spec["error"])
+    assert_one_line_error(res.stderr, MANIFEST[name]["error"])
+    assert res.stdout == ""
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in MANIFEST.items() if "ledger" in e))
+def test_every_bad_input_ledger_entry_is_exit_0_with_the_reason_counted(capsys, name):
+    entry = MANIFEST[name]
+    code, out, err = run_main(capsys, *validate_args(name, entry))
+    assert code == 0, err
+    for reason, rows in entry["ledger"].items():
+        assert re.search(rf"^\s*{re.escape(reason)}\s+{rows}\s", out, re.M), (reason, out)
+    if "rows_out" in entry:
+        assert f"transactions:     {entry['rows_out']:,}," in out
 
 
 # ---------------------------------------------------------------------- simulate and run

@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--encoding", metavar="E", help="file encoding (default UTF-8)")
     v.add_argument("--observation-end", type=_iso_date, metavar="YYYY-MM-DD",
                    help="drop (and count) purchases after this date")
+    v.add_argument("--returns", choices=("drop", "net"), default="drop",
+                   help="negative amounts: drop, or net against same-day purchases")
+    v.add_argument("--zero-amounts", choices=("keep", "drop"), default="keep")
+    v.add_argument("--amount-cap", type=float, metavar="X",
+                   help="drop (and count) rows with an amount above X")
     v.set_defaults(func=_validate)
 
     s = sub.add_parser("simulate", help="write a simulated customer base to files",
@@ -131,7 +136,8 @@ def _validate(args: argparse.Namespace) -> int:
         cfg = config.Config.from_dict({
             "scenario": "validate",
             "data": {"source": "files", "transactions": {k: v for k, v in tx.items() if v}},
-            "cleaning": {"observation_end": args.observation_end},
+            "cleaning": {"observation_end": args.observation_end, "returns": args.returns,
+                         "zero_amounts": args.zero_amounts, "amount_cap": args.amount_cap},
             "satisfaction": {"enabled": False}, "impact": {"enabled": False}})
     data = pipeline.load_data(cfg)
     _print_data(data)
