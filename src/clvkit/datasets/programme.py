@@ -1,9 +1,344 @@
-"""Simulated satisfaction surveys, complaints and the tiering programme (placeholder).
+"""Simulated tiering programme, satisfaction surveys and complaints, with known true effects.
 
-Owned by the satisfaction/retention/impact work: ``add_programme`` is called by
-``clvkit.datasets.simulate`` once purchase histories exist.
+``clvkit.datasets.simulate`` calls :func:`add_programme` once purchase histories exist. It
+
+1. picks the programme: from ``start`` (default 60 % into the observation window), the
+   *eligible* customers are the top ``eligible_share`` of pre-start buyers by pre-start spend,
+   and a seeded random half of them is *treated* (so the effect is identifiable);
+2. re-simulates every treated customer who is still alive at ``start`` twice from ``start`` on —
+   once with the programme (higher purchase rate, lower dropout probability, higher spend) and
+   once without — with common random numbers (the k-th purchase of both worlds shares its
+   exponential gap, dropout uniform and spend draw), keeps the "with" world in the data and uses
+   both worlds to compute the true effects; by the BG/NBD's memorylessness, re-simulating a
+   customer alive at ``start`` is exact;
+3. draws satisfaction surveys (relationship surveys sent at random times, tier-dependent
+   response rates; CSAT 1–5 and NPS 0–10 from a latent satisfaction that rises with value,
+   falls once a customer has churned and rises for treated customers after the start) and
+   complaints (more for churners).
+
+True effects (``truth.programme.effects``) are average effects on the treated in the post window
+``[start, post_end)``, computed from both potential outcomes of every treated customer, on the
+scale :func:`clvkit.impact.difference_in_differences` reports:
+
+* ``csat`` / ``nps``: response-level mean CSAT (points) / NPS (points, −100…100) of treated
+  customers' responses in the post window, with minus without the programme;
+* ``repurchase``: percentage points of treated customers with a purchase in the post window;
+* ``conversion``: the same among treated one-time buyers (a single purchase day before start);
+* ``churn``: percentage points of treated customers lapsed at ``post_end`` (no purchase in the
+  last ``churn_window_days``);
+* ``spend``: spend per treated customer in the post window (currency).
+
+The pre window is ``[pre_start, start)`` with the same length as the post window.
 """
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_EFFECTS = {"purchase_rate": 1.3, "dropout": 0.6, "spend": 1.15, "satisfaction": 0.4}
+CATEGORIES = np.array(["delivery", "product", "billing", "service", "website"])
+CATEGORY_P = np.array([0.3, 0.25, 0.15, 0.2, 0.1])
+_CSAT_CUTS = np.array([-1.6, -0.8, 0.1, 1.0])   # latent → 1..5
+_RESPONSE_BY_QUARTILE = np.array([0.12, 0.18, 0.25, 0.35])
 
 
-def add_programme(*args, **kwargs):
-    raise NotImplementedError("the simulated programme is not built yet")
+@dataclass(frozen=True)
+class ProgrammeTruth:
+    """The simulated programme's dates, levers and true average effects on the treated."""
+
+    start: pd.Timestamp
+    pre_start: pd.Timestamp
+    post_end: pd.Timestamp
+    churn_window_days: int
+    effects: dict
+    levers: dict
+    n_eligible: int
+    n_treated: int
+    definitions: dict = field(default_factory=dict)
+
+
+DEFINITIONS = {
+    "csat": "response-level mean CSAT (1–5 points) of treated customers' responses in the post "
+            "window, with minus without the programme",
+    "nps": "NPS (points, −100…100) of treated customers' responses in the post window, with "
+           "minus without",
+    "repurchase": "percentage points of treated customers with a purchase in the post window",
+    "conversion": "percentage points of treated one-time buyers (one purchase day before the "
+                  "window) who buy in the window",
+    "churn": "percentage points of treated customers with no purchase in the last "
+             "churn_window_days of the window",
+    "spend": "spend per treated customer in the post window",
+}
+
+
+def _coupled_purchases(lam, p, t_end, rate_mult, drop_mult, shape, rng):
+    """Post-start purchases of customers alive at t=0 in two worlds with common random numbers.
+
+    Returns, per world w in (0 = without, 1 = with): (idx, t, gamma draw) per purchase and the
+    dropout time per customer (inf while alive at ``t_end``).
+    """
+    n = lam.size
+    t = np.zeros((2, n))
+    alive = np.ones((2, n), dtype=bool)
+    drop = np.full((2, n), np.inf)
+    rates = np.vstack([lam, lam * rate_mult])
+    probs = np.vstack([p, np.minimum(p * drop_mult, 1.0)])
+    out = ([], [])
+    active = np.arange(n)
+    while active.size:
+        e = rng.standard_exponential(active.size)
+        u = rng.random(active.size)
+        g = rng.standard_gamma(shape, active.size)
+        keep = np.zeros(active.size, dtype=bool)
+        for w in (0, 1):
+            nt = t[w, active] + e / rates[w, active]
+            buys = alive[w, active] & (nt < t_end)
+            out[w].append((active[buys], nt[buys], g[buys]))
+            t[w, active] = nt
+            gone = buys & (u < probs[w, active])
+            drop[w, active[gone]] = nt[gone]
+            alive[w, active] = buys & ~gone
+            keep |= alive[w, active]
+        active = active[keep]
+    worlds = []
+    for w in (0, 1):
+        idx, tt, gg = (np.concatenate(x) for x in zip(*out[w])) if out[w] else ([],) * 3
+        worlds.append((idx, tt, gg))
+    return worlds, drop
+
+
+def _days(dates: pd.Series, origin: pd.Timestamp) -> np.ndarray:
+    return np.array((dates - origin) / pd.Timedelta(days=1), dtype=float)
+
+
+def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: float = 0.5,
+                  effects: dict | None = None, churn_window_days: int = 180,
+                  survey_every_days: float = 180.0):
+    """Add the tiering programme, surveys and complaints to a simulated customer base.
+
+    Parameters
+    ----------
+    sim : SimulatedData
+        Output of ``clvkit.datasets.simulate`` before the programme (transactions, customers,
+        ``truth.customers`` with ``lam`` per day, ``p_dropout``, ``dropout_date``, ``mean_spend``).
+    rng : numpy.random.Generator
+        The simulator's generator (the result is deterministic for its seed).
+    start : date-like, optional
+        Programme start; default 60 % into the observation window (rounded to a day).
+    eligible_share : float
+        Share of pre-start buyers (by pre-start spend) eligible; half of them are treated.
+    effects : dict, optional
+        Levers on treated customers after ``start``: multipliers ``purchase_rate``, ``dropout``
+        (of the dropout probability), ``spend``, and ``satisfaction`` (a shift of the latent
+        satisfaction, in its standard deviations). Defaults in ``DEFAULT_EFFECTS``.
+    churn_window_days : int
+        Window of the ``churn`` outcome (no purchase in the last that many days of a window).
+    survey_every_days : float
+        Mean days between survey invitations per customer.
+
+    Returns
+    -------
+    SimulatedData
+        With ``surveys``, ``complaints``, ``programme`` (and ``survey_invites``) filled, treated
+        customers' purchases after ``start`` re-simulated, and ``truth.programme`` set.
+    """
+    levers = {**DEFAULT_EFFECTS, **(effects or {})}
+    tx, cust, truth = sim.transactions, sim.customers, sim.truth
+    tc = truth.customers
+    tc = tc.set_index("customer_id") if "customer_id" in tc.columns else tc
+    ids = pd.Index(cust["customer_id"])
+    tc = tc.reindex(ids)
+    obs_end = pd.Timestamp(sim.observation_end)
+    obs_start = pd.Timestamp(min(tx["date"].min(), pd.to_datetime(cust["signup_date"]).min()))
+    obs_start = obs_start.normalize()
+    if start is None:
+        start = obs_start + (obs_end - obs_start) * 0.6
+    start = pd.Timestamp(start).normalize()
+    post_end = obs_end.normalize() + pd.Timedelta(days=1)
+    window = post_end - start
+    pre_start = start - window
+    future_days = float(getattr(truth, "future_horizon_days", 0) or 0)
+    t_end = (post_end - start).days + future_days            # horizon of re-simulation, days
+
+    # --- eligibility and treatment -------------------------------------------------------
+    ci = ids.get_indexer(tx["customer_id"])
+    pre = (tx["date"] < start).to_numpy()
+    pre_spend = np.bincount(ci[pre], weights=tx["amount"].to_numpy()[pre], minlength=ids.size)
+    bought = np.bincount(ci[pre], minlength=ids.size) > 0
+    buyers = np.flatnonzero(bought)
+    n_elig = int(round(eligible_share * buyers.size))
+    order = buyers[np.lexsort((buyers, -pre_spend[buyers]))]
+    eligible = np.zeros(ids.size, dtype=bool)
+    eligible[order[:n_elig]] = True
+    treated = np.zeros(ids.size, dtype=bool)
+    treated[rng.permutation(np.flatnonzero(eligible))[: n_elig // 2]] = True
+
+    # --- re-simulate treated customers alive at start in both worlds ---------------------
+    dropout = pd.to_datetime(tc["dropout_date"])
+    alive_at_start = (dropout.isna() | (dropout >= start)).to_numpy() & bought
+    resim = np.flatnonzero(treated & alive_at_start)
+    lam = tc["lam"].to_numpy(dtype=float)
+    shape = float(truth.params["p"]) if "p" in truth.params else 6.0
+    mean_spend = tc["mean_spend"].to_numpy(dtype=float)
+    worlds, drop_t = _coupled_purchases(lam[resim], tc["p_dropout"].to_numpy(float)[resim], t_end,
+                                        levers["purchase_rate"], levers["dropout"], shape, rng)
+    spend_mult = (1.0, levers["spend"])
+    world_tx = []
+    for w, (k, t, g) in enumerate(worlds):
+        amount = g * mean_spend[resim[k]] / shape * spend_mult[w]
+        world_tx.append(pd.DataFrame({"i": resim[k], "t": t, "amount": amount}))
+
+    # Drop dead-ended originals, add the with-programme world.
+    replace = np.zeros(ids.size, dtype=bool)
+    replace[resim] = True
+    keep = ~(replace[ci] & ~pre)
+    new = world_tx[1][world_tx[1]["t"] < (post_end - start).days]
+    new_tx = pd.DataFrame({"customer_id": ids[new["i"].to_numpy()],
+                           "date": start + pd.to_timedelta(np.floor(new["t"].to_numpy()), unit="D"),
+                           "amount": new["amount"].to_numpy()})
+    new_tx = new_tx.astype({c: tx[c].dtype for c in new_tx.columns})
+    tx_out = pd.concat([tx[keep], new_tx], ignore_index=True)
+    tx_out = tx_out.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+
+    # Per-customer dropout day relative to start in both worlds (inf = never within horizon).
+    d_orig = _days(dropout, start)
+    d_orig[np.isnan(d_orig)] = np.inf
+    drop_w = np.vstack([d_orig, d_orig])
+    drop_w[:, resim] = np.floor(drop_t)
+
+    tc_out = tc.copy()
+    tc_out.loc[ids[resim], "dropout_date"] = [
+        start + pd.Timedelta(days=d) if np.isfinite(d) else pd.NaT for d in drop_w[1, resim]]
+    fut = world_tx[1][world_tx[1]["t"] >= (post_end - start).days]
+    if "future_purchases" in tc_out.columns:
+        tc_out.loc[ids[resim], "future_purchases"] = np.bincount(
+            fut["i"], minlength=ids.size)[resim].astype(tc_out["future_purchases"].dtype)
+    if "future_value" in tc_out.columns:
+        tc_out.loc[ids[resim], "future_value"] = np.bincount(
+            fut["i"], weights=fut["amount"], minlength=ids.size)[resim]
+
+    # --- surveys and complaints -----------------------------------------------------------
+    first = np.full(ids.size, np.inf)
+    np.minimum.at(first, ci, _days(tx["date"], start))
+    value = np.log1p(lam * np.where(np.isfinite(mean_spend), mean_spend, 0) * 365.0)
+    quart = np.clip(np.searchsorted(np.quantile(value[bought | np.isfinite(first)],
+                                                [0.25, 0.5, 0.75]), value), 0, 3)
+    z = (value - value[np.isfinite(first)].mean()) / (value[np.isfinite(first)].std() or 1.0)
+    surveys, invites, truth_sat = _surveys(rng, ids, first, drop_w, treated, z, quart, levers,
+                                           (pre_start - start).days, (post_end - start).days,
+                                           survey_every_days, start)
+    complaints = _complaints(rng, ids, first, drop_w[1], (post_end - start).days, start)
+
+    # --- true effects from both potential outcomes ----------------------------------------
+    L = (post_end - start).days
+    n = ids.size
+    out = {}
+    tr = np.flatnonzero(treated)
+    y = []
+    for w in (0, 1):
+        k, t, a = world_tx[w]["i"].to_numpy(), world_tx[w]["t"].to_numpy(), \
+            world_tx[w]["amount"].to_numpy()
+        inpost = t < L
+        any_post = np.bincount(k[inpost], minlength=n) > 0
+        spend = np.bincount(k[inpost], weights=a[inpost], minlength=n)
+        late = np.bincount(k[inpost & (t >= L - churn_window_days)], minlength=n) > 0
+        y.append((any_post, spend, late))
+    # Customers not re-simulated have identical outcomes in both worlds: effect 0.
+    r0, r1 = (y[w][0][tr] for w in (0, 1))
+    out["repurchase"] = 100.0 * float(np.mean(r1.astype(float) - r0)) if tr.size else 0.0
+    out["spend"] = float(np.mean(y[1][1][tr] - y[0][1][tr])) if tr.size else 0.0
+    out["churn"] = 100.0 * float(np.mean((~y[1][2][tr]).astype(float) - ~y[0][2][tr])) \
+        if tr.size else 0.0
+    one_time = _one_purchase_day(tx[pre], ids) & treated
+    ot = np.flatnonzero(one_time)
+    out["conversion"] = (100.0 * float(np.mean(y[1][0][ot].astype(float) - y[0][0][ot]))
+                         if ot.size else 0.0)
+    out.update(truth_sat)
+
+    programme = pd.DataFrame({"customer_id": ids, "eligible": eligible, "treated": treated})
+    ptruth = ProgrammeTruth(start=start, pre_start=pre_start, post_end=post_end,
+                            churn_window_days=int(churn_window_days), effects=out, levers=levers,
+                            n_eligible=int(eligible.sum()), n_treated=int(treated.sum()),
+                            definitions=dict(DEFINITIONS))
+    tc_out = tc_out.reset_index() if "customer_id" in truth.customers.columns else tc_out
+    new_truth = dataclasses.replace(truth, customers=tc_out, programme=ptruth)
+    changes = dict(transactions=tx_out, surveys=surveys, complaints=complaints,
+                   programme=programme, truth=new_truth)
+    if any(f.name == "survey_invites" for f in dataclasses.fields(sim)):
+        changes["survey_invites"] = invites
+    return dataclasses.replace(sim, **changes)
+
+
+def _one_purchase_day(tx_pre: pd.DataFrame, ids: pd.Index) -> np.ndarray:
+    days = tx_pre[["customer_id"]].assign(d=tx_pre["date"].dt.normalize()).drop_duplicates()
+    counts = np.bincount(ids.get_indexer(days["customer_id"]), minlength=ids.size)
+    return counts == 1
+
+
+def _surveys(rng, ids, first, drop_w, treated, z, quart, levers, t_lo, L, every, start):
+    """Relationship surveys in both worlds; returns the with-programme table and true effects."""
+    n = ids.size
+    has = np.isfinite(first)
+    lo = first
+    span = np.where(has, np.maximum(L - lo, 0.0), 0.0)
+    k = rng.poisson(span / every)
+    i = np.repeat(np.arange(n), k)
+    t = np.floor(lo[i] + rng.random(i.size) * span[i])
+    u_cust = rng.normal(0.0, 0.8, n)
+    eps = rng.normal(0.0, 0.7, i.size)
+    eps_nps = rng.normal(0.0, 0.5, i.size)
+    u_resp = rng.random(i.size)
+    miss = rng.random((2, i.size))
+    res = []
+    for w in (0, 1):
+        churned = t > drop_w[w, i]
+        boost = levers["satisfaction"] * (treated[i] & (t >= 0)) if w == 1 else 0.0
+        s = 0.5 + 0.4 * z[i] + u_cust[i] - 0.8 * churned + boost + eps
+        csat = 1 + np.searchsorted(_CSAT_CUTS, s)
+        nps_ = np.clip(np.round(7.0 + 1.8 * (s + eps_nps) - 0.5), 0, 10)
+        responds = u_resp < _RESPONSE_BY_QUARTILE[quart[i]] * np.where(churned, 0.5, 1.0)
+        res.append((csat, nps_, responds))
+    truth = {}
+    sel = treated[i] & (t >= 0) & (t < L)
+    for name, f in (("csat", lambda c, q: c.astype(float)),
+                    ("nps", lambda c, q: 100.0 * ((q >= 9).astype(float) - (q <= 6)))):
+        vals = []
+        for w in (0, 1):
+            csat, nps_, r = res[w]
+            m = sel & r & ~(miss[0] < 0.1 if name == "csat" else miss[1] < 0.15)
+            vals.append(f(csat, nps_)[m].mean() if m.any() else np.nan)
+        truth[name] = float(vals[1] - vals[0]) if np.isfinite(vals).all() else 0.0
+    csat, nps_, r = res[1]
+    invites = pd.DataFrame({"customer_id": ids[i], "date": start + pd.to_timedelta(t, unit="D")})
+    surveys = invites[r].copy()
+    surveys["csat"] = pd.array(np.where(miss[0] < 0.1, -1, csat)[r], dtype="Int64")
+    surveys["nps"] = pd.array(np.where(miss[1] < 0.15, -1, nps_)[r].astype(int), dtype="Int64")
+    surveys.loc[surveys["csat"] == -1, "csat"] = pd.NA
+    surveys.loc[surveys["nps"] == -1, "nps"] = pd.NA
+    surveys = surveys.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+    invites = invites.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+    return surveys, invites, truth
+
+
+def _complaints(rng, ids, first, drop, L, start):
+    """Complaints: 0.15 a year per buyer, plus 2 a year in the 60 days either side of churning."""
+    n = ids.size
+    has = np.isfinite(first)
+    span = np.where(has, np.maximum(L - first, 0.0), 0.0)
+    churn_span = np.where(has & (drop < L), np.clip(drop + 60.0, None, L) - np.maximum(
+        drop - 60.0, first), 0.0).clip(min=0)
+    k1, k2 = rng.poisson(span * 0.15 / 365.0), rng.poisson(churn_span * 2.0 / 365.0)
+    i1, i2 = np.repeat(np.arange(n), k1), np.repeat(np.arange(n), k2)
+    t = np.r_[first[i1] + rng.random(i1.size) * span[i1],
+              np.maximum(drop[i2] - 60.0, first[i2]) + rng.random(i2.size) * churn_span[i2]]
+    i = np.r_[i1, i2]
+    resolved = rng.random(i.size) < 0.85
+    days = np.where(resolved, np.round(rng.gamma(2.0, 3.0, i.size), 1), np.nan)
+    out = pd.DataFrame({"customer_id": ids[i],
+                        "date": start + pd.to_timedelta(np.floor(t), unit="D"),
+                        "category": CATEGORIES[rng.choice(CATEGORIES.size, i.size, p=CATEGORY_P)],
+                        "resolved": resolved, "resolution_days": days})
+    return out.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
