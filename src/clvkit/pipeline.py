@@ -14,7 +14,8 @@ import pandas as pd
 
 from clvkit.config import Config, TableSource
 
-__all__ = ["ScenarioData", "load_data", "fingerprint"]
+__all__ = ["ScenarioData", "ScoreResult", "fingerprint", "fit_models", "load_data", "score",
+           "score_scenario"]
 
 
 @dataclass
@@ -142,3 +143,204 @@ def _reader_kwargs(table: str, src: TableSource) -> dict[str, Any]:
         kw["amount"] = src.amount
     kw.update(src.columns)
     return kw
+
+
+# ------------------------------------------------------------------ scoring (clvkit.tiers' part)
+@dataclass
+class ScoreResult:
+    """Everything the score step computed, for notebooks, the CLI and the Spark engine.
+
+    ``assignments`` is the export table (``clvkit.export.ASSIGNMENT_COLUMNS``), one row per
+    customer, prospects included. ``scored`` holds the scored buyers (docs/DATA.md) plus
+    ``revenue`` (historical spend); the other attributes are the ``clvkit.tiers`` results.
+    ``migration`` is None without ``previous_run``; ``grid`` None without a second dimension.
+    """
+
+    assignments: pd.DataFrame
+    summary: pd.DataFrame
+    scored: pd.DataFrame
+    prospects: pd.Index
+    transaction_model: Any
+    spend_model: Any
+    model_comparison: pd.DataFrame
+    tiers: Any
+    grid: Any
+    rfm: pd.DataFrame
+    segments: Any
+    stages: Any
+    playbook: Any
+    warning: Any
+    migration: Any
+    profiles: Any
+    run_date: pd.Timestamp
+
+
+_TRANSACTION_MODELS = {"bgnbd": "BetaGeo", "paretonbd": "ParetoNBD", "mbgnbd": "ModifiedBetaGeo"}
+
+
+def fit_models(config: Config, summary: pd.DataFrame):
+    """Fit the configured transaction model (``best``: lowest AIC of those available) and
+    Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
+    from clvkit import models
+    from clvkit.errors import ConfigError
+
+    m = config.model
+    names = list(_TRANSACTION_MODELS) if m.transaction == "best" else [m.transaction]
+    rows, fitted = [], {}
+    for name in names:
+        cls = getattr(models, _TRANSACTION_MODELS[name], None)
+        if cls is None:
+            if m.transaction != "best":
+                raise ConfigError(f"model {name!r} is not available in this version",
+                                  key="model.transaction", fix="use bgnbd")
+            continue
+        fitted[name] = cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        ll, k = fitted[name].log_likelihood_, len(fitted[name].params_)
+        rows.append({"model": name, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
+    comparison = pd.DataFrame(rows).sort_values("aic", kind="mergesort").reset_index(drop=True)
+    spend = models.GammaGamma(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+    return fitted[comparison.loc[0, "model"]], spend, comparison
+
+
+def score(config: Config, data: ScenarioData, *, run_date=None,
+          previous: pd.DataFrame | None = None) -> ScoreResult:
+    """Summary → models → value → tiers, segments, stages, playbook, warning, migration.
+
+    Parameters
+    ----------
+    config : Config
+        The scenario; sections ``summary, model, value, tiers, segments, stages, churn_warning,
+        playbook, previous_run`` are used.
+    data : ScenarioData
+        From :func:`load_data`.
+    run_date : date-like, optional
+        Stamped on the export; default ``config.run_date``, else today.
+    previous : DataFrame, optional
+        The previous run's assignments (default: read from ``config.previous_run`` if set).
+
+    Returns
+    -------
+    ScoreResult
+    """
+    from clvkit import export, tiers
+    from clvkit.rfm import rfm_summary
+    from clvkit.value import score_customers
+
+    run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
+    summary = rfm_summary(data.transactions, observation_end=data.observation_end,
+                          time_unit=config.summary.time_unit, period=config.summary.period,
+                          engine=config.summary.engine)
+    tm, sm, comparison = fit_models(config, summary)
+    v = config.value
+    scored = score_customers(tm, sm, summary, horizon=v.horizon, horizon_unit=v.horizon_unit,
+                             discount_rate=v.discount_rate, discount_unit=v.discount_unit)
+    tx = data.transactions
+    scored["revenue"] = tx.groupby("customer_id")["amount"].sum().reindex(scored.index).fillna(0.0)
+    customers = data.customers
+    prospects = pd.Index([], name="customer_id")
+    if customers is not None:
+        prospects = pd.Index(customers["customer_id"]).difference(scored.index)
+    t = config.tiers
+    score_frame = scored
+    if t.score not in scored.columns and customers is not None and t.score in customers.columns:
+        score_frame = scored.join(customers.set_index("customer_id")[[t.score]])
+    tier_res = tiers.assign_tiers(score_frame, t.rules, score=t.score, method=t.method,
+                                  prospects=prospects, prospect_label=t.prospect_label)
+    tier = tier_res.tier
+    stage_res = tiers.lifecycle_stages(scored, tiers.StageRules.from_params(config.stages),
+                                       prospects=prospects)
+    stage = stage_res.stage.reindex(tier.index)
+    rfm = tiers.rfm_scores(scored)
+    if config.segments.method == "kmeans":
+        seg_res = tiers.kmeans_segments(scored)
+    else:
+        seg_res = tiers.rfm_segments(rfm, config.segments.mapping or None)
+    segment = seg_res.segment.astype("string").reindex(tier.index).fillna("prospect")
+    grid = None
+    if t.second_dimension is not None:
+        grid = tiers.tier_grid(tier, _second_values(t.second_dimension.column, stage, segment,
+                                                    scored, customers),
+                               column=t.second_dimension.column, method=t.second_dimension.method,
+                               rules=t.second_dimension.rules)
+    pb = config.playbook
+    playbook = tiers.assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
+                                    require_actions=pb.require_actions,
+                                    prospect_label=t.prospect_label, labels=t.labels)
+    table = pd.DataFrame({"customer_id": tier.index.to_numpy(), "tier": tier.array,
+                          "tier_2d": (grid.tier_2d.astype("string").to_numpy() if grid is not None
+                                      else pd.array([pd.NA] * len(tier), dtype="string")),
+                          "stage": stage.array, "segment": segment.array})
+    for col in ("r_score", "f_score", "m_score", "rfm_score"):
+        table[col] = rfm[col].reindex(tier.index).astype("Int64").array
+    for col in ("clv", "p_alive", "expected_purchases", "clv_at_risk"):
+        table[col] = scored[col].reindex(tier.index).to_numpy(dtype="float64")
+    table["action"] = playbook.action.array
+    table["run_date"] = run_date
+    if previous is None and config.previous_run is not None:
+        previous = export.read_assignments(config.previous_run)
+    migration, prev_p = None, None
+    if previous is not None:
+        previous = previous.assign(customer_id=_like(previous["customer_id"], table["customer_id"]))
+        migration = tiers.tier_migration(previous, table, order=t.labels)
+        prev_p = previous.set_index("customer_id")["p_alive"]
+    cw = config.churn_warning
+    warning = tiers.churn_warning(scored, p_alive_below=cw.p_alive_below,
+                                  drop_more_than=cw.drop_more_than, previous=prev_p,
+                                  top_n=cw.top_n,
+                                  extra=table.set_index("customer_id")[["tier", "stage", "action"]])
+    profiles = tiers.tier_profiles(tier, scored, revenue=scored["revenue"], customers=customers)
+    return ScoreResult(assignments=table, summary=summary, scored=scored, prospects=prospects,
+                       transaction_model=tm, spend_model=sm, model_comparison=comparison,
+                       tiers=tier_res, grid=grid, rfm=rfm, segments=seg_res, stages=stage_res,
+                       playbook=playbook, warning=warning, migration=migration,
+                       profiles=profiles, run_date=run_date)
+
+
+def _second_values(column, stage, segment, scored, customers) -> pd.Series:
+    """The second tier dimension: stage, segment, a scored column or a customer attribute."""
+    from clvkit.errors import ConfigError
+
+    if column == "stage":
+        return stage
+    if column == "segment":
+        return segment
+    if column in scored.columns:
+        return scored[column]
+    if customers is not None and column in customers.columns:
+        return customers.set_index("customer_id")[column]
+    known = ["stage", "segment", *scored.columns,
+             *([] if customers is None else customers.columns)]
+    raise ConfigError(f"unknown column {column!r}; available: {', '.join(map(str, known))}",
+                      key="tiers.second_dimension.column")
+
+
+def _like(ids: pd.Series, current: pd.Series) -> pd.Series:
+    """Previous-run ids in the current run's id type (a CSV may read ``101`` where ids are int)."""
+    if ids.dtype == current.dtype:
+        return ids
+    try:
+        return ids.astype(current.dtype)
+    except (TypeError, ValueError):
+        return ids.astype("string")
+
+
+def score_scenario(config: Config, out_dir, run_date=None) -> list:
+    """``clvkit score``: load, score and write ``tiers.csv``/``tiers.parquet`` and
+    ``watchlist.csv``/``.parquet`` (plus ``migration.csv`` and ``migration_moves.csv`` with
+    ``previous_run``) to ``out_dir``. Returns the paths written; nothing is written on error."""
+    from pathlib import Path
+
+    from clvkit import export
+
+    result = score(config, load_data(config), run_date=run_date)
+    out, bom = Path(out_dir), config.export.csv_bom
+    written = list(export.write_assignments(result.assignments, out, csv_bom=bom).values())
+    for fmt in ("csv", "parquet"):
+        written.append(export.write_table(result.warning.watchlist, out / f"watchlist.{fmt}",
+                                          csv_bom=bom))
+    if result.migration is not None:
+        written.append(export.write_table(result.migration.counts.reset_index(),
+                                          out / "migration.csv", csv_bom=bom))
+        written.append(export.write_table(result.migration.moves, out / "migration_moves.csv",
+                                          csv_bom=bom))
+    return written
