@@ -175,6 +175,10 @@ def _run(args: argparse.Namespace) -> int:
     print("3. summary  ", end="")
     _print_rfm(cfg, data, header=False)
     print(f"           ({time.perf_counter() - t:.1f} s)")
+    if cfg.summary.calibration_end is not None:
+        t = time.perf_counter()
+        print("4. holdout  " + _holdout_line(cfg, data)
+              + f" ({time.perf_counter() - t:.1f} s)")
     print(f"done in {time.perf_counter() - t0:.1f} s; next: clvkit score {args.params} --out DIR, "
           f"clvkit report {args.params}")
     return 0
@@ -271,6 +275,20 @@ def _print_rfm(cfg, data, header: bool = True) -> None:
     cols = ["frequency", "recency", "T", "monetary_value"]
     print(summary[cols].describe().loc[["mean", "std", "min", "50%", "max"]]
           .round(2).to_string())
+
+
+def _holdout_line(cfg, data) -> str:
+    from clvkit.rfm import calibration_holdout
+
+    s = cfg.summary
+    cal = calibration_holdout(data.transactions, calibration_end=s.calibration_end,
+                              observation_end=data.observation_end, time_unit=s.time_unit,
+                              period=s.period, engine=s.engine)
+    return (f"calibration to {s.calibration_end:%Y-%m-%d}: {len(cal):,} customers, "
+            f"{int((cal['frequency'] > 0).sum()):,} repeat buyers, "
+            f"total frequency {int(cal['frequency'].sum()):,}; holdout to "
+            f"{data.observation_end:%Y-%m-%d}: {int(cal['frequency_holdout'].sum()):,} "
+            f"repeat purchases")
 
 
 def _write_simulated(sim, out: Path, fmt: str) -> list[tuple[Path, int]]:
