@@ -186,10 +186,15 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None 
     import papermill
 
     with tempfile.TemporaryDirectory(prefix="clvkit-kernel-") as socket_dir:
-        papermill.execute_notebook(
-            str(notebook), str(output), parameters=parameters, kernel_name="python3",
-            language="python", km=_kernel_manager(socket_dir), progress_bar=sys.stderr.isatty(),
-            log_output=False, cwd=str(cwd or notebook.parent))
+        km = _kernel_manager(socket_dir)
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, kernel_name="python3",
+                language="python", km=km, progress_bar=sys.stderr.isatty(), log_output=False,
+                cwd=str(cwd or notebook.parent))
+        finally:  # a kernel manager passed in is not shut down by nbclient
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
 
 
 def to_html(notebook: Path, output: Path) -> Path:
