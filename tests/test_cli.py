@@ -263,3 +263,22 @@ def test_report_is_wired_to_run_report(capsys, monkeypatch, tmp_path):
                             "--only", "03_tiers", "--only", "01_data_quality")
     assert code == 0, err
     assert calls == [("params/retail.yaml", tmp_path, None, ["03_tiers", "01_data_quality"])]
+
+
+def test_score_end_to_end_writes_one_row_per_customer(capsys, tmp_path):
+    from clvkit import pipeline
+
+    if not hasattr(pipeline, "score_scenario"):
+        pytest.skip("pipeline.score_scenario has not landed")
+    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
+    p = tmp_path / "small.yaml"
+    p.write_text(yaml.safe_dump({"scenario": "small", "data": {
+        "source": "simulate", "simulate": {"customers": 400, "seed": 11, "programme": False}},
+        **{"satisfaction": {"enabled": False}, "impact": {"enabled": False}}}))
+    code, out, err = run_main(capsys, "score", p, "--out", tmp_path / "out",
+                              "--run-date", "2025-01-15")
+    assert code == 0, err
+    tiers = pd.read_csv(tmp_path / "out" / "tiers.csv")
+    assert len(tiers) == 400 and tiers["customer_id"].is_unique
+    assert set(tiers["run_date"].astype(str)) == {"2025-01-15"}
+    assert f"wrote {tmp_path / 'out' / 'tiers.csv'}" in out
