@@ -160,7 +160,8 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         if action == "dropped":
             alive[mask] = False
 
-    take(MISSING_ID, _blank(ids))
+    blank_id = _blank(ids)
+    take(MISSING_ID, blank_id)
     take(MISSING_DATE, dates.isna().to_numpy() & ~bad_date)
     take(BAD_DATE, bad_date)
     take(MISSING_AMOUNT, missing_amount)
@@ -190,7 +191,8 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     out = out[first + [c for c in out.columns if c not in first]]
     out = out.sort_values(["customer_id", "date"], kind="stable").reset_index(drop=True)
     out.attrs["source"] = source
-    table = _ledger_table(reasons, ids, amounts, new_amounts)
+    table = _ledger_table(reasons, np.where(blank_id, -1, pd.factorize(ids)[0]), amounts,
+                          new_amounts)
     ledger = Ledger(table=table, rows_in=len(transactions), rows_out=len(out), source=source)
     if len(out) == 0:
         _nothing_left(ledger, source)
@@ -293,14 +295,15 @@ def _tidy_ids(ids):
     return ids
 
 
-def _ledger_table(reasons, ids, amounts, new_amounts):
+def _ledger_table(reasons, id_codes, amounts, new_amounts):
+    """One row per reason; ``id_codes`` are factorised ids, -1 where the id is missing."""
     before = np.where(np.isfinite(amounts), amounts, 0.0)
     after = np.where(np.isfinite(new_amounts), new_amounts, 0.0)
     rows = []
     for reason, (mask, action) in reasons.items():
         value = (after - before)[mask].sum() if action == "modified" else after[mask].sum()
-        rows.append((reason, int(mask.sum()), int(ids[mask].dropna().nunique()),
-                     float(value), action))
+        customers = np.unique(id_codes[mask & (id_codes >= 0)]).size
+        rows.append((reason, int(mask.sum()), int(customers), float(value), action))
     table = pd.DataFrame(rows, columns=_COLUMNS)
     return table.astype({"rows": "int64", "customers": "int64", "amount": "float64"})
 
