@@ -152,3 +152,83 @@ def test_expected_purchases_nonnegative_and_nondecreasing_in_t(params, h):
     assert np.all(e >= 0) and np.all(np.diff(e) >= -1e-12 * e.max())
     e0 = pnbd.expected_purchases_new_customer(params, t)
     assert np.all(e0 >= 0) and np.all(np.diff(e0) >= 0)
+
+
+# ------------------------------------------------------------------ the fitted model
+import pandas as pd  # noqa: E402
+
+from clvkit.datasets.cdnow import lifetimes_data_path  # noqa: E402
+from clvkit.models.paretonbd import ParetoNBD  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cdnow():
+    return pd.read_csv(lifetimes_data_path("cdnow_customers_summary.csv"), index_col="ID")
+
+
+@pytest.fixture(scope="module")
+def fitted(cdnow):
+    return ParetoNBD().fit(cdnow, time_unit="W")
+
+
+def test_paretonbd_params_match_fhl2005_cdnow(fitted):
+    np.testing.assert_allclose(fitted.params_.to_numpy(), CDNOW, rtol=2e-3)
+    assert fitted.log_likelihood_ == pytest.approx(-9594.98, abs=0.01)
+    assert fitted.se_["r"] == pytest.approx(0.0476, abs=5e-4)
+    assert fitted.converged_ and fitted.time_unit == "W"
+
+
+def test_paretonbd_fit_and_predictions_match_lifetimes_on_cdnow(fitted, cdnow):
+    import lifetimes
+    lt = lifetimes.ParetoNBDFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    np.testing.assert_allclose(fitted.params_.to_numpy(), lt.params_.to_numpy(), rtol=1e-3)
+    lt.params_ = fitted.params_.copy()   # identical parameters: compare the formulas
+    np.testing.assert_allclose(fitted.probability_alive(cdnow).to_numpy(),
+                               lt.conditional_probability_alive(cdnow["frequency"],
+                                                                cdnow["recency"], cdnow["T"]),
+                               rtol=1e-9)
+    np.testing.assert_allclose(
+        fitted.expected_purchases(39, cdnow).to_numpy(),
+        lt.conditional_expected_number_of_purchases_up_to_time(39, cdnow["frequency"],
+                                                               cdnow["recency"], cdnow["T"]),
+        rtol=1e-9)
+
+
+def test_paretonbd_weighted_compressed_rows_equal_expanded_rows(cdnow):
+    counts = cdnow.groupby(["frequency", "recency", "T"]).size().rename("weights").reset_index()
+    a = ParetoNBD().fit(counts, time_unit="W")
+    b = ParetoNBD().fit(cdnow, time_unit="W")
+    np.testing.assert_allclose(a.params_, b.params_, rtol=1e-8)
+    assert a.log_likelihood_ == pytest.approx(b.log_likelihood_, rel=1e-12)
+    assert a.n_customers_ == b.n_customers_ == 2357
+
+
+def simulate_paretonbd(params, n, seed):
+    """Customers from the Pareto/NBD story itself, independent of the likelihood code."""
+    r, alpha, s, beta = params
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1 / alpha, n)
+    mu = rng.gamma(s, 1 / beta, n)
+    T = rng.choice([26.0, 39.0, 52.0], n)
+    active = np.minimum(rng.exponential(1 / mu), T)
+    x = rng.poisson(lam * active)
+    t_x = np.where(x > 0, active * rng.random(n) ** (1 / np.maximum(x, 1)), 0.0)
+    return pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
+
+
+@pytest.mark.slow
+def test_paretonbd_recovers_simulated_params_within_2_se():
+    truth = np.array([0.8, 6.0, 0.5, 9.0])
+    model = ParetoNBD().fit(simulate_paretonbd(truth, 50_000, seed=11), time_unit="W")
+    z = (model.params_.to_numpy() - truth) / model.se_.to_numpy()
+    assert np.all(np.abs(z) < 2), z
+
+
+def test_paretonbd_heavy_buyers_beta_much_larger_than_alpha_stay_finite():
+    m = ParetoNBD()
+    m.params_ = pd.Series(BETA_GG_ALPHA, index=list(pnbd.PARAM_NAMES))
+    m.time_unit, m.n_customers_ = "W", 1
+    x, t_x, T = np.array([1200.0, 2000.0]), np.array([30.0, 38.0]), np.array([39.0, 39.0])
+    assert np.isfinite(m.probability_alive(x, t_x, T)).all()
+    e = m.expected_purchases(10.0, x, t_x, T)
+    assert np.isfinite(e).all() and (e > 0).all()

@@ -15,7 +15,11 @@ conditional expectation eq. (13).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import betaln, digamma, gammaln
+
+from clvkit.errors import DataError, ModelError
+from clvkit.models._base import Model
 
 PARAM_NAMES = ("alpha", "beta", "gamma", "delta")
 
@@ -133,3 +137,147 @@ def probability_of_purchases(params, k, n):
     total = np.logaddexp(np.where(k <= n, alive, -np.inf),
                          np.logaddexp.reduce(died, axis=-1) if died.shape[-1] else -np.inf)
     return np.exp(total)
+
+
+def discrete_arrays(frequency, recency=None, n_periods=None, *, where="summary"):
+    """Validate ``frequency, recency, n_periods`` of a discrete-time summary (frame or arrays).
+
+    A frame may name the opportunities ``periods`` (as lifetimes' donations file does).
+
+    Returns
+    -------
+    (x, t_x, n, index) : three float ndarrays and the frame's index (``None`` for arrays).
+
+    Raises
+    ------
+    DataError
+        Missing column; missing, negative or non-integer values; recency > n_periods;
+        frequency > recency (at most one transaction per opportunity); recency > 0 with
+        frequency 0 -- naming the count and the first rows.
+    """
+    if isinstance(frequency, pd.DataFrame):
+        frame = frequency
+        n_col = "n_periods" if "n_periods" in frame.columns or "periods" not in frame.columns \
+            else "periods"
+        missing = [c for c in ("frequency", "recency", n_col) if c not in frame.columns]
+        if missing:
+            raise DataError(f"missing column(s) {', '.join(missing)}; BG/BB needs frequency, "
+                            "recency and n_periods (opportunities) per customer", file=where,
+                            column=missing[0], fix="count transactions per discrete opportunity")
+        index = frame.index
+        cols = [frame[c].to_numpy(dtype=float, na_value=np.nan)
+                for c in ("frequency", "recency", n_col)]
+    else:
+        if recency is None or n_periods is None:
+            raise DataError("frequency was given as an array without recency and n_periods",
+                            file=where, fix="pass a frame, or all of frequency, recency, n_periods")
+        cols = [np.asarray(v, dtype=float) for v in (frequency, recency, n_periods)]
+        index = None
+    x, t_x, n = np.broadcast_arrays(*cols)
+    ids = np.asarray(index) if index is not None else np.arange(x.size)
+    names = ("frequency", "recency", "n_periods")
+    for name, v in zip(names, (x.ravel(), t_x.ravel(), n.ravel())):
+        bad = ~np.isfinite(v) | (v < 0) | (v != np.round(v))
+        if bad.any():
+            raise DataError(f"{bad.sum()} values that are not whole numbers >= 0 (opportunities "
+                            "are counted, no silent truncation)", file=where, column=name,
+                            rows=ids[bad.ravel()][:5], fix="use whole counts of opportunities")
+    checks = [(t_x > n, "recency", "recency > n_periods", "recency is the opportunity of the last "
+               "transaction, at most n_periods"),
+              (x > t_x, "frequency", "frequency > recency", "at most one transaction per "
+               "opportunity, so frequency <= recency"),
+              ((x == 0) & (t_x != 0), "recency", "recency > 0 with frequency 0",
+               "a customer without transactions has recency 0")]
+    for bad, col, rule, fix in checks:
+        if bad.any():
+            raise DataError(f"{rule} for {bad.sum()} customers", file=where, column=col,
+                            rows=ids[bad.ravel()][:5], fix=fix)
+    return x, t_x, n, index
+
+
+class BetaGeoBetaBinom(Model):
+    """BG/BB model of repeat transactions over discrete opportunities (Fader, Hardie, Shang 2010).
+
+    Fit on one row per customer (or per distinct history with ``weights``) with ``frequency``
+    (transactions after the first), ``recency`` (opportunity of the last transaction) and
+    ``n_periods`` (number of opportunities). Opportunities carry no time unit.
+
+    Examples
+    --------
+    >>> from clvkit.datasets import load_donations
+    >>> BetaGeoBetaBinom().fit(load_donations())
+    <BetaGeoBetaBinom fitted on 11,104 customers: alpha=1.204 beta=0.750 gamma=0.657 delta=2.783>
+    """
+
+    param_names = PARAM_NAMES
+    stat_names = ("frequency", "recency", "n_periods")
+    scale_stat = None
+    scale_stats = ()
+    scale_params = ()
+    needs_time_unit = False
+    _loglik = staticmethod(loglik)
+
+    def _statistics(self, data):
+        x, t_x, n, _ = discrete_arrays(data)
+        return np.column_stack([x, t_x, n]), self._weights_of(data, x.size)
+
+    def _check_data(self, stats, weights):
+        if not (stats[:, 0] > 0).any():
+            raise ModelError(f"{type(self).__name__}: no customer transacted in any opportunity "
+                             f"among {weights.sum():,.0f} customers (every frequency is 0); "
+                             "the transaction and dropout processes cannot be estimated")
+
+    def _start_points(self, stats, weights):
+        return [np.array(p) for p in ([1.0, 1.0, 1.0, 1.0], [0.5, 0.5, 0.5, 2.0],
+                                      [2.0, 2.0, 0.2, 5.0])]
+
+    def _inputs(self, frequency, recency, n_periods):
+        self._check_fitted()
+        return discrete_arrays(frequency, recency, n_periods)
+
+    # ------------------------------------------------------------- predictions
+    def probability_alive(self, frequency, recency=None, n_periods=None, *, future=1):
+        """P(alive at opportunity n_periods + ``future`` | history) (FHS 2010 eq. 11)."""
+        x, t_x, n, index = self._inputs(frequency, recency, n_periods)
+        return self._wrap(probability_alive(self._params(), x, t_x, n, future=future), index,
+                          "p_alive")
+
+    def expected_purchases(self, horizon, frequency, recency=None, n_periods=None):
+        """Expected transactions in the next ``horizon`` opportunities given the history."""
+        _check_count(horizon, "horizon")
+        x, t_x, n, index = self._inputs(frequency, recency, n_periods)
+        return self._wrap(expected_purchases(self._params(), horizon, x, t_x, n), index,
+                          "expected_purchases")
+
+    def expected_purchases_new_customer(self, n):
+        """E[X(n)]: expected transactions of a new customer in its first ``n`` opportunities."""
+        _check_count(n, "n")
+        return self._wrap(expected_purchases_new_customer(self._params(), n), None, None)
+
+    def probability_of_purchases(self, k, n):
+        """P(X(n) = k): a new customer makes exactly ``k`` transactions in ``n`` opportunities."""
+        _check_count(k, "k")
+        _check_count(n, "n")
+        return self._wrap(probability_of_purchases(self._params(), k, n), None, None)
+
+    def probability_alive_interval(self, frequency, recency=None, n_periods=None, *, level=0.9,
+                                   n_draws=200, seed=0) -> pd.DataFrame:
+        """P(alive) with a per-customer interval from parameter draws (estimate, lower, upper)."""
+        x, t_x, n, index = self._inputs(frequency, recency, n_periods)
+        return self._interval(lambda m, *c: probability_alive(m._params(), *c), (x, t_x, n),
+                              index, level=level, n_draws=n_draws, seed=seed, name="p_alive")
+
+    def expected_purchases_interval(self, horizon, frequency, recency=None, n_periods=None, *,
+                                    level=0.9, n_draws=200, seed=0) -> pd.DataFrame:
+        """Expected transactions over ``horizon`` opportunities with a per-customer interval."""
+        x, t_x, n, index = self._inputs(frequency, recency, n_periods)
+        return self._interval(lambda m, *c: expected_purchases(m._params(), horizon, *c),
+                              (x, t_x, n), index, level=level, n_draws=n_draws, seed=seed,
+                              name="expected_purchases")
+
+
+def _check_count(value, name):
+    v = np.asarray(value, dtype=float)
+    if np.any(~np.isfinite(v)) or np.any(v < 0) or np.any(v != np.round(v)):
+        raise DataError(f"{name} must be a whole number >= 0 of opportunities, got {value!r}",
+                        column=name, fix="pass integers")
