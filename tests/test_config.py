@@ -269,6 +269,12 @@ CROSS = [
     (make(data={"source": "files", "transactions": {"path": "a.csv"},
                 "programme": {"path": "p.csv"}}, satisfaction={"enabled": False}),
      r"impact\.programme_start: required for file data"),
+    (make(data={"source": "simulate", "simulate": {"programme": False}}),
+     r"satisfaction\.enabled: data\.simulate\.programme is false, so the simulated data has no "
+     r"surveys; fix: set data\.simulate\.programme: true, or set satisfaction\.enabled: false"),
+    (make(data={"source": "simulate", "simulate": {"programme": False}},
+          satisfaction={"enabled": False}),
+     r"impact\.enabled: data\.simulate\.programme is false, so the simulated data has no programme"),
     (make(scenario="my shop/2024"), r"scenario: 'my shop/2024' is not usable as a folder name"),
 ]
 

@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="validate, load and summarise a scenario, saying what it did",
                        description="Validate PARAMS, simulate or load its data, clean it and "
-                       "compute the RFM summary (and calibration/holdout split), printing each step.")
+                       "compute the RFM summary (and calibration/holdout split), printing each "
+                       "step.")
     r.add_argument("params", metavar="PARAMS")
     r.set_defaults(func=_run)
 

@@ -181,7 +181,8 @@ class DataConfig:
         given = [t for t in _TABLES if getattr(self, t) is not None]
         if self.source == "files" and self.transactions is None:
             raise _err(f"{path}.transactions", "required when data.source is 'files'",
-                       "add data.transactions: {path: ..., customer_id: ..., date: ..., amount: ...}")
+                       "add data.transactions: {path: ..., customer_id: ..., date: ..., "
+                       "amount: ...}")
         if self.source != "files" and given:
             raise _err(f"{path}.{given[0]}", f"is set but data.source is '{self.source}'",
                        "set data.source: files, or remove the table")
@@ -231,7 +232,7 @@ class ValueConfig:
 # ---------------------------------------------------------------------------------- tiers
 @dataclass(frozen=True)
 class TierRule:
-    """One tier, listed from the top down: a ``share`` of customers (quantile) or a ``min`` score."""
+    """One tier, listed from the top down: a ``share`` of customers or a ``min`` score."""
 
     label: str
     share: float | None = _f(None, gt=0.0, le=1.0)
@@ -535,6 +536,10 @@ class Config:
         fix = f"set {section}.enabled: false"
         if self.data.source == "cdnow":
             raise _err(f"{section}.enabled", f"the CDNOW data has no {table} table", fix)
+        if self.data.source == "simulate" and not self.data.simulate.programme:
+            raise _err(f"{section}.enabled", f"data.simulate.programme is false, so the "
+                       f"simulated data has no {table}",
+                       f"set data.simulate.programme: true, or {fix}")
         if self.data.source == "files" and getattr(self.data, table) is None:
             raise _err(f"{section}.enabled", f"needs data.{table}",
                        f"add data.{table}, or {fix}")
