@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
-from clvkit.models._base import Model
+from clvkit.models._base import Model, per_count, unique_rows
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 
@@ -54,21 +54,28 @@ def loglik(params, x, t_x, T, *, grad=False):
     r, alpha, a, b = (float(p) for p in params)
     x, t_x, T = _arrays(x, t_x, T)
     pos = x > 0
-    A = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    B = betaln(a, b + x) - betaln(a, b)
-    C = -(r + x) * np.log(alpha + T)
-    bx1 = np.where(pos, b + x - 1, 1.0)
-    D = np.where(pos, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + t_x), -np.inf)
+
+    def count_terms(k):       # everything that depends on x alone, once per distinct count
+        bk1 = np.where(k > 0, b + k - 1, 1.0)
+        rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k) - betaln(a, b), np.log(bk1)]
+        if grad:
+            rows += [digamma(r + k), digamma(a + b + k), digamma(b + k), 1.0 / bk1]
+        return np.stack(rows)
+
+    K = per_count(count_terms, x)
+    log_alpha_T, log_alpha_tx = np.log(alpha + T), np.log(alpha + t_x)
+    C = -(r + x) * log_alpha_T
+    D = np.where(pos, np.log(a) - K[1] - (r + x) * log_alpha_tx, -np.inf)
     L = np.logaddexp(C, D)
-    ll = A + B + L
+    ll = r * np.log(alpha) + K[0] + L
     if not grad:
         return ll
-    wC, wD = np.exp(C - L), np.exp(D - L)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - wC * np.log(alpha + T) \
-        - wD * np.log(alpha + t_x)
-    d_alpha = r / alpha - wC * (r + x) / (alpha + T) - wD * (r + x) / (alpha + t_x)
-    d_a = digamma(a + b) - digamma(a + b + x) + wD / a
-    d_b = digamma(b + x) - digamma(b) + digamma(a + b) - digamma(a + b + x) - wD / bx1
+    wC = np.exp(C - L)
+    wD = 1.0 - wC
+    d_r = K[2] - digamma(r) + np.log(alpha) - wC * log_alpha_T - wD * log_alpha_tx
+    d_alpha = r / alpha - (r + x) * (wC / (alpha + T) + wD / (alpha + t_x))
+    d_a = digamma(a + b) - K[3] + wD / a
+    d_b = K[4] - digamma(b) + digamma(a + b) - K[3] - wD * K[5]
     return ll, np.stack([r * d_r, alpha * d_alpha, a * d_a, b * d_b], axis=-1)
 
 
@@ -203,9 +210,9 @@ class BetaGeo(Model):
         params = self._params()
         x, t_x, T_ = (np.ravel(v) for v in np.broadcast_arrays(x, t_x, T_))
         alive = expit(-type(self)._log_alive_odds(params, x, t_x, T_))
-        pairs, inv = np.unique(np.column_stack([x, T_]), axis=0, return_inverse=True)
+        pairs, inv = unique_rows(np.column_stack([x, T_]))
         ea = type(self)._expected_if_alive(params, ts[:, None], pairs[:, 0], pairs[:, 1])
-        return ea[:, inv.ravel()] * alive
+        return ea[:, inv] * alive
 
     def expected_purchases_new_customer(self, t):
         """E[X(t)]: expected purchases of a newly acquired customer in (0, t]."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln, digamma, gammaln
 
+from clvkit.models._base import per_count
 from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket
 
 
@@ -32,20 +33,27 @@ def loglik(params, x, t_x, T, *, grad=False):
     """Per-customer MBG/NBD log-likelihood, optionally with d ll / d log(theta), shape (n, 4)."""
     r, alpha, a, b = (float(p) for p in params)
     x, t_x, T = _arrays(x, t_x, T)
-    A = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    B = betaln(a, b + x + 1) - betaln(a, b)
-    C = -(r + x) * np.log(alpha + T)
-    D = np.log(a) - np.log(b + x) - (r + x) * np.log(alpha + t_x)
+
+    def count_terms(k):       # everything that depends on x alone, once per distinct count
+        rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k + 1) - betaln(a, b), np.log(b + k)]
+        if grad:
+            rows += [digamma(r + k), digamma(a + b + k + 1), digamma(b + k + 1), 1.0 / (b + k)]
+        return np.stack(rows)
+
+    K = per_count(count_terms, x)
+    log_alpha_T, log_alpha_tx = np.log(alpha + T), np.log(alpha + t_x)
+    C = -(r + x) * log_alpha_T
+    D = np.log(a) - K[1] - (r + x) * log_alpha_tx
     L = np.logaddexp(C, D)
-    ll = A + B + L
+    ll = r * np.log(alpha) + K[0] + L
     if not grad:
         return ll
-    wC, wD = np.exp(C - L), np.exp(D - L)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - wC * np.log(alpha + T) \
-        - wD * np.log(alpha + t_x)
-    d_alpha = r / alpha - wC * (r + x) / (alpha + T) - wD * (r + x) / (alpha + t_x)
-    d_a = digamma(a + b) - digamma(a + b + x + 1) + wD / a
-    d_b = digamma(b + x + 1) - digamma(b) + digamma(a + b) - digamma(a + b + x + 1) - wD / (b + x)
+    wC = np.exp(C - L)
+    wD = 1.0 - wC
+    d_r = K[2] - digamma(r) + np.log(alpha) - wC * log_alpha_T - wD * log_alpha_tx
+    d_alpha = r / alpha - (r + x) * (wC / (alpha + T) + wD / (alpha + t_x))
+    d_a = digamma(a + b) - K[3] + wD / a
+    d_b = K[4] - digamma(b) + digamma(a + b) - K[3] - wD * K[5]
     return ll, np.stack([r * d_r, alpha * d_alpha, a * d_a, b * d_b], axis=-1)
 
 
