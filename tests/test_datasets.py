@@ -92,3 +92,222 @@ def test_lifetimes_without_the_file_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(cdnow.importlib.util, "find_spec", lambda name: Spec())
     with pytest.raises(DataError, match=r"has no datasets/donations.csv"):
         load_donations()
+
+
+# --- the simulator --------------------------------------------------------------------------------
+
+from clvkit import ConfigError  # noqa: E402
+from clvkit.datasets import (DEFAULT_PARAMS, SimulatedData, simulate,  # noqa: E402
+                             simulate_bgnbd_purchases)
+
+TABLES = ["transactions", "customers", "surveys", "complaints", "programme", "survey_invites"]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate(4000, seed=11, programme=False)
+
+
+def test_simulation_is_deterministic_for_a_seed(sim):
+    again = simulate(4000, seed=11, programme=False)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(sim, name), getattr(again, name))
+    pd.testing.assert_frame_equal(sim.truth.customers, again.truth.customers)
+    other = simulate(4000, seed=12, programme=False)
+    assert not other.transactions["amount"].equals(sim.transactions["amount"])
+
+
+def test_simulated_tables_follow_the_data_contract(sim):
+    assert isinstance(sim, SimulatedData)
+    tx, cust = sim.transactions, sim.customers
+    assert list(tx.columns) == ["customer_id", "date", "amount"]
+    assert pd.api.types.is_string_dtype(tx["customer_id"]) and tx["customer_id"].notna().all()
+    assert tx["date"].dtype == "datetime64[us]" and tx["amount"].dtype == np.float64
+    assert (tx["amount"] > 0).all() and tx["date"].is_monotonic_increasing
+    assert tx["date"].min() >= pd.Timestamp("2023-01-01")
+    assert tx["date"].max() <= sim.observation_end == pd.Timestamp("2024-12-31")
+    assert list(cust.columns) == ["customer_id", "signup_date", "region", "city_tier", "age_band",
+                                  "gender", "income_band", "channel", "interactions"]
+    assert cust["customer_id"].tolist() == [f"C{i:06d}" for i in range(1, 4001)]
+    assert cust["signup_date"].is_monotonic_increasing  # ids follow signup order
+    assert cust["customer_id"].is_unique and set(tx["customer_id"]) <= set(cust["customer_id"])
+    first = tx.groupby("customer_id")["date"].min()
+    assert (cust.set_index("customer_id").loc[first.index, "signup_date"] <= first).all()
+    # without the programme the other tables are empty but carry the contract columns
+    assert list(sim.surveys.columns) == ["customer_id", "date", "csat", "nps"]
+    assert str(sim.surveys["csat"].dtype) == "Int64" and str(sim.surveys["nps"].dtype) == "Int64"
+    assert list(sim.complaints.columns) == ["customer_id", "date", "category", "resolved",
+                                            "resolution_days"]
+    assert list(sim.programme.columns) == ["customer_id", "eligible", "treated"]
+    assert all(len(getattr(sim, t)) == 0 for t in ["surveys", "complaints", "programme"])
+
+
+def test_truth_follows_the_data_contract(sim):
+    assert sim.truth.params == DEFAULT_PARAMS and sim.truth.future_horizon_days == 365
+    tc = sim.truth.customers
+    assert tc["customer_id"].equals(sim.customers["customer_id"])
+    for col in ["lam", "p_dropout", "dropout_date", "mean_spend", "future_purchases",
+                "future_value", "first_purchase", "prospect"]:
+        assert col in tc.columns
+    buyers = tc[~tc["prospect"]]
+    assert (buyers["lam"] > 0).all() and buyers["p_dropout"].between(0, 1).all()
+    np.testing.assert_allclose(buyers["mean_spend"], DEFAULT_PARAMS["p"] / buyers["nu"])
+    # nobody buys after dropping out, nor before the first purchase
+    last = sim.transactions.groupby("customer_id")["date"].max()
+    t = tc.set_index("customer_id").loc[last.index]
+    assert (t["dropout_date"].isna() | (last <= t["dropout_date"])).all()
+    assert (t["first_purchase"] == sim.transactions.groupby("customer_id")["date"].min()).all()
+    gone = t["dropout_date"] <= sim.observation_end
+    assert gone.any() and (t.loc[gone, "future_purchases"] == 0).all()
+    assert (t.loc[gone, "future_value"] == 0).all() and tc["future_purchases"].sum() > 0
+    # alive at the end of the horizon means no dropout date; dropping out needs a repeat purchase
+    n_seen = sim.transactions.groupby("customer_id").size()
+    repeat = (n_seen.reindex(t.index) > 1) | (t["future_purchases"] > 0)
+    assert (t["dropout_date"].isna() | repeat).all()
+
+
+def test_prospects_are_customers_without_transactions(sim):
+    tc = sim.truth.customers
+    prospects = tc.loc[tc["prospect"], "customer_id"]
+    assert len(prospects) == 400  # prospect_share 0.1 of 4,000
+    assert not set(prospects) & set(sim.transactions["customer_id"])
+    assert set(sim.transactions["customer_id"]) == set(tc.loc[~tc["prospect"], "customer_id"])
+    assert tc.loc[tc["prospect"], ["lam", "first_purchase"]].isna().all().all()
+    assert (tc.loc[tc["prospect"], "future_purchases"] == 0).all()
+
+
+def test_spend_matches_gamma_gamma_theory():
+    big = simulate(20000, seed=5, programme=False, future_days=0)
+    # E[amount] = E[p / nu] = p * gamma / (q - 1) with nu ~ Gamma(q, rate gamma), independent of λ
+    theory = DEFAULT_PARAMS["p"] * DEFAULT_PARAMS["gamma"] / (DEFAULT_PARAMS["q"] - 1)
+    assert big.transactions["amount"].mean() == pytest.approx(theory, rel=0.03)
+    lam_week = big.truth.customers["lam"].dropna() * 7
+    assert lam_week.mean() == pytest.approx(DEFAULT_PARAMS["r"] / DEFAULT_PARAMS["alpha"], rel=0.03)
+    # each customer's average order tracks their true mean spend
+    per = big.transactions.groupby("customer_id")["amount"].agg(["mean", "size"])
+    truth = big.truth.customers.set_index("customer_id").loc[per.index, "mean_spend"]
+    many = per["size"] >= 5
+    assert np.corrcoef(per.loc[many, "mean"], truth[many])[0, 1] > 0.9
+
+
+def test_attributes_lean_on_value():
+    big = simulate(20000, seed=6, programme=False, future_days=0)
+    tc = big.truth.customers.set_index("customer_id")
+    value = np.log(tc["lam"] * tc["mean_spend"])
+    by_income = value.groupby(big.customers.set_index("customer_id")["income_band"]).mean()
+    assert by_income["100k+"] > by_income["60-100k"] > by_income["30-60k"] > by_income["<30k"]
+    shares = big.customers["gender"].value_counts(normalize=True)
+    assert shares["female"] == pytest.approx(0.52, abs=0.02)
+
+
+def test_transaction_volume_is_about_three_per_customer(sim):
+    # the benchmark's sizes (100k customers ~ 0.3M rows) rely on it
+    assert 2.5 < len(sim.transactions) / len(sim.customers) < 4.0
+
+
+@pytest.mark.slow
+def test_simulated_base_recovers_bgnbd_and_gamma_gamma_with_lifetimes():
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    from clvkit.rfm import rfm_summary
+
+    big = simulate(30000, seed=3, programme=False, future_days=0)
+    s = rfm_summary(big.transactions, observation_end=big.observation_end)
+    bg = BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"]).params_
+    # daily dates merge a few same-day purchases, so a sanity band rather than a tight one
+    for name, rel in [("r", 0.1), ("alpha", 0.15), ("a", 0.2), ("b", 0.2)]:
+        assert bg[name] == pytest.approx(DEFAULT_PARAMS[name], rel=rel), name
+    rep = s[s["frequency"] > 0]
+    gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"]).params_
+    assert gg["p"] * gg["v"] / (gg["q"] - 1) == pytest.approx(50.0, rel=0.03)
+    for ours, theirs in [("p", "p"), ("q", "q"), ("gamma", "v")]:
+        assert gg[theirs] == pytest.approx(DEFAULT_PARAMS[ours], rel=0.2), ours
+
+
+# --- the BG/NBD purchase primitive ---------------------------------------------------------------
+
+def test_primitive_without_dropout_is_a_poisson_process():
+    rng = np.random.default_rng(0)
+    n, lam = 20000, 0.05
+    idx, days, dropout = simulate_bgnbd_purchases(np.full(n, lam), np.zeros(n), 100.0, 300.0, rng)
+    counts = np.bincount(idx, minlength=n)
+    assert counts.mean() == pytest.approx(lam * 200, rel=0.02)        # Poisson mean 10
+    assert counts.var() == pytest.approx(lam * 200, rel=0.05)         # ... and variance 10
+    assert ((days > 100) & (days < 300)).all() and np.isinf(dropout).all()
+    hist = np.histogram(days, bins=4, range=(100, 300))[0]            # uniform in the window
+    assert hist.min() / hist.max() > 0.95
+
+
+def test_primitive_dropout_is_geometric_in_purchases():
+    rng = np.random.default_rng(1)
+    n, p = 20000, 0.25
+    idx, days, dropout = simulate_bgnbd_purchases(np.full(n, 1.0), np.full(n, p), 0.0, 1e6, rng)
+    counts = np.bincount(idx, minlength=n)
+    assert counts.min() >= 1 and counts.mean() == pytest.approx(1 / p, rel=0.03)
+    assert np.isfinite(dropout).all()
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, idx, days)
+    np.testing.assert_array_equal(dropout, last)  # dropout happens at the last purchase
+
+
+def test_primitive_edge_cases():
+    rng = np.random.default_rng(2)
+    idx, days, dropout = simulate_bgnbd_purchases([0.0, 10.0], [0.5, 1.0], [0.0, 5.0],
+                                                  [10.0, 5.0], rng)
+    assert idx.size == 0 and days.size == 0 and np.isinf(dropout).all()
+    idx, days, dropout = simulate_bgnbd_purchases([5.0, 5.0], [1.0, 1.0], 0.0, 100.0, rng)
+    assert sorted(idx.tolist()) == [0, 1] and (dropout == days[np.argsort(idx)]).all()
+
+
+@pytest.mark.slow
+def test_primitive_recovers_bgnbd_parameters_with_lifetimes():
+    from lifetimes import BetaGeoFitter
+
+    rng = np.random.default_rng(1)
+    n = 30000
+    lam = rng.gamma(0.5, 1 / 7.0, n) / 7          # r = 0.5, alpha = 7 (weeks), per day
+    p = rng.beta(0.8, 2.5, n)
+    start = rng.random(n) * 365
+    idx, t, _ = simulate_bgnbd_purchases(lam, p, start, 730.0, rng)
+    x = np.bincount(idx, minlength=n)
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, idx, t)
+    t_x = np.where(x > 0, last - start, 0.0)
+    fit = BetaGeoFitter().fit(x, t_x / 7, (730.0 - start) / 7)
+    se = fit.summary["se(coef)"]
+    for name, true in [("r", 0.5), ("alpha", 7.0), ("a", 0.8), ("b", 2.5)]:
+        assert abs(fit.params_[name] - true) < 4 * se[name], name
+
+
+# --- the programme hook and argument checks ------------------------------------------------------
+
+def test_programme_hook_receives_base_and_generator(monkeypatch):
+    from clvkit.datasets import programme
+
+    seen = {}
+
+    def fake_add_programme(base, rng):
+        seen["base"], seen["rng"] = base, rng
+        return "with programme"
+
+    monkeypatch.setattr(programme, "add_programme", fake_add_programme)
+    assert simulate(300, seed=1, programme=True) == "with programme"
+    base = seen["base"]
+    assert isinstance(base, SimulatedData) and isinstance(seen["rng"], np.random.Generator)
+    pd.testing.assert_frame_equal(base.transactions,
+                                  simulate(300, seed=1, programme=False).transactions)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(n_customers=0), r"n_customers: must be a positive integer"),
+    (dict(prospect_share=1.0), r"prospect_share: must be in \[0, 1\)"),
+    (dict(future_days=-1), r"future_days: must be >= 0"),
+    (dict(observation_end="2022-12-31"), r"observation_end: 2022-12-31 is not after start 2023-01-01"),
+    (dict(start="soon"), r"start: start and observation_end must be dates"),
+    (dict(params={"alfa": 3.0}), r"params.alfa: unknown parameter 'alfa'; did you mean 'alpha'"),
+    (dict(params={"r": -1}), r"params.r: must be a positive number, got -1"),
+    (dict(acquisition_share=0), r"acquisition_share: must be in \(0, 1\]"),
+])
+def test_bad_simulation_arguments(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        simulate(**{"n_customers": 100, "programme": False, **kwargs})

@@ -175,6 +175,20 @@ def test_engines_agree_on_cdnow_master():
     assert_same(a, b)
 
 
+@pytest.mark.parametrize("period", ["D", "W"])
+def test_engines_agree_on_simulated_base(period):
+    from clvkit.datasets import simulate
+
+    sim = simulate(20000, seed=9, programme=False, future_days=0)
+    kw = dict(calibration_end="2024-06-30", observation_end=sim.observation_end, period=period)
+    a = calibration_holdout(sim.transactions, engine="pandas", **kw)
+    b = calibration_holdout(sim.transactions, engine="duckdb", **kw)
+    assert a.index.dtype == b.index.dtype and a.index[0] == "C000001"
+    assert_same(a, b)
+    assert_same(rfm_summary(sim.transactions, period=period),
+                rfm_summary(sim.transactions, period=period, engine="duckdb"))
+
+
 def test_duckdb_reads_parquet_csv_and_relations(messy, tmp_path):
     import duckdb
 

@@ -300,23 +300,23 @@ def _check_args(n_customers, start, observation_end, future_days, prospect_share
                 acquisition_share) -> dict:
     if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)) \
             or n_customers < 1:
-        raise ConfigError(f"n_customers must be a positive integer, got {n_customers!r}",
+        raise ConfigError(f"must be a positive integer, got {n_customers!r}",
                           key="n_customers")
     if not 0.0 <= prospect_share < 1.0:
-        raise ConfigError(f"prospect_share must be in [0, 1), got {prospect_share!r}",
+        raise ConfigError(f"must be in [0, 1), got {prospect_share!r}",
                           key="prospect_share")
     if not 0.0 < acquisition_share <= 1.0:
-        raise ConfigError(f"acquisition_share must be in (0, 1], got {acquisition_share!r}",
+        raise ConfigError(f"must be in (0, 1], got {acquisition_share!r}",
                           key="acquisition_share")
     if future_days < 0:
-        raise ConfigError(f"future_days must be >= 0, got {future_days!r}", key="future_days")
+        raise ConfigError(f"must be >= 0, got {future_days!r}", key="future_days")
     try:
         s, e = pd.Timestamp(start), pd.Timestamp(observation_end)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"start and observation_end must be dates ({exc})",
                           key="start", fix="give ISO dates such as '2024-12-31'") from None
     if e.normalize() <= s.normalize():
-        raise ConfigError(f"observation_end {e.date()} is not after start {s.date()}",
+        raise ConfigError(f"{e.date()} is not after start {s.date()}",
                           key="observation_end")
     theta = dict(DEFAULT_PARAMS)
     for key, val in (params or {}).items():
