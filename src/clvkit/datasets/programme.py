@@ -147,123 +147,133 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
     """
     levers = {**DEFAULT_EFFECTS, **(effects or {})}
     tx, cust, truth = sim.transactions, sim.customers, sim.truth
-    tc = truth.customers
-    tc = tc.set_index("customer_id") if "customer_id" in tc.columns else tc
     ids = pd.Index(cust["customer_id"])
-    tc = tc.reindex(ids)
-    obs_end = pd.Timestamp(sim.observation_end)
+    n = ids.size
+    tc = _aligned(truth.customers, ids)
+    obs_end = pd.Timestamp(sim.observation_end).normalize()
     obs_start = pd.Timestamp(min(tx["date"].min(), pd.to_datetime(cust["signup_date"]).min()))
     obs_start = obs_start.normalize()
     if start is None:
         start = obs_start + (obs_end - obs_start) * 0.6
     start = pd.Timestamp(start).normalize()
-    post_end = obs_end.normalize() + pd.Timedelta(days=1)
-    window = post_end - start
-    pre_start = start - window
+    post_end = obs_end + pd.Timedelta(days=1)
+    L = (post_end - start).days                              # post window length, days
+    pre_start = start - pd.Timedelta(days=L)
     future_days = float(getattr(truth, "future_horizon_days", 0) or 0)
-    t_end = (post_end - start).days + future_days            # horizon of re-simulation, days
 
-    # --- eligibility and treatment -------------------------------------------------------
-    ci = ids.get_indexer(tx["customer_id"])
-    pre = (tx["date"] < start).to_numpy()
-    pre_spend = np.bincount(ci[pre], weights=tx["amount"].to_numpy()[pre], minlength=ids.size)
-    bought = np.bincount(ci[pre], minlength=ids.size) > 0
+    # --- eligibility and treatment (integer codes throughout: string ops are slow) ----------
+    ci = _positions(ids, tx["customer_id"])
+    tday = np.floor(_days(tx["date"], start)).astype(np.int64)   # days from start
+    pre = tday < 0
+    amt = tx["amount"].to_numpy(dtype=float)
+    pre_spend = np.bincount(ci[pre], weights=amt[pre], minlength=n)
+    bought = np.bincount(ci[pre], minlength=n) > 0
     buyers = np.flatnonzero(bought)
     n_elig = int(round(eligible_share * buyers.size))
     order = buyers[np.lexsort((buyers, -pre_spend[buyers]))]
-    eligible = np.zeros(ids.size, dtype=bool)
+    eligible = np.zeros(n, dtype=bool)
     eligible[order[:n_elig]] = True
-    treated = np.zeros(ids.size, dtype=bool)
+    treated = np.zeros(n, dtype=bool)
     treated[rng.permutation(np.flatnonzero(eligible))[: n_elig // 2]] = True
 
     # --- re-simulate treated customers alive at start in both worlds ---------------------
-    dropout = pd.to_datetime(tc["dropout_date"])
-    alive_at_start = (dropout.isna() | (dropout >= start)).to_numpy() & bought
-    resim = np.flatnonzero(treated & alive_at_start)
+    d_orig = _days(pd.to_datetime(tc["dropout_date"]), start)
+    d_orig[np.isnan(d_orig)] = np.inf
+    resim = np.flatnonzero(treated & (d_orig >= 0) & bought)
     lam = tc["lam"].to_numpy(dtype=float)
-    shape = float(truth.params["p"]) if "p" in truth.params else 6.0
+    shape = float(truth.params.get("p", 6.0))
     mean_spend = tc["mean_spend"].to_numpy(dtype=float)
-    worlds, drop_t = _coupled_purchases(lam[resim], tc["p_dropout"].to_numpy(float)[resim], t_end,
-                                        levers["purchase_rate"], levers["dropout"], shape, rng)
-    spend_mult = (1.0, levers["spend"])
+    worlds, drop_t = _coupled_purchases(lam[resim], tc["p_dropout"].to_numpy(float)[resim],
+                                        L + future_days, levers["purchase_rate"],
+                                        levers["dropout"], shape, rng)
     world_tx = []
     for w, (k, t, g) in enumerate(worlds):
-        amount = g * mean_spend[resim[k]] / shape * spend_mult[w]
-        world_tx.append(pd.DataFrame({"i": resim[k], "t": t, "amount": amount}))
+        amount = g * mean_spend[resim[k]] / shape * (levers["spend"] if w else 1.0)
+        world_tx.append((resim[k], t, np.maximum(np.round(amount, 2), 0.01)))
 
-    # Drop dead-ended originals, add the with-programme world.
-    replace = np.zeros(ids.size, dtype=bool)
+    # Replace treated customers' originals after start by the with-programme world.
+    replace = np.zeros(n, dtype=bool)
     replace[resim] = True
     keep = ~(replace[ci] & ~pre)
-    new = world_tx[1][world_tx[1]["t"] < (post_end - start).days]
-    new_tx = pd.DataFrame({"customer_id": ids[new["i"].to_numpy()],
-                           "date": start + pd.to_timedelta(np.floor(new["t"].to_numpy()), unit="D"),
-                           "amount": new["amount"].to_numpy()})
-    new_tx = new_tx.astype({c: tx[c].dtype for c in new_tx.columns})
-    tx_out = pd.concat([tx[keep], new_tx], ignore_index=True)
-    tx_out = tx_out.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+    k1, t1, a1 = world_tx[1]
+    seen = t1 < L
+    all_ci = np.r_[ci[keep], k1[seen]]
+    all_day = np.r_[tday[keep], np.floor(t1[seen]).astype(np.int64)]
+    order_tx = np.lexsort((all_ci, all_day))
+    tx_out = pd.DataFrame({
+        "customer_id": ids[all_ci[order_tx]],
+        "date": (start + pd.to_timedelta(all_day[order_tx], unit="D")).astype(tx["date"].dtype),
+        "amount": np.r_[amt[keep], a1[seen]][order_tx]})
+    extra = [c for c in tx.columns if c not in tx_out.columns]
+    if extra:  # keep extra source columns of the originals (new rows get missing values)
+        rest = tx.loc[keep, extra].reset_index(drop=True).reindex(range(all_ci.size))
+        tx_out = pd.concat([tx_out, rest.iloc[order_tx].reset_index(drop=True)], axis=1)
 
     # Per-customer dropout day relative to start in both worlds (inf = never within horizon).
-    d_orig = _days(dropout, start)
-    d_orig[np.isnan(d_orig)] = np.inf
     drop_w = np.vstack([d_orig, d_orig])
     drop_w[:, resim] = np.floor(drop_t)
-
-    tc_out = tc.copy()
-    tc_out.loc[ids[resim], "dropout_date"] = [
-        start + pd.Timedelta(days=d) if np.isfinite(d) else pd.NaT for d in drop_w[1, resim]]
-    fut = world_tx[1][world_tx[1]["t"] >= (post_end - start).days]
+    tc_out = truth.customers.copy()
+    pos = _aligned_positions(truth.customers, ids)
+    new_drop = d_orig.copy()
+    new_drop[resim] = drop_w[1, resim]
+    tc_out["dropout_date"] = pd.Series(
+        start + pd.to_timedelta(np.where(np.isfinite(new_drop), new_drop, np.nan), unit="D")
+    ).to_numpy()[pos]
+    tc_out["dropout_date"] = tc_out["dropout_date"].astype(truth.customers["dropout_date"].dtype)
+    fut = ~seen
     if "future_purchases" in tc_out.columns:
-        tc_out.loc[ids[resim], "future_purchases"] = np.bincount(
-            fut["i"], minlength=ids.size)[resim].astype(tc_out["future_purchases"].dtype)
+        col = tc["future_purchases"].to_numpy().copy()
+        col[resim] = np.bincount(k1[fut], minlength=n)[resim]
+        tc_out["future_purchases"] = col[pos]
     if "future_value" in tc_out.columns:
-        tc_out.loc[ids[resim], "future_value"] = np.bincount(
-            fut["i"], weights=fut["amount"], minlength=ids.size)[resim]
+        col = tc["future_value"].to_numpy(dtype=float).copy()
+        col[resim] = np.bincount(k1[fut], weights=a1[fut], minlength=n)[resim]
+        tc_out["future_value"] = col[pos]
 
     # --- surveys and complaints -----------------------------------------------------------
-    first = np.full(ids.size, np.inf)
-    np.minimum.at(first, ci, _days(tx["date"], start))
-    value = np.log1p(lam * np.where(np.isfinite(mean_spend), mean_spend, 0) * 365.0)
-    quart = np.clip(np.searchsorted(np.quantile(value[bought | np.isfinite(first)],
-                                                [0.25, 0.5, 0.75]), value), 0, 3)
-    z = (value - value[np.isfinite(first)].mean()) / (value[np.isfinite(first)].std() or 1.0)
+    first = np.full(n, np.inf)
+    np.minimum.at(first, ci, tday.astype(float))
+    has = np.isfinite(first)
+    value = np.where(has, np.log1p(np.nan_to_num(lam * mean_spend) * 365.0), np.nan)
+    quart = np.zeros(n, dtype=np.int64)
+    if has.any():
+        quart[has] = np.searchsorted(np.quantile(value[has], [0.25, 0.5, 0.75]), value[has])
+    z = np.zeros(n)
+    if has.any():
+        z[has] = (value[has] - value[has].mean()) / (value[has].std() or 1.0)
     surveys, invites, truth_sat = _surveys(rng, ids, first, drop_w, treated, z, quart, levers,
-                                           (pre_start - start).days, (post_end - start).days,
-                                           survey_every_days, start)
-    complaints = _complaints(rng, ids, first, drop_w[1], (post_end - start).days, start)
+                                           L, survey_every_days, start)
+    complaints = _complaints(rng, ids, first, drop_w[1], L, start)
 
     # --- true effects from both potential outcomes ----------------------------------------
-    L = (post_end - start).days
-    n = ids.size
-    out = {}
-    tr = np.flatnonzero(treated)
-    y = []
-    for w in (0, 1):
-        k, t, a = world_tx[w]["i"].to_numpy(), world_tx[w]["t"].to_numpy(), \
-            world_tx[w]["amount"].to_numpy()
-        inpost = t < L
-        any_post = np.bincount(k[inpost], minlength=n) > 0
-        spend = np.bincount(k[inpost], weights=a[inpost], minlength=n)
-        late = np.bincount(k[inpost & (t >= L - churn_window_days)], minlength=n) > 0
-        y.append((any_post, spend, late))
     # Customers not re-simulated have identical outcomes in both worlds: effect 0.
-    r0, r1 = (y[w][0][tr] for w in (0, 1))
-    out["repurchase"] = 100.0 * float(np.mean(r1.astype(float) - r0)) if tr.size else 0.0
-    out["spend"] = float(np.mean(y[1][1][tr] - y[0][1][tr])) if tr.size else 0.0
-    out["churn"] = 100.0 * float(np.mean((~y[1][2][tr]).astype(float) - ~y[0][2][tr])) \
-        if tr.size else 0.0
-    one_time = _one_purchase_day(tx[pre], ids) & treated
+    y = []
+    for k, t, a in world_tx:
+        inpost = t < L
+        y.append((np.bincount(k[inpost], minlength=n) > 0,
+                  np.bincount(k[inpost], weights=a[inpost], minlength=n),
+                  np.bincount(k[inpost & (t >= L - churn_window_days)], minlength=n) == 0))
+    tr = np.flatnonzero(treated)
+    span = int(tday.max() - tday.min()) + 1           # one-time buyer: one purchase day pre-start
+    days_pre = np.sort(ci[pre].astype(np.int64) * span + (tday[pre] - tday.min()))
+    days_pre = days_pre[np.r_[True, days_pre[1:] != days_pre[:-1]]] if days_pre.size else days_pre
+    one_time = (np.bincount(days_pre // span, minlength=n) == 1) & treated
     ot = np.flatnonzero(one_time)
-    out["conversion"] = (100.0 * float(np.mean(y[1][0][ot].astype(float) - y[0][0][ot]))
-                         if ot.size else 0.0)
-    out.update(truth_sat)
 
-    programme = pd.DataFrame({"customer_id": ids, "eligible": eligible, "treated": treated})
+    def _mean_diff(v1, v0, rows, scale=1.0):
+        return scale * float(np.mean(v1[rows].astype(float) - v0[rows])) if rows.size else 0.0
+
+    out = {"repurchase": _mean_diff(y[1][0], y[0][0], tr, 100.0),
+           "conversion": _mean_diff(y[1][0], y[0][0], ot, 100.0),
+           "churn": _mean_diff(y[1][2], y[0][2], tr, 100.0),
+           "spend": _mean_diff(y[1][1], y[0][1], tr), **truth_sat}
+
+    programme = pd.DataFrame({"customer_id": cust["customer_id"].to_numpy(),
+                              "eligible": eligible, "treated": treated})
     ptruth = ProgrammeTruth(start=start, pre_start=pre_start, post_end=post_end,
                             churn_window_days=int(churn_window_days), effects=out, levers=levers,
                             n_eligible=int(eligible.sum()), n_treated=int(treated.sum()),
                             definitions=dict(DEFINITIONS))
-    tc_out = tc_out.reset_index() if "customer_id" in truth.customers.columns else tc_out
     new_truth = dataclasses.replace(truth, customers=tc_out, programme=ptruth)
     changes = dict(transactions=tx_out, surveys=surveys, complaints=complaints,
                    programme=programme, truth=new_truth)
@@ -272,13 +282,36 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
     return dataclasses.replace(sim, **changes)
 
 
-def _one_purchase_day(tx_pre: pd.DataFrame, ids: pd.Index) -> np.ndarray:
-    days = tx_pre[["customer_id"]].assign(d=tx_pre["date"].dt.normalize()).drop_duplicates()
-    counts = np.bincount(ids.get_indexer(days["customer_id"]), minlength=ids.size)
-    return counts == 1
+def _aligned_positions(frame: pd.DataFrame, ids: pd.Index) -> np.ndarray:
+    """Position in ``ids`` of each row of ``frame`` (cheap when already in the same order)."""
+    fid = frame["customer_id"] if "customer_id" in frame.columns else frame.index.to_series()
+    if len(fid) == ids.size and bool((fid.to_numpy() == ids.to_numpy()).all()):
+        return np.arange(ids.size)
+    return _positions(ids, fid)
 
 
-def _surveys(rng, ids, first, drop_w, treated, z, quart, levers, t_lo, L, every, start):
+def _positions(ids: pd.Index, values) -> np.ndarray:
+    """Position of each value in ``ids`` (−1 if absent); Arrow's hash lookup when available."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(pa.array(values), value_set=pa.array(ids))
+        return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    except (ImportError, TypeError, ValueError, pa.ArrowException):
+        return ids.get_indexer(values)
+
+
+def _aligned(frame: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """``frame`` (customer_id column or index) in the row order of ``ids``."""
+    pos = _aligned_positions(frame, ids)
+    out = frame.iloc[np.argsort(pos, kind="stable")].reset_index(drop=True)
+    if len(out) != ids.size:
+        raise ValueError("truth.customers must hold one row per customer of the customer table")
+    return out
+
+
+def _surveys(rng, ids, first, drop_w, treated, z, quart, levers, L, every, start):
     """Relationship surveys in both worlds; returns the with-programme table and true effects."""
     n = ids.size
     has = np.isfinite(first)
@@ -312,15 +345,21 @@ def _surveys(rng, ids, first, drop_w, treated, z, quart, levers, t_lo, L, every,
             vals.append(f(csat, nps_)[m].mean() if m.any() else np.nan)
         truth[name] = float(vals[1] - vals[0]) if np.isfinite(vals).all() else 0.0
     csat, nps_, r = res[1]
-    invites = pd.DataFrame({"customer_id": ids[i], "date": start + pd.to_timedelta(t, unit="D")})
-    surveys = invites[r].copy()
-    surveys["csat"] = pd.array(np.where(miss[0] < 0.1, -1, csat)[r], dtype="Int64")
-    surveys["nps"] = pd.array(np.where(miss[1] < 0.15, -1, nps_)[r].astype(int), dtype="Int64")
-    surveys.loc[surveys["csat"] == -1, "csat"] = pd.NA
-    surveys.loc[surveys["nps"] == -1, "nps"] = pd.NA
-    surveys = surveys.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
-    invites = invites.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+    o = np.lexsort((i, t))
+    i, t, r, csat, nps_, miss = i[o], t[o], r[o], csat[o], nps_[o], miss[:, o]
+    invites = pd.DataFrame({"customer_id": ids[i], "date": _to_dates(start, t)})
+    surveys = pd.DataFrame({
+        "customer_id": ids[i[r]], "date": _to_dates(start, t[r]),
+        "csat": pd.array(np.where(miss[0] < 0.1, 0, csat)[r], dtype="Int64"),
+        "nps": pd.array(np.where(miss[1] < 0.15, -1, nps_)[r].astype(np.int64), dtype="Int64")})
+    surveys["csat"] = surveys["csat"].mask(surveys["csat"] == 0)
+    surveys["nps"] = surveys["nps"].mask(surveys["nps"] == -1)
     return surveys, invites, truth
+
+
+def _to_dates(start: pd.Timestamp, days) -> pd.Series:
+    """Whole days from ``start`` as datetime64[us] (the dtype of the simulated tables)."""
+    return pd.Series(start + pd.to_timedelta(np.floor(days), unit="D")).astype("datetime64[us]")
 
 
 def _complaints(rng, ids, first, drop, L, start):
@@ -337,8 +376,9 @@ def _complaints(rng, ids, first, drop, L, start):
     i = np.r_[i1, i2]
     resolved = rng.random(i.size) < 0.85
     days = np.where(resolved, np.round(rng.gamma(2.0, 3.0, i.size), 1), np.nan)
-    out = pd.DataFrame({"customer_id": ids[i],
-                        "date": start + pd.to_timedelta(np.floor(t), unit="D"),
-                        "category": CATEGORIES[rng.choice(CATEGORIES.size, i.size, p=CATEGORY_P)],
-                        "resolved": resolved, "resolution_days": days})
-    return out.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+    o = np.lexsort((i, np.floor(t)))
+    i, t, resolved, days = i[o], t[o], resolved[o], days[o]
+    return pd.DataFrame({"customer_id": ids[i], "date": _to_dates(start, t),
+                         "category": pd.array(CATEGORIES[rng.choice(CATEGORIES.size, i.size,
+                                                                    p=CATEGORY_P)], dtype="str"),
+                         "resolved": resolved, "resolution_days": days})
