@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--start", type=_iso_date, default="2023-01-01", metavar="YYYY-MM-DD")
     s.add_argument("--observation-end", type=_iso_date, default="2024-12-31",
                    metavar="YYYY-MM-DD")
+    s.add_argument("--future-days", type=int, default=365, metavar="D",
+                   help="days simulated after the observation end (the truth's future)")
+    s.add_argument("--prospect-share", type=float, default=0.1, metavar="P",
+                   help="share of customers who sign up but never buy")
     s.add_argument("--no-programme", action="store_true",
                    help="skip the simulated programme, surveys and complaints")
     s.set_defaults(func=_simulate)
@@ -153,9 +157,10 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.customers < 1:
         raise ConfigError(f"--customers must be at least 1, got {args.customers}")
     sim = simulate(args.customers, args.seed, start=args.start,
-                   observation_end=args.observation_end, programme=not args.no_programme)
-    for path, rows in _write_simulated(sim, args.out, args.format):
-        print(f"wrote {path} ({rows:,} rows)")
+                   observation_end=args.observation_end, future_days=args.future_days,
+                   prospect_share=args.prospect_share, programme=not args.no_programme)
+    for path, what in _write_simulated(sim, args.out, args.format):
+        print(f"wrote {path} ({what})")
     return 0
 
 
@@ -292,7 +297,7 @@ def _holdout_line(cfg, data) -> str:
             f"repeat purchases")
 
 
-def _write_simulated(sim, out: Path, fmt: str) -> list[tuple[Path, int]]:
+def _write_simulated(sim, out: Path, fmt: str) -> list[tuple[Path, str]]:
     """Write each table of a SimulatedData (and the truth's tables and parameters) to ``out``."""
     import dataclasses
     import json
@@ -321,12 +326,12 @@ def _write_simulated(sim, out: Path, fmt: str) -> list[tuple[Path, int]]:
             frame.to_csv(path, index=keep_index)
         else:
             frame.to_parquet(path, index=keep_index)
-        written.append((path, len(frame)))
+        written.append((path, f"{len(frame):,} rows"))
     if extra:
         path = out / "truth.json"
         path.write_text(json.dumps(extra, indent=2, default=_json_default, ensure_ascii=False),
                         encoding="utf-8")
-        written.append((path, len(extra)))
+        written.append((path, "the true parameters: " + ", ".join(extra)))
     return written
 
 
