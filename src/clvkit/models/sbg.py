@@ -123,6 +123,9 @@ def cohort_frame(data) -> pd.DataFrame:
         raise DataError(f"missing column(s) {', '.join(missing)}", file="cohorts",
                         column=missing[0], fix="one row per cohort and period: cohort, period, "
                                                "active (customers still active after the period)")
+    if len(data) == 0:
+        raise DataError("no cohorts: the renewal table is empty", file="cohorts",
+                        fix="pass at least one cohort with periods 0 and 1")
     frame = data[["cohort", "period", "active"]].copy()
     for col in ("period", "active"):
         v = frame[col].to_numpy(dtype=float, na_value=np.nan)

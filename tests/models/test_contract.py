@@ -1,0 +1,154 @@
+"""One contract over every model: fit returns self, learned attributes, summary, repr, save/load
+round trip, refusing another model's file, not-fitted errors, bad input and degenerate data."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvkit.datasets import load_donations
+from clvkit.errors import ClvkitError, DataError, ModelError, NotFittedError
+from clvkit.models import BetaGeo, GammaGamma, ModifiedBetaGeo
+from clvkit.models.bgbb import BetaGeoBetaBinom
+from clvkit.models.paretonbd import ParetoNBD
+from clvkit.models.sbg import ShiftedBetaGeo
+
+
+@dataclass
+class Spec:
+    cls: type
+    data: Callable          # (cdnow_summary, cdnow_spend) -> fit input
+    predict: Callable       # (model, data) -> ndarray or Series
+    bad: Callable           # data -> invalid fit input
+    bad_match: str
+    degenerate: Callable    # data -> input that cannot identify the model
+
+
+def _summary(s, _):
+    return s[["frequency", "recency", "T"]]
+
+
+def _rfm_predict(m, d):
+    return np.r_[m.probability_alive(d), m.expected_purchases(10.0, d),
+                 m.expected_purchases_new_customer([1.0, 5.0])]
+
+
+def _identical(d):
+    return d.iloc[[0] * 20]
+
+
+def _no_repeat(d):
+    out = d.iloc[:50].copy()
+    out["frequency"], out["recency"] = 0, 0.0
+    return out
+
+
+def _cohorts(*_):
+    return pd.DataFrame({"cohort": ["a"] * 8 + ["b"] * 5, "period": list(range(8)) + list(range(5)),
+                         "active": [1000, 869, 743, 653, 593, 551, 517, 491,
+                                    500, 320, 240, 200, 170]})
+
+
+RFM_BAD = (lambda d: d.assign(recency=d["T"] + 1.0), "recency > T")
+SPECS = {
+    "BetaGeo": Spec(BetaGeo, _summary, _rfm_predict, *RFM_BAD, _no_repeat),
+    "ModifiedBetaGeo": Spec(ModifiedBetaGeo, _summary, _rfm_predict, *RFM_BAD, _identical),
+    "ParetoNBD": Spec(ParetoNBD, _summary, _rfm_predict, *RFM_BAD, _no_repeat),
+    "GammaGamma": Spec(GammaGamma, lambda s, sp: sp[["frequency", "monetary_value"]],
+                       lambda m, d: m.expected_spend(d),
+                       lambda d: d.drop(columns="monetary_value"), "monetary_value",
+                       lambda d: d.assign(frequency=0)),
+    "BetaGeoBetaBinom": Spec(BetaGeoBetaBinom, lambda *_: load_donations(),
+                             lambda m, d: np.r_[m.probability_alive(d), m.expected_purchases(3, d)],
+                             lambda d: d.assign(frequency=d["recency"] + 1), "frequency > recency",
+                             lambda d: d.assign(frequency=0, recency=0)),
+    "ShiftedBetaGeo": Spec(ShiftedBetaGeo, _cohorts,
+                           lambda m, d: np.r_[m.survival([1, 5]), m.derl(0.1, [0, 3])],
+                           lambda d: d.assign(active=d["active"][::-1].to_numpy()),
+                           "active customers increase",
+                           lambda d: d[d["period"] == 0]),
+}
+
+
+@pytest.fixture(params=list(SPECS), scope="module")
+def case(request, cdnow_summary, cdnow_spend):
+    spec = SPECS[request.param]
+    data = spec.data(cdnow_summary, cdnow_spend)
+    model = spec.cls()
+    fitted = model.fit(data, time_unit="W") if spec.cls in (BetaGeo, ModifiedBetaGeo, ParetoNBD) \
+        and not data.attrs.get("time_unit") else model.fit(data)
+    return spec, data, model, fitted
+
+
+def test_fit_returns_self_with_learned_attributes(case):
+    spec, data, model, fitted = case
+    assert fitted is model
+    names = list(spec.cls.param_names)
+    assert list(model.params_.index) == names and np.all(model.params_ > 0)
+    assert np.isfinite(model.log_likelihood_) and model.log_likelihood_ < 0
+    assert model.converged_ and model.n_customers_ > 0
+    assert list(model.cov_.index) == names and np.all(np.isfinite(model.se_))
+
+
+def test_summary_and_reprs(case):
+    spec, _, model, _ = case
+    table = model.summary()
+    assert list(table.columns) == ["estimate", "se", "lower", "upper"]
+    assert np.all(table["lower"] < table["estimate"]) and np.all(table["estimate"] < table["upper"])
+    text = repr(model)
+    assert text.startswith(f"<{spec.cls.__name__} fitted on {model.n_customers_:,} customers")
+    assert all(f"{p}=" in text for p in spec.cls.param_names)
+    assert "<table" in model._repr_html_()
+    assert "not fitted" in repr(spec.cls())
+
+
+def test_save_load_round_trip_predicts_the_same(case, tmp_path):
+    spec, data, model, _ = case
+    path = model.save(tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    assert doc["model"] == spec.cls.__name__ and set(doc["params"]) == set(spec.cls.param_names)
+    loaded = spec.cls.load(path)
+    pd.testing.assert_series_equal(loaded.params_, model.params_)
+    np.testing.assert_allclose(loaded.cov_, model.cov_)
+    assert loaded.log_likelihood_ == model.log_likelihood_
+    np.testing.assert_allclose(np.asarray(spec.predict(loaded, data), float),
+                               np.asarray(spec.predict(model, data), float), rtol=1e-14)
+
+
+def test_loading_another_models_file_is_an_error(case, tmp_path):
+    spec, _, model, _ = case
+    path = model.save(tmp_path / "m.json")
+    other = BetaGeo if spec.cls is not BetaGeo else ParetoNBD
+    with pytest.raises(ModelError, match=f"holds a {spec.cls.__name__} model, not a {other.__name__}"):
+        other.load(path)
+
+
+def test_predicting_before_fit_says_how_to_fix(case):
+    spec, data, _, _ = case
+    with pytest.raises(NotFittedError, match=r"not fitted yet: call \.fit"):
+        spec.predict(spec.cls(), data)
+
+
+def test_bad_input_is_one_data_error(case):
+    spec, data, _, _ = case
+    with pytest.raises(DataError, match=spec.bad_match):
+        spec.cls().fit(spec.bad(data), **({"time_unit": "W"} if spec.cls in (
+            BetaGeo, ModifiedBetaGeo, ParetoNBD) else {}))
+
+
+def test_degenerate_data_is_a_model_error_not_nan(case):
+    spec, data, _, _ = case
+    kw = {"time_unit": "W"} if spec.cls in (BetaGeo, ModifiedBetaGeo, ParetoNBD) else {}
+    with pytest.raises(ModelError):
+        spec.cls().fit(spec.degenerate(data), **kw)
+
+
+def test_empty_input_is_a_clear_error(case):
+    spec, data, _, _ = case
+    kw = {"time_unit": "W"} if spec.cls in (BetaGeo, ModifiedBetaGeo, ParetoNBD) else {}
+    with pytest.raises(ClvkitError, match="no customers|none of the 0 customers|table is empty"):
+        spec.cls().fit(data.iloc[:0], **kw)
