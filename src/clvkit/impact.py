@@ -229,8 +229,10 @@ def _sentence(o: str, r, design: str) -> str:
     s = (f"{LABELS[o]} {_num(r['estimate'], True)}{u} "
          f"(95 % CI {_num(r['low'])} to {_num(r['high'])})")
     if np.isfinite(r["relative"]):
-        s += (f", {_pct(r['relative'])} (95 % CI {_pct(r['rel_low'])} to {_pct(r['rel_high'])}) "
-              f"relative to {_num(r['counterfactual'])} expected without the programme")
+        ci = (f" (95 % CI {_pct(r['rel_low'])} to {_pct(r['rel_high'])})"
+              if np.isfinite(r["rel_low"]) else "")
+        s += (f", {_pct(r['relative'])}{ci} relative to {_num(r['counterfactual'])} expected "
+              "without the programme")
     if design != "difference-in-differences":
         s += ", before vs after — not a causal estimate"
     if r["low"] <= 0 <= r["high"]:
@@ -285,13 +287,14 @@ def _estimate(panel: pd.DataFrame, outcomes, n_boot: int, seed: int, design: str
         ok = np.isfinite(b_est)
         lo, hi = np.percentile(b_est[ok], [2.5, 97.5]) if ok.sum() >= 20 else (np.nan, np.nan)
         row |= {"low": lo, "high": hi}
-        rel_ok = o != "nps" and abs(cf) > 1e-9 and np.all(b_cf[ok] * cf > 0)
-        if rel_ok:
-            rel = b_est[ok] / b_cf[ok]
-            row |= {"relative": est / cf, "rel_low": np.percentile(rel, 2.5),
-                    "rel_high": np.percentile(rel, 97.5)}
-        else:
-            row |= {"relative": np.nan, "rel_low": np.nan, "rel_high": np.nan}
+        # Relative change: not for NPS (a difference of shares, its level can be ~0 or < 0);
+        # its interval only when (almost) every resample keeps the counterfactual's sign.
+        row |= {"relative": est / cf if o != "nps" and abs(cf) > 1e-9 else np.nan,
+                "rel_low": np.nan, "rel_high": np.nan}
+        same = ok & (b_cf * cf > 0)
+        if np.isfinite(row["relative"]) and same.sum() >= 0.99 * ok.sum() and ok.sum() >= 20:
+            rel = b_est[same] / b_cf[same]
+            row |= {"rel_low": np.percentile(rel, 2.5), "rel_high": np.percentile(rel, 97.5)}
         if ok.sum() < 20:
             row["note"] = "too few resamples with responses in every group and window"
         rows.append(row)

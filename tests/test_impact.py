@@ -1,0 +1,205 @@
+"""Impact: hand-computed difference-in-differences, recovery of simulated true effects, coverage, errors."""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvkit.datasets import simulate
+from clvkit.errors import DataError, StatisticalWarning
+from clvkit.impact import before_after, difference_in_differences, evaluate_programme
+
+START = pd.Timestamp("2024-03-01")
+
+
+@pytest.fixture
+def tiny():
+    """Treated a, b; comparison c, d; everyone bought on 2024-01-02 (before the pre window)."""
+    d = pd.to_datetime
+    tx = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d",  "a", "c",  "a", "b", "c"],
+        "date": d(["2024-01-02"] * 4 + ["2024-02-10", "2024-02-10"] + ["2024-03-05"] * 3
+                  ).as_unit("us"),
+        "amount": [10.0, 10, 10, 10, 20, 20, 40, 30, 20],
+    })
+    tx = pd.concat([tx, pd.DataFrame({"customer_id": ["d"], "date": d(["2024-03-30"]),
+                                      "amount": [5.0]})], ignore_index=True)
+    prog = pd.DataFrame({"customer_id": list("abcde"), "eligible": [True] * 4 + [False],
+                         "treated": [True, True, False, False, False]})
+    surveys = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d", "a", "b", "c", "d"],
+        "date": d(["2024-02-05"] * 4 + ["2024-03-10"] * 4),
+        "csat": pd.array([3, 4, 3, 4, 5, 5, 3, 3], dtype="Int64"),
+        "nps": pd.array([8, 9, 6, 9, 10, 9, 6, 7], dtype="Int64"),
+    })
+    return tx, prog, surveys
+
+
+def test_did_hand_computed(tiny):
+    tx, prog, surveys = tiny
+    # windows: pre [2024-02-01, 2024-03-01), post [2024-03-01, 2024-03-31) (29 + 1 days)
+    r = difference_in_differences(tx, prog, start=START, surveys=surveys, pre_days=29,
+                                  post_days=30, churn_window_days=10, n_boot=200, seed=1)
+    e = r.effects
+    # repurchase (%): treated pre 1/2, post 2/2; comparison pre 1/2, post 2/2 → 0
+    assert e.loc["repurchase", "estimate"] == pytest.approx(0.0)
+    assert e.loc["repurchase", "treated_post"] == pytest.approx(100.0)
+    # spend per customer: treated pre 10, post 35; comparison pre 10, post 12.5 → 22.5
+    assert e.loc["spend", "estimate"] == pytest.approx(22.5)
+    assert e.loc["spend", "relative"] == pytest.approx(22.5 / (10 + 12.5 - 10))
+    # CSAT: treated 3.5 → 5, comparison 3.5 → 3 → +2
+    assert e.loc["csat", "estimate"] == pytest.approx(2.0)
+    # NPS: treated pre {8, 9} = 50, post {10, 9} = 100; comparison pre {6, 9} = 0,
+    # post {6, 7} = −50 → 100
+    assert e.loc["nps", "estimate"] == pytest.approx(100.0)
+    # churn (%; no purchase in the last 10 days of the window): pre all lapsed on 2024-02-20..29
+    # (100, 100); post: only d bought on 2024-03-30 → treated 100, comparison 50 → +50
+    assert e.loc["churn", "estimate"] == pytest.approx(50.0)
+    assert r.windows["pre_start"] == pd.Timestamp("2024-02-01")
+    assert r.estimate("spend").value == pytest.approx(22.5)
+    assert r.estimate("spend").low <= 22.5 <= r.estimate("spend").high
+
+
+def test_bootstrap_is_seeded(tiny):
+    tx, prog, surveys = tiny
+    kw = dict(start=START, surveys=surveys, pre_days=29, post_days=30, n_boot=100)
+    a = difference_in_differences(tx, prog, seed=3, **kw).effects
+    b = difference_in_differences(tx, prog, seed=3, **kw).effects
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_no_treated_customers_is_a_clear_error(tiny):
+    tx, prog, _ = tiny
+    with pytest.raises(DataError, match="programme has no treated customers"):
+        evaluate_programme(tx, prog.assign(treated=False), start=START)
+
+
+def test_no_comparison_group_errors_in_did_and_falls_back_to_before_after(tiny):
+    tx, prog, surveys = tiny
+    prog = prog.assign(treated=prog["eligible"])
+    with pytest.raises(DataError, match="no comparison group: every eligible customer"):
+        difference_in_differences(tx, prog, start=START, pre_days=29, post_days=30)
+    r = evaluate_programme(tx, prog, start=START, pre_days=29, post_days=30, n_boot=100,
+                           outcomes=("spend",))
+    assert r.design == "before/after (not causal)"
+    assert "not causal" in r.caveats[0]
+    assert "not a causal estimate" in r.headlines[0]
+    # all four customers: pre-window spend (20 + 0 + 20 + 0) / 4, post (40 + 30 + 20 + 5) / 4
+    assert r.effects.loc["spend", "estimate"] == pytest.approx((95 - 40) / 4)
+
+
+def test_outcome_without_survey_responses_is_reported_not_nan(tiny):
+    tx, prog, surveys = tiny
+    no_comp_post = surveys[~(surveys["customer_id"].isin(["c", "d"])
+                             & (surveys["date"] >= START))]
+    with pytest.warns(StatisticalWarning, match="CSAT.*not estimated — no survey responses in "
+                                                "the comparison post window"):
+        r = difference_in_differences(tx, prog, start=START, surveys=no_comp_post, pre_days=29,
+                                      post_days=30, n_boot=100)
+    assert "no survey responses" in r.effects.loc["csat", "note"]
+    assert not any("CSAT" in h for h in r.headlines)
+    assert all("nan" not in h.lower() for h in r.headlines)
+    assert any("could not be estimated" in c for c in r.caveats)
+
+
+def test_csat_without_a_survey_table_is_noted(tiny):
+    tx, prog, _ = tiny
+    with pytest.warns(StatisticalWarning, match="no survey table was given"):
+        r = difference_in_differences(tx, prog, start=START, pre_days=29, post_days=30,
+                                      n_boot=50)
+    assert r.effects.loc["spend", "note"] == ""
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda p: p.drop(columns="eligible"), "programme table lacks eligible"),
+    (lambda p: p.assign(eligible=[True, False, True, True, False]),
+     "1 customers are treated but not eligible"),
+    (lambda p: p.assign(treated=["yes", "no", "no", "no", "no"]), "column 'treated': 5 non-bool"),
+    (lambda p: pd.concat([p, p.iloc[:1]]), "1 duplicated customer ids"),
+])
+def test_bad_programme_tables(tiny, change, match):
+    tx, prog, _ = tiny
+    with pytest.raises(DataError, match=match):
+        difference_in_differences(tx, change(prog), start=START)
+
+
+def test_windows_past_the_data_and_unknown_outcomes(tiny):
+    tx, prog, _ = tiny
+    with pytest.raises(DataError, match="post window ends 2024-06-29, after the data end"):
+        difference_in_differences(tx, prog, start=START, post_days=120)
+    with pytest.raises(DataError, match="unknown outcome.*happiness"):
+        difference_in_differences(tx, prog, start=START, outcomes=("happiness",))
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate(20000, seed=7)
+
+
+@pytest.fixture(scope="module")
+def evaluated(sim):
+    pt = sim.truth.programme
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        return evaluate_programme(sim.transactions, sim.programme, start=pt.start,
+                                  surveys=sim.surveys, n_boot=500, seed=0,
+                                  churn_window_days=pt.churn_window_days)
+
+
+def test_recovers_simulated_true_effects(sim, evaluated):
+    truth = sim.truth.programme.effects
+    assert evaluated.design == "difference-in-differences"
+    for o, r in evaluated.effects.iterrows():
+        half = (r["high"] - r["low"]) / 2
+        assert abs(r["estimate"] - truth[o]) < 1.5 * half, (o, r["estimate"], truth[o], half)
+    # the big effects are found, not just covered
+    assert evaluated.effects.loc["spend", "low"] > 0
+    assert evaluated.effects.loc["csat", "low"] > 0
+
+
+def test_balance_check_on_a_randomised_programme(evaluated):
+    b = evaluated.balance
+    assert {"purchases before start", "spend before start"} <= set(b["characteristic"])
+    assert (b["smd"].abs() < 0.1).all()
+
+
+def test_headlines_in_plain_words(evaluated):
+    h = " ".join(evaluated.headlines)
+    assert "Satisfaction (CSAT) +" in h and "(95 % CI" in h
+    assert "relative to" in h
+    assert len(evaluated.headlines) == 6
+    assert set(evaluated.definitions) >= {"csat", "nps", "uplift", "interval", "balance"}
+
+
+def test_unbalanced_groups_get_a_caveat(sim):
+    pt = sim.truth.programme
+    prog = sim.programme.copy()
+    # a non-random "treated" group: the eligible customers with the highest ids
+    elig = prog.index[prog["eligible"]]
+    pre = sim.transactions[sim.transactions["date"] < pt.start]
+    spend = pre.groupby("customer_id")["amount"].sum()
+    top = spend.reindex(prog.loc[elig, "customer_id"]).rank(ascending=False) <= len(elig) // 2
+    prog.loc[elig, "treated"] = top.to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        r = difference_in_differences(sim.transactions, prog, start=pt.start, n_boot=50,
+                                      outcomes=("spend",))
+    assert any("differed before the programme on" in c and "spend before start" in c
+               for c in r.caveats)
+
+
+@pytest.mark.slow
+def test_interval_coverage_over_seeded_simulations():
+    """Small version of bench/bench_impact_coverage.py (100 sims there): 25 sims here."""
+    hits = {}
+    for seed in range(25):
+        s = simulate(5000, seed=100 + seed)
+        pt = s.truth.programme
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StatisticalWarning)
+            r = difference_in_differences(s.transactions, s.programme, start=pt.start,
+                                          surveys=s.surveys, n_boot=300, seed=seed,
+                                          churn_window_days=pt.churn_window_days)
+        for o, row in r.effects.iterrows():
+            hits[o] = hits.get(o, 0) + int(row["low"] <= pt.effects[o] <= row["high"])
+    assert all(v >= 21 for v in hits.values()), hits
