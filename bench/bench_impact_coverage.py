@@ -60,7 +60,7 @@ def main() -> None:
     print("| outcome | covered / sims | mean true effect | bias | sd of error | mean CI half-width |")
     print("|---|---|---|---|---|---|")
     for o, r in t.iterrows():
-        print(f"| {o} | {r.covered} / {r.sims} | {r.mean_truth:.3f} | {r.bias:+.3f} | "
+        print(f"| {o} | {int(r.covered)} / {int(r.sims)} | {r.mean_truth:.3f} | {r.bias:+.3f} | "
               f"{r.sd_error:.3f} | {r.mean_halfwidth:.3f} |")
     ok = bool((t["covered"] >= np.ceil(0.9 * t["sims"])).all())
     print(f"\nacceptance (≥ 90 % covered for every outcome): {'PASS' if ok else 'FAIL'}")

@@ -256,23 +256,22 @@ def contract_retention(active: pd.DataFrame, *, horizon: int = 12) -> ContractPr
         ``table``: period, survival S(t), retention rate r(t), and the observed pooled survival
         where known.
     """
-    from clvkit.models import sbg
-    try:
-        from clvkit.models import ShiftedBetaGeo
-    except ImportError as exc:  # pragma: no cover - the model lands in a parallel change
-        raise ModelError("clvkit.models.ShiftedBetaGeo is not available in this version") from exc
     need = [c for c in ("cohort", "period", "active") if c not in active.columns]
     if need:
         raise DataError(f"contract table lacks {', '.join(need)}", file="contracts",
                         column=need[0], fix="give cohort, period, active")
+    try:
+        from clvkit.models.sbg import ShiftedBetaGeo
+    except ImportError as exc:  # pragma: no cover - guards an older clvkit.models
+        raise ModelError("clvkit.models.sbg.ShiftedBetaGeo is not available") from exc
     model = ShiftedBetaGeo().fit(active)
     params = pd.Series(model.params_, dtype=float)
     t = np.arange(horizon + 1)
-    pooled = active.pivot_table(index="period", columns="cohort", values="active")
-    pooled = pooled.div(pooled.loc[0], axis=1).mean(axis=1)
-    table = pd.DataFrame({"period": t, "survival": sbg.survival(params[["alpha", "beta"]], t),
-                          "retention_rate": np.r_[np.nan, sbg.retention_rate(
-                              params[["alpha", "beta"]], t[1:])],
+    wide = active.pivot_table(index="period", columns="cohort", values="active")
+    pooled = wide.div(wide.loc[0], axis=1).mean(axis=1)
+    table = pd.DataFrame({"period": t, "survival": np.asarray(model.survival(t), dtype=float),
+                          "retention_rate": np.r_[np.nan, np.asarray(
+                              model.retention_rate(t[1:]), dtype=float)],
                           "observed_survival": pooled.reindex(t).to_numpy()})
     defs = {"survival": "S(t) = B(alpha, beta + t) / B(alpha, beta) (Fader & Hardie 2007)",
             "retention_rate": "r(t) = S(t) / S(t − 1)",

@@ -1,0 +1,100 @@
+"""Retention: hand-computed cohort matrix, repeat rate, churn definitions, Kaplan–Meier, sBG projection."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import betaln
+
+from clvkit.errors import DataError
+from clvkit.retention import (churn_by_tier, cohort_matrix, contract_retention,
+                              repeat_purchase_rate, time_to_next_purchase)
+
+
+@pytest.fixture
+def tx():
+    return pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "b", "c", "a"],
+        "date": pd.to_datetime(["2024-01-05", "2024-02-10", "2024-04-01", "2024-01-20",
+                                "2024-03-03", "2024-02-15", "2024-04-01"]),
+        "amount": 1.0,
+    })
+
+
+def test_tiny_cohort_matrix_by_hand(tx):
+    m = cohort_matrix(tx, "M")
+    # January cohort a, b: Feb a; Mar b; Apr a. February cohort c: nothing after; April unseen.
+    assert m.size.to_dict() == {pd.Period("2024-01", "M"): 2, pd.Period("2024-02", "M"): 1}
+    jan = m.share.loc[pd.Period("2024-01", "M")].tolist()
+    assert jan == [1.0, 0.5, 0.5, 0.5]
+    feb = m.share.loc[pd.Period("2024-02", "M")]
+    assert feb.iloc[:3].tolist() == [1.0, 0.0, 0.0] and np.isnan(feb.iloc[3])
+    assert m.active.loc[pd.Period("2024-01", "M"), 0] == 2
+
+
+def test_cohort_matrix_observation_end_extends_unobserved_cells(tx):
+    m = cohort_matrix(tx, "Q", observation_end="2024-06-30")
+    assert m.share.loc[pd.Period("2024Q1", "Q")].tolist() == [1.0, 1 / 3]
+
+
+def test_cohort_matrix_errors(tx):
+    with pytest.raises(DataError, match="unknown cohort period 'D'"):
+        cohort_matrix(tx, "D")
+    with pytest.raises(DataError, match="transactions lack date"):
+        cohort_matrix(tx.drop(columns="date"))
+    with pytest.raises(DataError, match="no transactions to analyse"):
+        cohort_matrix(tx.iloc[:0])
+
+
+def test_repeat_purchase_rate_counts_distinct_days(tx):
+    tiers = pd.Series({"a": "VIP", "b": "VIP", "c": "regular"})
+    out = repeat_purchase_rate(tx, tiers).set_index("group")
+    assert out.loc["VIP", "repeat_rate"] == 1.0
+    assert out.loc["regular", "repeat_rate"] == 0.0
+    assert out.loc["regular", "buyers"] == 1
+    # one customer buying twice on one day is not a repeat buyer
+    same_day = pd.DataFrame({"customer_id": ["x", "x"], "date": pd.to_datetime(["2024-01-01"] * 2)})
+    assert repeat_purchase_rate(same_day)["repeat_rate"].item() == 0.0
+
+
+def test_churn_two_definitions_by_hand(tx):
+    tiers = pd.Series({"a": "VIP", "b": "VIP", "c": "regular"})
+    out = churn_by_tier(tx, tiers, window_days=45,
+                        p_alive=pd.Series({"a": 0.9, "b": 0.3, "c": 0.1}), threshold=0.5)
+    out = out.set_index("group")
+    # last purchases a 04-01, b 03-03, c 02-15; window 45 days up to 04-01: from 02-17 on
+    assert out.loc["VIP", "churn_no_purchase"] == 0.0
+    assert out.loc["regular", "churn_no_purchase"] == 1.0
+    assert out.loc["VIP", "churn_p_alive"] == 0.5
+    assert "no purchase in the 45 days" in out.attrs["definitions"]["churn_no_purchase"]
+
+
+def test_kaplan_meier_by_hand(tx):
+    km = time_to_next_purchase(tx)
+    c = km.curves
+    # gaps: a 36, 51 (events); a's same-day repeat ignored; b 43 event, then 29 censored;
+    # c 46 censored; a's last purchase is on the end day (no time at risk).
+    assert c["days"].tolist() == [36.0, 43.0, 51.0]
+    assert c["survival"].tolist() == pytest.approx([3 / 4, 3 / 4 * 2 / 3, 0.0])
+    assert (c["low"] <= c["survival"]).all() and (c["survival"] <= c["high"]).all()
+    assert km.medians["events"].item() == 3
+
+
+def test_kaplan_meier_group_without_repeat_purchases_is_noted(tx):
+    tiers = pd.Series({"a": "VIP", "b": "VIP", "c": "regular"})
+    km = time_to_next_purchase(tx, tiers)
+    reg = km.medians.set_index("group").loc["regular"]
+    assert reg["note"] == "no second purchases in this group"
+    assert set(km.curves["group"]) == {"VIP"}
+
+
+def test_sbg_projection_matches_fader_hardie_2007():
+    high_end = [1000, 869, 743, 653, 593, 551, 517, 491]   # FH 2007, Table 1
+    r = contract_retention(pd.DataFrame({"cohort": "high end", "period": range(8),
+                                         "active": high_end}), horizon=12)
+    assert r.params["alpha"] == pytest.approx(0.668, abs=2e-3)
+    assert r.params["beta"] == pytest.approx(3.806, abs=2e-3)
+    a, b = r.params["alpha"], r.params["beta"]
+    assert r.table["survival"].iloc[12] == pytest.approx(np.exp(betaln(a, b + 12) - betaln(a, b)))
+    assert r.table["retention_rate"].iloc[5] == pytest.approx((b + 4) / (a + b + 4))
+    assert r.table["observed_survival"].iloc[7] == pytest.approx(0.491)
+    with pytest.raises(DataError, match="contract table lacks active"):
+        contract_retention(pd.DataFrame({"cohort": [1], "period": [0]}))
