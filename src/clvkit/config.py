@@ -398,12 +398,16 @@ class RetentionConfig:
 
 @dataclass(frozen=True)
 class ImpactConfig:
-    """The programme case study; ``programme_start`` defaults to the simulation's truth."""
+    """The programme case study; ``programme_start`` defaults to the simulation's truth.
+
+    ``post_days`` null = from the start to the data end; ``pre_days`` null = as long as the post
+    window (the windows the simulated programme's true effects are defined on).
+    """
 
     enabled: bool = True
     programme_start: pd.Timestamp | None = None
-    pre_days: int = _f(180, gt=0)
-    post_days: int = _f(180, gt=0)
+    pre_days: int | None = _f(None, gt=0)
+    post_days: int | None = _f(None, gt=0)
     outcomes: tuple[Literal["csat", "nps", "repurchase", "conversion", "churn", "spend"], ...] = (
         "csat", "nps", "repurchase", "churn", "spend")
     n_boot: int = _f(1000, ge=1)
@@ -432,6 +436,8 @@ class SparkConfig:
     master: str = "local[2]"
     app_name: str = "clvkit"
     conf: dict[str, str | int | float | bool] = _f({})
+    quantile_error: float = _f(0.0, ge=0.0, le=0.1)   # approxQuantile relative error; 0 = exact
+    max_spend_rows: int = _f(2_000_000, gt=0)         # Gamma-Gamma rows brought to the driver
 
 
 # ---------------------------------------------------------------------------------- root
