@@ -218,7 +218,8 @@ def response_rates(surveys: pd.DataFrame, groups: pd.Series, invites: pd.DataFra
         table = np.c_[ok["respondents"], (ok["base"] - ok["respondents"]).clip(lower=0)]
         p = stats.chi2_contingency(table)[1] if (table.sum(axis=0) > 0).all() else 1.0
         if (r.min() == 0 or r.max() / r.min() > max_ratio) and p < 0.05:
-            warnings.warn(f"response rates differ across groups ({r.min():.0%} to {r.max():.0%}): "
+            lo, hi = (f"{x:.0%}".replace("%", " %") for x in (r.min(), r.max()))
+            warnings.warn(f"response rates differ across groups ({lo} to {hi}): "
                           "satisfaction comparisons between groups may be biased by who answers",
                           StatisticalWarning, stacklevel=2)
     return out
