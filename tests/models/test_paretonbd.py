@@ -232,3 +232,19 @@ def test_paretonbd_heavy_buyers_beta_much_larger_than_alpha_stay_finite():
     assert np.isfinite(m.probability_alive(x, t_x, T)).all()
     e = m.expected_purchases(10.0, x, t_x, T)
     assert np.isfinite(e).all() and (e > 0).all()
+
+
+def test_paretonbd_path_equals_pointwise_predictions_and_feeds_clv(fitted, cdnow_spend):
+    from clvkit.models import GammaGamma
+    from clvkit.value import customer_lifetime_value
+    data = cdnow_spend[["frequency", "recency", "T"]]
+    ts = np.array([1.0, 4.35, 26.0, 52.18])
+    path = fitted.expected_purchases_path(ts, data)
+    for i, t in enumerate(ts):
+        np.testing.assert_allclose(path[i], pnbd.expected_purchases(
+            fitted.params_.to_numpy(), t, *(data[c].to_numpy() for c in ("frequency", "recency", "T"))),
+            rtol=1e-12)
+    gg = GammaGamma().fit(cdnow_spend[["frequency", "monetary_value"]])
+    clv = customer_lifetime_value(fitted, gg, cdnow_spend, horizon=12, horizon_unit="M")
+    assert clv.index.equals(cdnow_spend.index)
+    assert np.isfinite(clv).all() and (clv >= 0).all() and clv.sum() > 0
