@@ -436,7 +436,7 @@ class SparkConfig:
     master: str = "local[2]"
     app_name: str = "clvkit"
     conf: dict[str, str | int | float | bool] = _f({})
-    quantile_error: float = _f(0.0, ge=0.0, le=0.1)   # approxQuantile relative error; 0 = exact
+    quantile_error: float = _f(0.001, gt=0.0, le=0.1)  # narrows exact tier cuts (clvkit.spark)
     max_spend_rows: int = _f(2_000_000, gt=0)         # Gamma-Gamma rows brought to the driver
 
 

@@ -182,6 +182,17 @@ def fit_models(config: Config, summary: pd.DataFrame):
     """Fit the configured transaction model (``best``: lowest AIC of those available) and
     Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
     from clvkit import models
+
+    m = config.model
+    tm, comparison = fit_transaction_model(config, summary)
+    spend = models.GammaGamma(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+    return tm, spend, comparison
+
+
+def fit_transaction_model(config: Config, summary: pd.DataFrame):
+    """Fit the configured purchase model (``best``: lowest AIC of those available) on a summary
+    (or compressed rows with ``weights``); return ``(model, comparison)``."""
+    from clvkit import models
     from clvkit.errors import ConfigError
 
     m = config.model
@@ -198,8 +209,7 @@ def fit_models(config: Config, summary: pd.DataFrame):
         ll, k = fitted[name].log_likelihood_, len(fitted[name].params_)
         rows.append({"model": name, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
     comparison = pd.DataFrame(rows).sort_values("aic", kind="mergesort").reset_index(drop=True)
-    spend = models.GammaGamma(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
-    return fitted[comparison.loc[0, "model"]], spend, comparison
+    return fitted[comparison.loc[0, "model"]], comparison
 
 
 def score(config: Config, data: ScenarioData, *, run_date=None,
@@ -332,6 +342,10 @@ def score_scenario(config: Config, out_dir, run_date=None) -> list:
 
     from clvkit import export
 
+    if config.summary.engine == "spark":  # summaries and scoring where the data lives
+        from clvkit import spark
+
+        return spark.score_scenario(config, out_dir, run_date)
     result = score(config, load_data(config), run_date=run_date)
     out, bom = Path(out_dir), config.export.csv_bom
     written = list(export.write_assignments(result.assignments, out, csv_bom=bom).values())

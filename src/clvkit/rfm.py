@@ -406,6 +406,9 @@ SQL_DIALECTS = {
     "duckdb": {"day_number": "date_diff('day', DATE '1970-01-01', date_trunc('{unit}', {x}))",
                "timestamp": "CAST({x} AS TIMESTAMP)", "is_finite": "isfinite({x})",
                "quote": '"'},
+    "spark": {"day_number": "datediff(CAST(date_trunc('{unit}', {x}) AS DATE), DATE '1970-01-01')",
+              "timestamp": "CAST({x} AS TIMESTAMP)",
+              "is_finite": "(NOT isnan({x}) AND abs({x}) != double('inf'))", "quote": "`"},
 }
 
 
