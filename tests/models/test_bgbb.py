@@ -108,7 +108,7 @@ hist = st.integers(1, 30).flatmap(lambda n: st.integers(0, n).flatmap(
 params_st = st.tuples(*[st.floats(0.01, 50)] * 4)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, derandomize=True)
 @given(params=params_st, h=hist)
 def test_bgbb_properties(params, h):
     ll, g = bgbb.loglik(params, *h, grad=True)

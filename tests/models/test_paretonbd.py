@@ -135,7 +135,7 @@ histories = st.tuples(st.integers(0, 3000), st.floats(0, 1), st.floats(0.01, 500
 params_st = st.tuples(*[st.floats(0.01, 100)] * 4)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(params=params_st, h=histories)
 def test_loglik_and_gradient_finite_palive_in_unit_interval(params, h):
     ll, g = pnbd.loglik(params, *h, grad=True)
@@ -144,7 +144,7 @@ def test_loglik_and_gradient_finite_palive_in_unit_interval(params, h):
     assert 0.0 <= p <= 1.0
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(params=params_st, h=histories)
 def test_expected_purchases_nonnegative_and_nondecreasing_in_t(params, h):
     t = np.array([0.0, 0.5, 1.0, 10.0, 100.0])

@@ -9,8 +9,8 @@ functions, so it is evaluated as ``betaln`` differences and ``logaddexp`` sums.
 References
 ----------
 Fader, Hardie and Shang (2010), "Customer-base analysis in a discrete-time noncontractual
-setting", Marketing Science 29(6): likelihood eq. (5), P(X(n)=x) eq. (7), P(alive) eq. (11),
-conditional expectation eq. (13).
+setting", Marketing Science 29(6): the likelihood, P(X(n)=x), P(alive) and the conditional
+expectation used here.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _opportunity_grid(first, last):
 
 
 def loglik(params, x, t_x, n, *, grad=False):
-    """Per-customer BG/BB log-likelihood (FHS 2010 eq. 5), optionally with d ll / d log(theta).
+    """Per-customer BG/BB log-likelihood (FHS 2010), optionally with d ll / d log(theta).
 
     L = B(a+x, b+n-x)/B(a,b) B(g, d+n)/B(g,d)
         + sum_{i=0}^{n-t_x-1} B(a+x, b+t_x-x+i)/B(a,b) B(g+1, d+t_x+i)/B(g,d)
@@ -82,7 +82,7 @@ def loglik(params, x, t_x, n, *, grad=False):
 
 
 def probability_alive(params, x, t_x, n, *, future=1):
-    """P(alive at opportunity n + future | x, t_x, n) (FHS 2010 eq. 11 for future = 1)."""
+    """P(alive at opportunity n + future | x, t_x, n) (FHS 2010 for future = 1)."""
     a, b, g, d = (float(p) for p in params)
     x, t_x, n, future = np.broadcast_arrays(*(np.asarray(v, dtype=float)
                                               for v in (x, t_x, n, future)))
@@ -104,7 +104,7 @@ def expected_purchases(params, horizon, x, t_x, n):
     """E[X(n, n+horizon) | x, t_x, n]: expected transactions in the next ``horizon`` opportunities.
 
     Written as the sum over future opportunities of E[p 1{alive}] under the posterior
-    (equal to FHS 2010 eq. 13, which divides by gamma - 1 and is unstable near gamma = 1).
+    (equal to FHS 2010's closed form, which divides by gamma - 1: unstable near gamma = 1).
     """
     a, b, g, d = (float(p) for p in params)
     horizon, x, t_x, n = np.broadcast_arrays(*(np.asarray(v, dtype=float)
@@ -114,17 +114,18 @@ def expected_purchases(params, horizon, x, t_x, n):
 
 
 def expected_purchases_new_customer(params, n):
-    """E[X(n)]: expected transactions of a new customer in its first ``n`` opportunities (eq. 8)."""
+    """E[X(n)]: expected transactions of a new customer in its first ``n`` opportunities."""
     a, b, g, d = (float(p) for p in params)
     n = np.asarray(n, dtype=float)
     return a / (a + b) * np.exp(_log_survival_sum(g, d, np.zeros_like(n), n))
 
 
 def probability_of_purchases(params, k, n):
-    """P(X(n) = k): probability that a new customer makes exactly k transactions in n (eq. 7)."""
+    """P(X(n) = k): probability that a new customer makes exactly k transactions in n."""
     a, b, g, d = (float(p) for p in params)
     k, n = np.broadcast_arrays(np.asarray(k, dtype=float), np.asarray(n, dtype=float))
-    log_choose = lambda m, j: gammaln(m + 1.0) - gammaln(j + 1.0) - gammaln(m - j + 1.0)  # noqa: E731
+    def log_choose(m, j):
+        return gammaln(m + 1.0) - gammaln(j + 1.0) - gammaln(m - j + 1.0)
     with np.errstate(invalid="ignore"):
         alive = (log_choose(n, k) + betaln(a + k, b + n - k) - betaln(a, b)
                  + betaln(g, d + n) - betaln(g, d))
@@ -237,7 +238,7 @@ class BetaGeoBetaBinom(Model):
 
     # ------------------------------------------------------------- predictions
     def probability_alive(self, frequency, recency=None, n_periods=None, *, future=1):
-        """P(alive at opportunity n_periods + ``future`` | history) (FHS 2010 eq. 11)."""
+        """P(alive at opportunity n_periods + ``future`` | history) (FHS 2010)."""
         x, t_x, n, index = self._inputs(frequency, recency, n_periods)
         return self._wrap(probability_alive(self._params(), x, t_x, n, future=future), index,
                           "p_alive")

@@ -3,9 +3,9 @@
 Every function takes fitted models and data in and returns a tidy DataFrame; none draws.
 
 * :func:`calibration_holdout_table` -- actual vs predicted holdout purchases by calibration
-  frequency (FHL 2005, Figure 4);
+  frequency;
 * :func:`tracking` -- actual vs expected repeat transactions per period, incremental and
-  cumulative (FHL 2005, Figures 2 and 3);
+  cumulative;
 * :func:`holdout_errors` -- customer-level MAE / RMSE of holdout purchases;
 * :func:`compare_models` -- log-likelihood, AIC, BIC and holdout error side by side;
 * :func:`frequency_recency_matrix` -- expected purchases and P(alive) over a frequency x
@@ -14,7 +14,7 @@ Every function takes fitted models and data in and returns a tidy DataFrame; non
 References
 ----------
 Fader, Hardie and Lee (2005), "Counting your customers the easy way: an alternative to the
-Pareto/NBD model", Marketing Science 24(2), section 4.
+Pareto/NBD model", Marketing Science 24(2): the tracking and calibration/holdout checks.
 """
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def frequency_recency_matrix(model, *, T: float, max_frequency: int, horizon: fl
 
     Returns a tidy frame with one row per valid cell (frequency 0 only at recency 0):
     ``frequency``, ``recency``, ``expected_purchases``, ``p_alive``; pivot it to draw the
-    matrices of FHL (2005) / lifetimes' ``plot_frequency_recency_matrix``.
+    matrices of lifetimes' ``plot_frequency_recency_matrix``.
     """
     if not (np.isfinite(T) and T > 0) or max_frequency < 0 or recency_step <= 0:
         raise DataError(f"T={T!r}, max_frequency={max_frequency!r}, recency_step="
@@ -247,6 +247,7 @@ def frequency_recency_matrix(model, *, T: float, max_frequency: int, horizon: fl
     keep = (f > 0) | (r == 0)
     f, r = f[keep], r[keep]
     T_ = np.full_like(f, float(T))
+    expected = np.asarray(model.expected_purchases(horizon, f, r, T_))
     return pd.DataFrame({"frequency": f.astype(np.int64), "recency": r,
-                         "expected_purchases": np.asarray(model.expected_purchases(horizon, f, r, T_)),
+                         "expected_purchases": expected,
                          "p_alive": np.asarray(model.probability_alive(f, r, T_))})

@@ -2,7 +2,7 @@
 
 Parameters ``r, alpha`` (gamma mixing of the purchase rate) and ``s, beta`` (gamma mixing of
 the dropout rate). The likelihood (Fader and Hardie 2005, "A Note on Deriving the Pareto/NBD
-Model and Related Expressions", eq. 22) is
+Model and Related Expressions") is
 
     L = Gamma(r+x) alpha^r beta^s / Gamma(r) * [ (alpha+T)^-(r+x) (beta+T)^-s
                                                 + s/(r+s+x) * (F(t_x) - F(T)) ]
@@ -170,7 +170,7 @@ def loglik(params, x, t_x, T, *, grad=False):
     References
     ----------
     Fader and Hardie (2005), "A Note on Deriving the Pareto/NBD Model and Related
-    Expressions", eq. (22) with the two branches of its appendix.
+    Expressions": the likelihood with its two hypergeometric branches.
     """
     r, alpha, s, beta = (float(p) for p in params)
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
@@ -199,12 +199,12 @@ def loglik(params, x, t_x, T, *, grad=False):
 
 
 def log_probability_alive(params, x, t_x, T):
-    """log P(alive at T | x, t_x, T): the share of the likelihood from "still alive" (note eq. 18)."""
+    """log P(alive at T | x, t_x, T): the share of the likelihood from "still alive at T"."""
     r, alpha, s, beta = (float(p) for p in params)
     x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
     A = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    return A - (loglik(params, x, t_x, T) - (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-                                              + s * np.log(beta)))
+    const = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    return np.minimum(A - (loglik(params, x, t_x, T) - const), 0.0)   # <= 0 up to rounding
 
 
 def _expm1_ratio(s, u):
@@ -216,16 +216,18 @@ def _expm1_ratio(s, u):
 
 def log_alive_odds(params, x, t_x, T):
     """log[(1 - P(alive)) / P(alive)], the form the shared prediction code of BetaGeo reads."""
-    lp = np.minimum(log_probability_alive(params, x, t_x, T), 0.0)   # <= 0 up to rounding
+    lp = log_probability_alive(params, x, t_x, T)
     with np.errstate(divide="ignore"):
         return np.log(-np.expm1(lp)) - lp
 
 
 def expected_if_alive(params, t, x, T):
-    """E[Y(t) | alive at T, x, T] = (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)].
+    """E[Y(t) | alive at T, x, T].
 
-    Times P(alive) it is the conditional expectation of Schmittlein, Morrison and Colombo (1987),
-    eq. (22) (Fader and Hardie 2005 note, eq. 20).
+    (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)], with its s -> 1 limit.
+
+    Times P(alive) it is the conditional expectation of Schmittlein, Morrison and Colombo (1987)
+    (also in the Fader and Hardie 2005 note).
     """
     r, alpha, s, beta = (float(p) for p in params)
     t, x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, T)))
@@ -233,12 +235,12 @@ def expected_if_alive(params, t, x, T):
 
 
 def expected_purchases(params, t, x, t_x, T):
-    """E[Y(t) | x, t_x, T]: expected purchases in (T, T+t] of a customer with history (x, t_x, T)."""
+    """E[Y(t) | x, t_x, T]: expected purchases in (T, T+t] given the history (x, t_x, T)."""
     return expected_if_alive(params, t, x, T) * np.exp(log_probability_alive(params, x, t_x, T))
 
 
 def expected_purchases_new_customer(params, t):
-    """E[X(t)]: expected purchases of a new customer in (0, t] (Fader and Hardie 2005 note, eq. 17)."""
+    """E[X(t)]: expected purchases of a new customer in (0, t] (Fader and Hardie 2005 note)."""
     r, alpha, s, beta = (float(p) for p in params)
     t = np.asarray(t, dtype=float)
     return r * beta / alpha * _expm1_ratio(s, t / beta)
@@ -271,7 +273,8 @@ def probability_of_purchases(params, n, t):
     tau = 0.5 * t[..., None] * (_GL_NODES + 1.0)                       # nodes on [0, t]
     log_w = np.log(0.5 * t[..., None] * _GL_WEIGHTS)
     log_f = np.log(s) + s * np.log(beta) - (s + 1.0) * np.log(beta + tau)
-    integral = np.logaddexp.reduce(log_w + log_f + log_nbd_pmf(n[..., None], r, alpha, tau), axis=-1)
+    log_terms = log_w + log_f + log_nbd_pmf(n[..., None], r, alpha, tau)
+    integral = np.logaddexp.reduce(log_terms, axis=-1)
     survive = s * (np.log(beta) - np.log(beta + t)) + log_nbd_pmf(n, r, alpha, t)
     return np.exp(np.logaddexp(survive, integral))
 

@@ -14,9 +14,9 @@ period and its m-period survivors (right-censored).
 References
 ----------
 Fader and Hardie (2007), "How to project customer retention", Journal of Interactive Marketing
-21(1): eqs. (1)-(3), (7).
+21(1).
 Fader and Hardie (2010), "Customer-base valuation in a contractual setting: the perils of
-ignoring heterogeneity", Marketing Science 29(1): DERL, eq. (6).
+ignoring heterogeneity", Marketing Science 29(1): DERL.
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def derl(params, discount_rate, renewals=0):
 
     the expected number of future payments, each discounted at ``discount_rate`` per period,
     with the first payment (the next renewal) one period from now undiscounted, as in Fader and
-    Hardie (2010) eq. (6). Multiply by the margin per period to value the customer.
+    Hardie (2010). Multiply by the margin per period to value the customer.
     """
     a, b = (float(p) for p in params)
     d, k = np.broadcast_arrays(np.asarray(discount_rate, dtype=float),
