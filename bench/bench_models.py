@@ -90,8 +90,8 @@ def bench_size(name, summary, repeats, full_pareto, pareto_100k=None):
         note = "" if finite else "lifetimes returned NaN parameters"
         agree = rel(pn.params_, lpn.params_) if finite else None
         pareto_100k = t_lt if name == "100k" else pareto_100k
-    row("Pareto/NBD fit", t_ours, t_lt, note + (f"; clvkit NaN-free: "
-                                                f"{bool(np.isfinite(pn.params_).all())}"), agree)
+    nan_free = f"clvkit NaN-free: {bool(np.isfinite(pn.params_).all())}"
+    row("Pareto/NBD fit", t_ours, t_lt, f"{note}; {nan_free}" if note else nan_free, agree)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
