@@ -77,6 +77,17 @@ def calibration_holdout_table(model, holdout: pd.DataFrame, *, max_frequency: in
     DataFrame
         One row per bin (index ``frequency``: "0", "1", ..., "7+"): ``customers``,
         ``actual`` and ``predicted`` (mean holdout purchases per customer).
+
+    Examples
+    --------
+    >>> from clvkit.datasets import load_cdnow
+    >>> from clvkit.models import BetaGeo
+    >>> from clvkit.rfm import calibration_holdout
+    >>> ch = calibration_holdout(load_cdnow(), calibration_end="1997-09-30",
+    ...                          observation_end="1998-06-30", time_unit="W")
+    >>> model = BetaGeo().fit(ch[["frequency", "recency", "T"]], time_unit="W")
+    >>> calibration_holdout_table(model, ch)["customers"].tolist()
+    [1411, 439, 214, 100, 62, 38, 29, 64]
     """
     holdout = _check_holdout(holdout)
     predicted = _holdout_predictions(model, holdout)
@@ -122,6 +133,16 @@ def tracking(model, transactions: pd.DataFrame, *, n_periods: int, period: str =
         Index ``period`` 1..n_periods; ``period_end`` (date, exclusive), ``actual``,
         ``expected`` (repeat transactions within the period), ``actual_cumulative``,
         ``expected_cumulative``.
+
+    Examples
+    --------
+    >>> from clvkit.datasets import load_cdnow
+    >>> from clvkit.models import BetaGeo
+    >>> from clvkit.rfm import rfm_summary
+    >>> tx = load_cdnow()
+    >>> model = BetaGeo().fit(rfm_summary(tx, observation_end="1997-09-30"))
+    >>> tracking(model, tx, n_periods=78).loc[[39, 78], "actual_cumulative"].tolist()
+    [2457, 4339]
     """
     check = [c for c in (customer_id, date) if c not in transactions.columns]
     if check:
@@ -201,6 +222,17 @@ def compare_models(models, holdout: pd.DataFrame | None = None) -> pd.DataFrame:
     ------
     DataError
         When the models were fitted on different data.
+
+    Examples
+    --------
+    >>> from clvkit.datasets.cdnow import lifetimes_data_path
+    >>> from clvkit.models import BetaGeo
+    >>> from clvkit.models.paretonbd import ParetoNBD
+    >>> s = pd.read_csv(lifetimes_data_path("cdnow_customers_summary.csv"), index_col="ID")
+    >>> fits = [BetaGeo().fit(s, time_unit="W"), ParetoNBD().fit(s, time_unit="W")]
+    >>> table = compare_models(fits)
+    >>> table["log_likelihood"].round(1).to_dict()
+    {'BetaGeo': -9582.4, 'ParetoNBD': -9595.0}
     """
     if isinstance(models, dict):
         named = list(models.items())
