@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from clvkit.datasets import load_donations
+from clvkit.datasets.cdnow import lifetimes_data_path
 from clvkit.errors import ClvkitError, DataError, ModelError, NotFittedError
 from clvkit.models import BetaGeo, GammaGamma, ModifiedBetaGeo
 from clvkit.models.bgbb import BetaGeoBetaBinom
@@ -74,8 +75,22 @@ SPECS = {
 }
 
 
+@pytest.fixture(scope="module")
+def cdnow_frames():
+    """FHL (2005)'s published CDNOW summary, and the same customers with mean repeat spend."""
+    s = pd.read_csv(lifetimes_data_path("cdnow_customers_summary.csv"), index_col="ID")
+    spend = pd.read_csv(lifetimes_data_path("cdnow_customers_summary_with_transactions.csv"),
+                        index_col="ID").rename(columns={"x": "frequency", "t_x": "recency",
+                                                        "zbar": "monetary_value"})
+    for frame in (s, spend):
+        frame.index.name = "customer_id"
+        frame.attrs["time_unit"] = "W"
+    return s, spend
+
+
 @pytest.fixture(params=list(SPECS), scope="module")
-def case(request, cdnow_summary, cdnow_spend):
+def case(request, cdnow_frames):
+    cdnow_summary, cdnow_spend = cdnow_frames
     spec = SPECS[request.param]
     data = spec.data(cdnow_summary, cdnow_spend)
     model = spec.cls()

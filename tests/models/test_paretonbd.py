@@ -234,9 +234,13 @@ def test_paretonbd_heavy_buyers_beta_much_larger_than_alpha_stay_finite():
     assert np.isfinite(e).all() and (e > 0).all()
 
 
-def test_paretonbd_path_equals_pointwise_predictions_and_feeds_clv(fitted, cdnow_spend):
+def test_paretonbd_path_equals_pointwise_predictions_and_feeds_clv(fitted):
     from clvkit.models import GammaGamma
     from clvkit.value import customer_lifetime_value
+    cdnow_spend = pd.read_csv(lifetimes_data_path("cdnow_customers_summary_with_transactions.csv"),
+                              index_col="ID").rename(columns={"x": "frequency", "t_x": "recency",
+                                                              "zbar": "monetary_value"})
+    cdnow_spend.attrs["time_unit"] = "W"
     data = cdnow_spend[["frequency", "recency", "T"]]
     ts = np.array([1.0, 4.35, 26.0, 52.18])
     path = fitted.expected_purchases_path(ts, data)
