@@ -142,3 +142,13 @@ def test_bgbb_without_any_transactions_is_a_model_error():
 def test_bgbb_prediction_counts_must_be_whole(fitted):
     with pytest.raises(DataError, match="horizon must be a whole number"):
         fitted.expected_purchases(1.5, [1], [2], [6])
+
+
+def test_bgbb_intervals_bracket_the_estimate(fitted, donations):
+    out = fitted.probability_alive_interval(donations, n_draws=100, seed=1)
+    assert out.index.equals(donations.index)
+    assert (out["lower"] <= out["estimate"] + 1e-12).all()
+    assert (out["estimate"] <= out["upper"] + 1e-12).all()
+    assert (out["lower"] >= 0).all() and (out["upper"] <= 1).all()
+    e = fitted.expected_purchases_interval(5, donations, n_draws=100, seed=1)
+    np.testing.assert_allclose(e["estimate"], fitted.expected_purchases(5, donations))

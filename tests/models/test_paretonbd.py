@@ -252,3 +252,10 @@ def test_paretonbd_path_equals_pointwise_predictions_and_feeds_clv(fitted):
     clv = customer_lifetime_value(fitted, gg, cdnow_spend, horizon=12, horizon_unit="M")
     assert clv.index.equals(cdnow_spend.index)
     assert np.isfinite(clv).all() and (clv >= 0).all() and clv.sum() > 0
+
+
+def test_paretonbd_intervals_bracket_the_estimate(fitted, cdnow):
+    out = fitted.probability_alive_interval(cdnow.iloc[:300], n_draws=100, seed=1)
+    assert (out["lower"] <= out["estimate"] + 1e-12).all()
+    assert (out["estimate"] <= out["upper"] + 1e-12).all()
+    assert (out["upper"] - out["lower"]).max() > 0.01        # parameter uncertainty shows
