@@ -94,7 +94,7 @@ def test_intervals_marks_missing_estimates_instead_of_dropping_them():
     ax = plots.intervals(frame, value="csat", low="csat_low", high="csat_high", label="group",
                          title="VIPs are the most satisfied", xlabel="mean CSAT (1–5), 95% CI")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["VIP", "regular", "prospect"]
-    assert [t.get_text() for t in ax.texts] == ["no data"]
+    assert [t.get_text() for t in ax.texts] == ["not estimated"]
     assert ax.get_xlabel() == "mean CSAT (1–5), 95% CI"
 
 

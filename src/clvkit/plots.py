@@ -143,7 +143,7 @@ def intervals(frame, *, value, low, high, label, ax=None, title, xlabel, referen
 
     ``frame`` holds the estimate and interval columns named by ``value``, ``low`` and ``high``
     (e.g. ``csat, csat_low, csat_high`` from ``clvkit.satisfaction.by_group``); rows with no
-    estimate are shown as "no data" rather than dropped. ``reference`` draws a vertical line
+    estimate are marked "not estimated" rather than dropped. ``reference`` draws a vertical line
     (0 for an uplift).
     """
     _need(frame, [value, low, high, label], "intervals")
@@ -155,7 +155,7 @@ def intervals(frame, *, value, low, high, label, ax=None, title, xlabel, referen
     ax.plot(est, ys, "o", color=PALETTE[0], markersize=8)
     for y, e in zip(ys, est):
         if e != e:  # NaN: say so on the chart instead of leaving a silent gap
-            ax.annotate("no data", (0.02, y), xycoords=("axes fraction", "data"), va="center",
+            ax.annotate("not estimated", (0.02, y), xycoords=("axes fraction", "data"), va="center",
                         color=PALETTE[3])
     if reference is not None:
         ax.axvline(reference, color=PALETTE[4], linewidth=1, linestyle="--")
