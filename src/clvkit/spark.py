@@ -359,7 +359,8 @@ def score_scenario(config, out_dir, run_date=None) -> list[Path]:
     Transactions come from ``data.transactions.path`` (Parquet, read by Spark) when the scenario
     reads files, else from :func:`clvkit.pipeline.load_data` (simulated or CDNOW data). Writes
     ``out_dir/tiers.parquet/`` partitioned by tier, and ``out_dir/spark_fit.json`` with the
-    fitted parameters and how many distinct rows crossed to the driver. Returns both paths.
+    fitted parameters and how many distinct rows crossed to the driver. ``out_dir`` may be a
+    cluster URI (``hdfs://``, ``s3a://``). Returns both paths.
     """
     import json
 
@@ -385,15 +386,22 @@ def score_scenario(config, out_dir, run_date=None) -> list[Path]:
                             time_unit=config.summary.time_unit, period=config.summary.period,
                             **cols).cache()
     fit = fit_models(config, summary)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    remote = "://" in str(out_dir)  # a cluster path (hdfs://, s3a://): written by Spark only
+    out = str(out_dir).rstrip("/") if remote else Path(out_dir)
+    tiers_path, fit_path = (f"{out}/tiers.parquet", f"{out}/spark_fit.json") if remote else \
+        (out / "tiers.parquet", out / "spark_fit.json")
     score_frame(summary, fit, config, run_date).write.mode("overwrite").partitionBy("tier") \
-        .parquet(str(out / "tiers.parquet"))
+        .parquet(str(tiers_path))
     summary.unpersist()
     info = {k: v for k, v in fit.info.items() if k != "model_comparison"}
     info.update(run_date=str(run_date.date()), engine="spark",
                 transaction_model={"name": type(fit.transaction_model).__name__,
                                    **fit.transaction_model.params_.to_dict()},
                 spend_model={"name": "GammaGamma", **fit.spend_model.params_.to_dict()})
-    (out / "spark_fit.json").write_text(json.dumps(info, indent=2))
-    return [out / "tiers.parquet", out / "spark_fit.json"]
+    text = json.dumps(info, indent=2)
+    if remote:  # a folder holding one text part file
+        spark.createDataFrame([(text,)], "value string").coalesce(1).write.mode("overwrite") \
+            .text(fit_path)
+    else:
+        fit_path.write_text(text)
+    return [tiers_path, fit_path]
