@@ -35,6 +35,7 @@ ASSIGNMENT_COLUMNS = ("customer_id", "tier", "tier_2d", "stage", "segment", "r_s
                       "m_score", "rfm_score", "clv", "p_alive", "expected_purchases",
                       "clv_at_risk", "action", "run_date")
 SCORE_COLUMNS = ("r_score", "f_score", "m_score", "rfm_score")
+LABEL_COLUMNS = ("tier", "tier_2d", "stage", "segment", "action")
 
 
 def check_assignments(table: pd.DataFrame, *, file: object = None) -> None:
@@ -84,15 +85,18 @@ def write_assignments(table: pd.DataFrame, out_dir: str | os.PathLike, *, csv_bo
             for fmt in ("csv", "parquet")}
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV (UTF-8, with or without BOM) or Parquet table written by :func:`write_table`."""
+def read_table(path: str | os.PathLike, *, dtype: dict | None = None) -> pd.DataFrame:
+    """Read a CSV (UTF-8, with or without BOM) or Parquet table written by :func:`write_table`.
+
+    ``dtype`` (CSV only) fixes column types, e.g. labels as strings even when a column is empty.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", file=path, fix="check the path (previous_run in params)")
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".csv":
-        return pd.read_csv(path, encoding="utf-8-sig")
+        return pd.read_csv(path, encoding="utf-8-sig", dtype=dtype, low_memory=False)
     raise DataError(f"unknown table format {path.suffix!r}", file=path, fix="use .csv or .parquet")
 
 
@@ -101,13 +105,13 @@ def read_assignments(path: str | os.PathLike) -> pd.DataFrame:
 
     Scores come back as nullable integers, ``run_date`` as a date, labels as strings.
     """
-    table = read_table(path)
+    table = read_table(path, dtype=dict.fromkeys(LABEL_COLUMNS, "string"))
     check_assignments(table, file=path)
     for col in SCORE_COLUMNS:
         table[col] = table[col].astype("Int64")
     for col in ("clv", "p_alive", "expected_purchases", "clv_at_risk"):
         table[col] = table[col].astype("float64")
-    for col in ("tier", "tier_2d", "stage", "segment", "action"):
+    for col in LABEL_COLUMNS:
         table[col] = table[col].astype("string")
     table["run_date"] = pd.to_datetime(table["run_date"])
     return table.loc[:, list(ASSIGNMENT_COLUMNS)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from clvkit.errors import ConfigError, DataError
@@ -42,8 +43,15 @@ def check_fraction(value: object, *, key: str) -> float:
     return out
 
 
-def sort_key_frame(score: pd.Series) -> pd.DataFrame:
-    """Rows ordered by score (high first), ties broken by customer_id (ascending): deterministic."""
-    frame = pd.DataFrame({"score": score.to_numpy(), "id": score.index.to_numpy()})
-    frame = frame.sort_values(["score", "id"], ascending=[False, True], kind="mergesort")
-    return frame.set_index(score.index[frame.index.to_numpy()])
+def rank_positions(score: pd.Series) -> np.ndarray:
+    """Each customer's position (0 = best) ranking by score, high first, ties by customer_id.
+
+    Deterministic: the same data in any row order give the same positions.
+    """
+    ids = score.index.to_numpy()
+    id_rank = np.empty(len(ids), dtype=np.int64)
+    id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    order = np.lexsort((id_rank, -score.to_numpy(dtype="float64")))
+    position = np.empty(len(ids), dtype=np.int64)
+    position[order] = np.arange(len(ids))
+    return position

@@ -66,28 +66,39 @@ def tier_migration(previous: pd.DataFrame, current: pd.DataFrame, *,
         order = (list(tier.cat.categories) if isinstance(tier.dtype, pd.CategoricalDtype)
                  else list(dict.fromkeys(tier.astype(str))))
     order = [str(t) for t in order]
-    seen = list(dict.fromkeys([*cur["tier"].astype(str), *prev["tier"].astype(str)]))
-    order += [t for t in seen if t not in order]
-    rank = {t: i for i, t in enumerate(order)}
-    ids = cur.index.append(prev.index.difference(cur.index))
-    from_t = prev["tier"].astype(str).reindex(ids).fillna(NEW)
-    to_t = cur["tier"].astype(str).reindex(ids).fillna(VANISHED)
-    clv = cur["clv"].astype("float64").reindex(ids)
-    clv = clv.where(to_t != VANISHED, prev["clv"].astype("float64").reindex(ids))
-    fr = from_t.map(rank).to_numpy(dtype="float64")
-    tr = to_t.map(rank).to_numpy(dtype="float64")
-    movement = np.select([from_t.to_numpy() == NEW, to_t.to_numpy() == VANISHED, tr < fr, tr > fr],
+    seen = pd.unique(np.concatenate([_labels(cur["tier"]), _labels(prev["tier"])]))
+    order += [str(t) for t in seen if str(t) not in order]
+    both = pd.merge(prev[["tier", "clv"]], cur[["tier", "clv"]], how="outer", left_index=True,
+                    right_index=True, suffixes=("_prev", "_cur"), sort=False)
+    both = both.loc[cur.index.append(prev.index.difference(cur.index))]
+    k = len(order)
+    fr = pd.Categorical(both["tier_prev"].astype("string"), categories=order).codes.astype(np.int64)
+    tr = pd.Categorical(both["tier_cur"].astype("string"), categories=order).codes.astype(np.int64)
+    fr[fr < 0], tr[tr < 0] = k, k  # (new) / (vanished)
+    to_vanished = tr == k
+    clv = np.where(to_vanished, both["clv_prev"].to_numpy(dtype="float64"),
+                   both["clv_cur"].to_numpy(dtype="float64"))
+    movement = np.select([fr == k, to_vanished, tr < fr, tr > fr],
                          ["new", "vanished", "upgraded", "downgraded"], "stayed")
-    moves = pd.DataFrame({"customer_id": ids.to_numpy(), "from_tier": from_t.to_numpy(),
-                          "to_tier": to_t.to_numpy(), "movement": movement,
-                          "clv": clv.to_numpy()})
-    rows = pd.Categorical(moves["from_tier"], categories=[*order, NEW])
-    cols = pd.Categorical(moves["to_tier"], categories=[*order, VANISHED])
-    counts = pd.crosstab(rows, cols, dropna=False).rename_axis(index="from_tier", columns="to_tier")
-    values = pd.crosstab(rows, cols, values=moves["clv"].fillna(0.0), aggfunc="sum",
-                         dropna=False).fillna(0.0)
-    values = values.rename_axis(index="from_tier", columns="to_tier")
+    rows, cols = [*order, NEW], [*order, VANISHED]
+    moves = pd.DataFrame({"customer_id": both.index.to_numpy(),
+                          "from_tier": pd.Categorical.from_codes(fr, categories=rows),
+                          "to_tier": pd.Categorical.from_codes(tr, categories=cols),
+                          "movement": movement, "clv": clv})
+    cell = fr * (k + 1) + tr
+    shape = (k + 1, k + 1)
+    counts = pd.DataFrame(np.bincount(cell, minlength=shape[0] * shape[1]).reshape(shape),
+                          index=pd.Index(rows, name="from_tier"),
+                          columns=pd.Index(cols, name="to_tier"))
+    values = pd.DataFrame(np.bincount(cell, weights=np.nan_to_num(clv),
+                                      minlength=shape[0] * shape[1]).reshape(shape),
+                          index=counts.index, columns=counts.columns)
     summary = (pd.Series(movement).value_counts()
                .reindex(["stayed", "upgraded", "downgraded", "new", "vanished"], fill_value=0)
                .rename("customers"))
     return MigrationResult(counts=counts, clv=values, moves=moves, summary=summary)
+
+
+def _labels(tier: pd.Series) -> np.ndarray:
+    """Distinct labels of a tier column, as strings."""
+    return pd.unique(tier.dropna().astype(str).to_numpy())

@@ -31,8 +31,9 @@ lost                1         1–2
 ==================  ========  ========
 
 k-means. Features are log(1 + x) of recency gap, frequency, monetary value and CLV (CLV floored at
-0), standardised; k is the value in ``k_range`` with the highest silhouette score (computed on a
-fixed-seed sample of at most ``sample_size`` customers); clusters are numbered by mean CLV, highest
+0), standardised; k is the value in ``k_range`` with the highest silhouette score (each k fitted
+and scored on a fixed-seed sample of at most ``sample_size`` customers, ties to the smaller k;
+the chosen k is then fitted on all customers); clusters are numbered by mean CLV, highest
 first, and each is described in words from its standardised feature means.
 """
 from __future__ import annotations
@@ -281,11 +282,13 @@ def kmeans_segments(scored: pd.DataFrame, *, k_range: Sequence[int] = range(2, 9
     random_state : int
         Seed for k-means initialisation and the silhouette sample (results are reproducible).
     sample_size : int
-        Customers used for the silhouette score (it costs O(n²)).
+        Customers (a fixed-seed sample) on which each k is fitted and scored by silhouette
+        (which costs O(n²)); the chosen k is then fitted on every customer.
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     require_columns(scored, (*RFM_COLUMNS, "clv"), what="scored customers",
                     fix="pass the output of clvkit.value.score_customers")
@@ -304,15 +307,19 @@ def kmeans_segments(scored: pd.DataFrame, *, k_range: Sequence[int] = range(2, 9
     if not ks:
         raise DataError(f"only {distinct} distinct customer profiles: too few to cluster",
                         fix="use segments.method: rules")
-    sil, fits = {}, {}
-    for k in ks:
-        model = KMeans(n_clusters=k, n_init=10, random_state=random_state).fit(features)
-        fits[k] = model.labels_
-        sil[k] = float(silhouette_score(features, model.labels_,
-                                        sample_size=min(sample_size, len(features)),
-                                        random_state=random_state))
-    best = max(ks, key=lambda k: (sil[k], -k))
-    labels = fits[best]
+    rng = np.random.default_rng(random_state)
+    sample = (features if len(features) <= sample_size
+              else features[rng.choice(len(features), sample_size, replace=False)])
+    sil = {}
+    # one OpenMP thread: on a busy machine k-means' thread pool slows small fits ~100-fold
+    with threadpool_limits(1):
+        for k in ks:
+            model = KMeans(n_clusters=k, n_init=10, random_state=random_state).fit(sample)
+            sil[k] = (float(silhouette_score(sample, model.labels_))
+                      if len(np.unique(model.labels_)) > 1 else -1.0)
+        best = max(ks, key=lambda k: (sil[k], -k))
+        labels = KMeans(n_clusters=best, n_init=10,
+                        random_state=random_state).fit(features).labels_
     z = pd.DataFrame(features, columns=raw.columns, index=raw.index).groupby(labels).mean()
     order = z["clv"].sort_values(ascending=False, kind="mergesort").index
     renumber = {old: new for new, old in enumerate(order, start=1)}

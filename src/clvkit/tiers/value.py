@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from clvkit.errors import ConfigError, DataError
-from clvkit.tiers._util import check_no_nan, field, sort_key_frame
+from clvkit.tiers._util import check_no_nan, field, rank_positions
 
 METHODS = ("quantile", "threshold")
 MISSING_LABEL = "(missing)"
@@ -151,11 +151,9 @@ def assign_tiers(scored: pd.DataFrame, rules: Sequence[object], *, score: str = 
     n = len(values_s)
     codes = np.empty(n, dtype=np.int64)
     if method == "quantile":
-        ordered = sort_key_frame(values_s)
         bounds = np.rint(np.cumsum(values) * n).astype(np.int64)
         bounds[-1] = n
-        position = pd.Series(np.arange(n), index=ordered.index).reindex(values_s.index).to_numpy()
-        codes[:] = np.searchsorted(bounds, position, side="right")
+        codes[:] = np.searchsorted(bounds, rank_positions(values_s), side="right")
     else:
         mins = np.asarray(values)
         below = values_s.to_numpy() < mins[-1]
@@ -238,6 +236,8 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
     sep : str
         Separator in the combined label.
     """
+    if not isinstance(tier.dtype, pd.CategoricalDtype):
+        tier = tier.astype("category")
     values = values.reindex(tier.index)
     if method in ("categories", "category"):
         second = values.astype("string").fillna(MISSING_LABEL)
@@ -267,8 +267,8 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
     second = pd.Series(pd.Categorical(second.to_numpy(), categories=cats, ordered=True),
                        index=tier.index, name=column)
     combos = [f"{t}{sep}{s}" for t in tier.cat.categories for s in cats]
-    tier_2d = pd.Series(pd.Categorical(tier.astype(str).to_numpy() + sep + second.astype(str).to_numpy(),
-                                       categories=combos, ordered=True),
+    codes = tier.cat.codes.to_numpy(dtype=np.int64) * len(cats) + second.cat.codes.to_numpy()
+    tier_2d = pd.Series(pd.Categorical.from_codes(codes, categories=combos, ordered=True),
                         index=tier.index, name="tier_2d")
     counts = pd.crosstab(tier, second, dropna=False)
     return GridResult(tier_2d=tier_2d, second=second, counts=counts, definitions=definitions,
