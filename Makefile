@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11 and pip):
 #   make report   run the default scenario on bundled data and write the HTML reports
 #   make test     run the whole test suite
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
