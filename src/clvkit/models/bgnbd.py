@@ -91,8 +91,25 @@ def log_alive_odds(params, x, t_x, T):
 
 
 def _bracket(C, A_, B_, z, factor):
-    """factor * [1 - (1-z)^(a-1) 2F1(A_, B_; C; z)]: the shared shape of E[X] terms."""
-    return factor * -np.expm1(B_ * np.log1p(-z) + np.log(hyp2f1(A_, B_, C, z)))
+    """factor * [1 - (1-z)^(a-1) 2F1(A_, B_; C; z)] with B_ = a - 1: the shape of E[X] terms.
+
+    Both ``factor`` (~ 1/(a-1)) and the bracket vanish at a = 1; there the removable singularity
+    is bridged by the mean of the values at a - 1 = -/+ 1e-4 (error ~1e-8 relative), which
+    callers get by passing ``B_`` and ``factor`` through :func:`_near_one`.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = hyp2f1(A_, B_, C, z)
+        lead = B_ * np.log1p(-z)
+        inner = np.where(h > 0, -np.expm1(lead + np.log(np.where(h > 0, h, 1.0))),
+                         1.0 - np.exp(lead) * h)
+    return factor * inner
+
+
+def _near_one(fn, a, delta=1e-4):
+    """fn(a), or for |a - 1| < delta the mean of fn(1 - delta) and fn(1 + delta)."""
+    if abs(a - 1.0) >= delta:
+        return fn(a)
+    return 0.5 * (fn(1.0 - delta) + fn(1.0 + delta))
 
 
 def expected_if_alive(params, t, x, T):
@@ -103,8 +120,8 @@ def expected_if_alive(params, t, x, T):
     r, alpha, a, b = (float(p) for p in params)
     t, x, T = _arrays(t, x, T)
     z = t / (alpha + T + t)
-    c = a + b + x - 1
-    return _bracket(c, a + b - 1 - r, a - 1, z, c / (a - 1))
+    return _near_one(lambda a_: _bracket(a_ + b + x - 1, a_ + b - 1 - r, a_ - 1, z,
+                                         (a_ + b + x - 1) / (a_ - 1)), a)
 
 
 def expected_purchases(params, t, x, t_x, T):
@@ -116,7 +133,9 @@ def expected_purchases_new_customer(params, t):
     """E[X(t)] for a customer just acquired (FHL 2005 eq. 9)."""
     r, alpha, a, b = (float(p) for p in params)
     t = np.asarray(t, dtype=float)
-    return _bracket(a + b - 1, a + b - 1 - r, a - 1, t / (alpha + t), (a + b - 1) / (a - 1))
+    z = t / (alpha + t)
+    return _near_one(lambda a_: _bracket(a_ + b - 1, a_ + b - 1 - r, a_ - 1, z,
+                                         (a_ + b - 1) / (a_ - 1)), a)
 
 
 def probability_of_purchases(params, n, t):

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import betainc, betaln, digamma, gammaln
 
 from clvkit.models._base import per_count
-from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket
+from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket, _near_one
 
 
 def loglik(params, x, t_x, T, *, grad=False):
@@ -69,15 +69,17 @@ def expected_if_alive(params, t, x, T):
     """E[Y(t) | alive at T, x, T]; times P(alive) it is Wagner and Hoppe's conditional E."""
     r, alpha, a, b = (float(p) for p in params)
     t, x, T = _arrays(t, x, T)
-    c = a + b + x
-    return _bracket(c, a + b - r, a - 1, t / (alpha + T + t), c / (a - 1))
+    z = t / (alpha + T + t)
+    return _near_one(lambda a_: _bracket(a_ + b + x, a_ + b - r, a_ - 1, z,
+                                         (a_ + b + x) / (a_ - 1)), a)
 
 
 def expected_purchases_new_customer(params, t):
     """E[X(t)] = b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))] (Euler form)."""
     r, alpha, a, b = (float(p) for p in params)
     t = np.asarray(t, dtype=float)
-    return _bracket(a + b, a + b - r, a - 1, t / (alpha + t), b / (a - 1))
+    z = t / (alpha + t)
+    return _near_one(lambda a_: _bracket(a_ + b, a_ + b - r, a_ - 1, z, b / (a_ - 1)), a)
 
 
 def probability_of_purchases(params, n, t):
