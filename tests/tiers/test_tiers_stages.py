@@ -19,7 +19,7 @@ def _one(frequency, recency, T, p_alive, rules=RULES, unit="D"):
     (5, 100, 120, 0.1999, "lost"),        # just below the floor
     (5, 100, 120, 0.2, "dormant"),        # at the floor: not lost, but below the dormant band
     (5, 100, 120, 0.4999, "dormant"),
-    (5, 100, 120, 0.5, "loyal"),          # leaves the band... but loyal needs 0.7: see below
+    (5, 100, 120, 0.5, "repeat"),         # at the band's top: active; loyal needs 0.7
     (5, 0, 140, 0.9, "loyal"),            # exactly dormant_days since the last purchase: active
     (5, 0, 140.01, 0.9, "dormant"),       # one step more: dormant
     (0, 0, 70, 1.0, "new"),               # single purchase exactly new_days ago
@@ -31,8 +31,6 @@ def _one(frequency, recency, T, p_alive, rules=RULES, unit="D"):
     (3, 50, 60, 0.6999, "repeat"),
 ])
 def test_stage_boundaries(frequency, recency, T, p_alive, expected):
-    if expected == "loyal" and p_alive < 0.7:
-        expected = "repeat"
     assert _one(frequency, recency, T, p_alive) == expected
 
 
