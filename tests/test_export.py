@@ -56,7 +56,7 @@ def test_parquet_round_trip_and_integer_ids(tmp_path):
 
 
 def test_missing_column_and_duplicates(tmp_path):
-    with pytest.raises(DataError, match=r"column 'action': tier assignments lack column\(s\) action"):
+    with pytest.raises(DataError, match=r"'action': tier assignments lack column\(s\) action"):
         write_assignments(_table().drop(columns="action"), tmp_path)
     with pytest.raises(DataError, match=r"column 'customer_id': 1 customers appear twice"):
         write_assignments(_table(ids=("a", "a", "b")), tmp_path)

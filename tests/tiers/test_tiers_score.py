@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from clvkit import cli, pipeline
-from clvkit.config import Config, load
+from clvkit.config import load
 from clvkit.errors import ConfigError
 from clvkit.export import ASSIGNMENT_COLUMNS, read_assignments
 

@@ -46,8 +46,8 @@ def test_chinese_labels_and_other_scores(scored):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 400), cuts=st.lists(st.integers(1, 99), min_size=1, max_size=6, unique=True),
-       seed=st.integers(0, 10))
+@given(n=st.integers(1, 400),
+       cuts=st.lists(st.integers(1, 99), min_size=1, max_size=6, unique=True), seed=st.integers(0, 10))
 def test_every_customer_in_one_tier_and_shares_within_one(n, cuts, seed):
     bounds = [0, *sorted(cuts), 100]
     shares = [(b - a) / 100 for a, b in zip(bounds, bounds[1:])]
@@ -104,7 +104,7 @@ def test_bad_params_name_the_key(scored, rules, method, kw, match):
 
 
 def test_missing_score_and_double_prospect_are_data_errors(scored):
-    with pytest.raises(DataError, match=r"column 'clv': tier score: 1 customers have no value.*C03"):
+    with pytest.raises(DataError, match=r"'clv': tier score: 1 customers have no value.*C03"):
         assign_tiers(scored.assign(clv=scored["clv"].where(scored.index != "C03")), RULES)
     with pytest.raises(DataError, match=r"1 customers are both scored buyers and prospects"):
         assign_tiers(scored, RULES, prospects=["C01"])

@@ -12,8 +12,8 @@ Segments. A mapping, checked in order (the first match wins; every (R, F, M) cel
 covered). In params it maps patterns over the three score digits to names, matched from the
 start of the code: ``{"5[4-5]": champions, "[3-4][4-5]": loyal, ...}`` (``5[4-5]`` = R 5, F 4–5,
 any M; ``.`` matches anything). In code it may also be ``{name: {r: [lo, hi], f: ..., m: ...}}``.
-A segment may appear under several patterns (the definitions count customers per pattern). The default
-(``DEFAULT_SEGMENTS``) uses R and F only:
+A segment may appear under several patterns (the definitions count customers per pattern).
+The default (``DEFAULT_SEGMENTS``) uses R and F only:
 
 ==================  ========  ========
 segment             R         F
@@ -63,7 +63,8 @@ def quantile_score(values: pd.Series, bins: int = 5) -> pd.Series:
     if n == 0:
         return pd.Series(np.zeros(0, dtype=np.int64), index=x.index, name=values.name)
     if x.nunique() == 1:
-        return pd.Series(np.full(n, (bins + 1) // 2, dtype=np.int64), index=x.index, name=values.name)
+        middle = np.full(n, (bins + 1) // 2, dtype=np.int64)
+        return pd.Series(middle, index=x.index, name=values.name)
     rank = x.rank(method="min").to_numpy()
     score = np.floor(bins * (rank - 1) / n).astype(np.int64) + 1
     return pd.Series(np.clip(score, 1, bins), index=x.index, name=values.name)
@@ -182,7 +183,7 @@ def parse_segments(mapping: object, *, bins: int = 5, key: str = "segments.mappi
 
 
 def _pattern_rule(pattern: str, name: str, bins: int, key: str) -> SegmentRule:
-    """A pattern over the ``RFM`` digits (matched from the start: ``5[4-5]`` = R 5, F 4–5, any M)."""
+    """A pattern over the ``RFM`` digits, matched from the start (``5[4-5]``: R 5, F 4–5)."""
     try:
         regex = re.compile(pattern)
     except re.error as e:

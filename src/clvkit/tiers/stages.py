@@ -62,7 +62,8 @@ class StageRules:
             if not float(getattr(self, name)) >= 0:
                 raise ConfigError(f"must be a number of days >= 0, got {getattr(self, name)!r}",
                                   key=f"{key}.{name}")
-        if int(self.loyal_min_purchases) != self.loyal_min_purchases or self.loyal_min_purchases < 2:
+        k = self.loyal_min_purchases
+        if int(k) != k or k < 2:
             raise ConfigError(f"must be a whole number >= 2, got {self.loyal_min_purchases!r}",
                               key=f"{key}.loyal_min_purchases")
         for name in ("loyal_min_p_alive", "dormant_p_alive", "lost_p_alive"):
@@ -142,8 +143,8 @@ def lifecycle_stages(scored: pd.DataFrame, rules: StageRules | None = None, *,
     ]
     labels = np.select(conditions, ["lost", "dormant", "new", "one-time", "loyal"], "repeat")
     prospect_ids = pd.Index([] if prospects is None else list(prospects))
-    stage = pd.Series(pd.Categorical(np.concatenate([labels, np.full(len(prospect_ids), "prospect")]),
-                                     categories=list(STAGES), ordered=True),
+    labels = np.concatenate([labels, np.full(len(prospect_ids), "prospect")])
+    stage = pd.Series(pd.Categorical(labels, categories=list(STAGES), ordered=True),
                       index=scored.index.append(prospect_ids), name="stage")
     stage.index.name = scored.index.name or "customer_id"
     defs = rules.definitions()

@@ -64,7 +64,8 @@ def churn_warning(scored: pd.DataFrame, *, p_alive_below: float = 0.3,
             else previous.astype("float64").reindex(scored.index))
     change = p - prev
     low = p < p_alive_below
-    fell = (-change > drop_more_than) if drop_more_than is not None else pd.Series(False, index=p.index)
+    fell = (-change > drop_more_than if drop_more_than is not None
+            else pd.Series(False, index=p.index))
     fell = fell.fillna(False).astype(bool)
     reason = np.where(low & fell, f"P(alive) < {p_alive_below:g} and fell by more than "
                                   f"{drop_more_than or 0:g}",
@@ -87,5 +88,6 @@ def churn_warning(scored: pd.DataFrame, *, p_alive_below: float = 0.3,
     criteria = pd.DataFrame({
         "criterion": ["p_alive_below", "drop_more_than", "top_n", "ranked_by"],
         "value": [f"{p_alive_below:g}", "-" if drop_more_than is None else f"{drop_more_than:g}",
-                  "all" if top_n is None else str(int(top_n)), "clv_at_risk = clv × (1 − p_alive)"]})
+                  "all" if top_n is None else str(int(top_n)),
+                  "clv_at_risk = clv × (1 − p_alive)"]})
     return WarningResult(watchlist=table.reset_index(drop=True), criteria=criteria, flagged=flagged)
