@@ -269,3 +269,12 @@ def test_tz_aware_dates_need_read_transactions():
 def test_bad_options_are_config_errors(options, match):
     with pytest.raises(ConfigError, match=match):
         clean_transactions(_frame([("A", "2024-01-01", 1.0)]), **options)
+
+
+def test_duplicates_compare_parsed_values():
+    frame = _frame([("A", "2024-01-01", "10"), ("A", "2024-01-01T00:00:00", "10.0"),
+                    ("A", "2024-01-02", "0"), ("A", "2024-01-02", "-0")])
+    clean, ledger = clean_transactions(frame)
+    assert _counts(ledger) == {"exact duplicate row": 2}
+    assert clean["amount"].tolist() == [10.0, 0.0]
+

@@ -6,7 +6,8 @@ once, under the first reason that applies:
 1. missing customer id; missing date; unparseable date; missing amount; non-numeric amount;
    non-finite amount (``inf``);
 2. date after ``observation_end`` (the whole end day is kept when it is given as a date);
-3. exact duplicate row (identical in every column; the first copy is kept);
+3. exact duplicate row (the same customer, date, amount and other columns, comparing parsed
+   values; the first copy is kept);
 4. negative amounts (returns): ``returns="drop"`` drops them; ``returns="net"`` nets them
    against the same customer's purchases on the same calendar day -- the returns are dropped
    as netted, the day's purchases are scaled down in proportion (``modified``), and when the
@@ -161,6 +162,7 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
             alive[mask] = False
 
     blank_id = _blank(ids)
+    codes = _id_codes(ids, blank_id)  # ids as integers in sorted order, -1 if missing
     take(MISSING_ID, blank_id)
     take(MISSING_DATE, dates.isna().to_numpy() & ~bad_date)
     take(BAD_DATE, bad_date)
@@ -169,12 +171,13 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     take(INFINITE_AMOUNT, np.isinf(amounts))
     if end is not None:
         take(LATE, (dates >= end).to_numpy())
-    take(DUPLICATE, _duplicates(frame.drop(columns=[UNPARSED_DATE], errors="ignore"), alive))
+    take(DUPLICATE, _duplicates(frame.drop(columns=[UNPARSED_DATE], errors="ignore"), codes,
+                                dates, amounts, alive))
     new_amounts = amounts.copy()
     if returns == "drop":
         take(NEGATIVE, amounts < 0)
     else:
-        netted, reduced, gone, new_amounts = _net_returns(ids, dates, amounts, alive)
+        netted, reduced, gone, new_amounts = _net_returns(codes, dates, amounts, alive)
         take(RETURN_NETTED, netted)
         take(PURCHASE_REDUCED, reduced, action="modified")
         take(NET_NOT_POSITIVE, gone)
@@ -186,13 +189,13 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     out = frame.loc[alive].drop(columns=[UNPARSED_DATE], errors="ignore")
     out["customer_id"] = _tidy_ids(ids[alive])
     out["date"] = dates[alive]
-    out["amount"] = new_amounts[alive]
+    out["amount"] = new_amounts[alive] + 0.0
     first = ["customer_id", "date", "amount"]
     out = out[first + [c for c in out.columns if c not in first]]
-    out = out.sort_values(["customer_id", "date"], kind="stable").reset_index(drop=True)
+    order = np.lexsort((_ticks(dates)[alive], codes[alive]))  # stable: ties keep input order
+    out = out.iloc[order].reset_index(drop=True)
     out.attrs["source"] = source
-    table = _ledger_table(reasons, np.where(blank_id, -1, pd.factorize(ids)[0]), amounts,
-                          new_amounts)
+    table = _ledger_table(reasons, codes, amounts, new_amounts)
     ledger = Ledger(table=table, rows_in=len(transactions), rows_out=len(out), source=source)
     if len(out) == 0:
         _nothing_left(ledger, source)
@@ -253,17 +256,36 @@ def _canonical(frame, source):
 
 
 def _blank(ids):
-    text = ids.astype("str").str.strip()
-    return (ids.isna() | text.eq("")).to_numpy()
+    blank = ids.isna().to_numpy().copy()  # CoW arrays are read-only
+    if pd.api.types.is_string_dtype(ids) or ids.dtype == object:
+        blank |= (ids.astype("str").str.strip() == "").to_numpy()
+    return blank
 
 
-def _duplicates(frame, alive):
+def _id_codes(ids, blank):
+    """Factorise ids once (sorted, so code order is id order); -1 where the id is missing.
+
+    The integer codes make duplicates, netting groups, sorting and ledger counts cheap. Ids of
+    mixed types (ints and strings in one object column) sort ints first, as pandas does."""
+    return pd.factorize(ids.mask(blank), sort=True)[0].astype(np.int64)
+
+
+def _ticks(dates):
+    """Dates as int64 microseconds (NaT is the minimum; those rows are dropped before use)."""
+    return dates.to_numpy(dtype="datetime64[us]").view(np.int64)
+
+
+def _duplicates(frame, codes, dates, amounts, alive):
+    """Exact duplicates among the rows still alive, comparing parsed values (ids through their
+    codes; ``10`` equals ``10.0`` and ``-0`` equals ``0``) and every other column as is."""
     mask = np.zeros(len(frame), dtype=bool)
-    mask[alive] = frame.loc[alive].duplicated(keep="first").to_numpy()
+    rows = frame.loc[alive].assign(customer_id=codes[alive], date=dates[alive],
+                                   amount=amounts[alive] + 0.0)  # + 0.0 turns -0.0 into 0.0
+    mask[alive] = rows.duplicated(keep="first").to_numpy()
     return mask
 
 
-def _net_returns(ids, dates, amounts, alive):
+def _net_returns(codes, dates, amounts, alive):
     """Net negative amounts against the same customer's purchases on the same calendar day.
 
     Returns masks (netted returns, reduced purchases, rows of customer-days whose net amount is
@@ -271,7 +293,7 @@ def _net_returns(ids, dates, amounts, alive):
     """
     signed = alive & (amounts != 0)
     rows = np.flatnonzero(signed)
-    days = pd.DataFrame({"id": ids.to_numpy()[rows], "day": dates.dt.normalize().to_numpy()[rows],
+    days = pd.DataFrame({"id": codes[rows], "day": _ticks(dates)[rows] // 86_400_000_000,
                          "pos": np.clip(amounts[rows], 0, None),
                          "neg": np.clip(amounts[rows], None, 0)})
     sums = days.groupby(["id", "day"], sort=False)[["pos", "neg"]].transform("sum")
