@@ -23,7 +23,7 @@ Wagner and Hoppe (2008), "Erratum on the MBG/NBD model".
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betainc, betaln, digamma, gammaln
+from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from clvkit.models._base import per_count
 from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket, _near_one
@@ -72,6 +72,11 @@ def expected_if_alive(params, t, x, T):
     z = t / (alpha + T + t)
     return _near_one(lambda a_: _bracket(a_ + b + x, a_ + b - r, a_ - 1, z,
                                          (a_ + b + x) / (a_ - 1)), a)
+
+
+def expected_purchases(params, t, x, t_x, T):
+    """E[Y(t) | x, t_x, T] (Wagner and Hoppe 2008)."""
+    return expected_if_alive(params, t, x, T) * expit(-log_alive_odds(params, x, t_x, T))
 
 
 def expected_purchases_new_customer(params, t):
