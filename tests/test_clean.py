@@ -278,3 +278,11 @@ def test_duplicates_compare_parsed_values():
     assert _counts(ledger) == {"exact duplicate row": 2}
     assert clean["amount"].tolist() == [10.0, 0.0]
 
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import clvkit.clean
+    result = doctest.testmod(clvkit.clean)
+    assert result.attempted > 0 and result.failed == 0

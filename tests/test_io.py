@@ -381,3 +381,11 @@ def test_programme_treated_but_not_eligible(tmp_path):
     with pytest.raises(DataError, match=r"column 'treated': is true for customers who are not "
                                         r"eligible: 1 rows \(e.g. row 2\)"):
         read_programme(path)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import clvkit.io
+    result = doctest.testmod(clvkit.io)
+    assert result.attempted > 0 and result.failed == 0

@@ -136,6 +136,18 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         An option out of its domain.
     DataError
         Required columns missing, or no usable row left (naming the largest drop reason).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> raw = pd.DataFrame({"customer_id": ["a", "a", None, "b"],
+    ...                     "date": ["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-04"],
+    ...                     "amount": [5.0, 5.0, 2.0, -1.0]})
+    >>> clean, ledger = clean_transactions(raw)
+    >>> ledger.rows_in, ledger.rows_out, ledger.rows_dropped
+    (4, 1, 3)
+    >>> dict(ledger.table.loc[ledger.table["rows"] > 0, ["reason", "rows"]].to_numpy())
+    {'missing customer id': 1, 'exact duplicate row': 1, 'negative amount': 1}
     """
     _check_options(returns, zero_amounts, amount_cap)
     if not isinstance(transactions, pd.DataFrame):

@@ -20,9 +20,9 @@ their raw text in the column ``_unparsed_date`` (present only when there are suc
 values are an error naming the rows, since no ledger follows them. Row numbers in messages
 count data rows from 1 (in a CSV with a header, row *n* is on line *n + 1*).
 
-Customer ids keep the type they were read with. In CSV text, ids that are all plain integers
-(no leading zeros) become ``int64`` (``Int64`` if some are missing); other ids stay text, with
-surrounding whitespace removed.
+Customer ids keep the type they were read with. A CSV id column is judged on its text: ids
+that are all plain integers (no leading zeros) become ``int64`` (``Int64`` if some are
+missing); other ids stay text, with surrounding whitespace removed, so ``007`` never becomes 7.
 """
 from __future__ import annotations
 
@@ -84,6 +84,13 @@ def read_transactions(source, *, customer_id="customer_id", date="date", amount=
     DataError
         Whole-input problems: missing/empty/binary file, header only, wrong delimiter or
         encoding, a required column missing, a non-ISO date column without ``date_format``.
+
+    Examples
+    --------
+    >>> from clvkit.datasets import load_cdnow
+    >>> frame = read_transactions(load_cdnow("sample"))
+    >>> frame.columns[:3].tolist(), frame["date"].dtype.name
+    (['customer_id', 'date', 'amount'], 'datetime64[us]')
     """
     frame, label = _read(source, {"customer_id": customer_id, "date": date, "amount": amount},
                          table=table, query=query, sep=sep, encoding=encoding)
@@ -241,7 +248,7 @@ def _load(source, *, table, query, sep, encoding, text):
                         fix=f"check the path (relative paths start at {Path.cwd()})")
     if path.is_dir():
         raise DataError("is a directory, not a file", file=label, fix="name the file inside it")
-    head = path.read_bytes()[:8192] if path.stat().st_size <= 8192 else _head(path)
+    head = _head(path)
     kind = _sniff(path, head)
     if kind != "csv" and kind not in {"parquet", "duckdb", "sqlite"}:
         raise DataError(f"is not a text CSV file ({kind})", file=label,
