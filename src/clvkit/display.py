@@ -1,0 +1,228 @@
+"""Tables for the HTML reports: one look for every number a reader sees.
+
+The report notebooks show analysis results to people who never open a notebook. A raw
+DataFrame prints ``0.603764`` and ``132426.028105``, a 0..n index and snake_case headers; the
+functions here turn a result into a pandas ``Styler`` with consistent formats instead, so the
+notebooks only choose *which* columns to show and stay logic-free:
+
+* thousands separators everywhere (``132,426``), a fixed number of decimals per column;
+* shares as percentages (``60.4%``), money in whole units when the amounts are large;
+* dates as ``YYYY-MM-DD``, booleans as yes/no, missing values as an en dash;
+* readable headers (``clv_at_risk`` -> "CLV at risk"), text left-aligned, the index hidden.
+
+Formatting only: nothing here computes a statistic, and the full unformatted tables stay in the
+run's CSV exports.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["definitions", "format_value", "header", "table"]
+
+#: Shown for a missing value (NaN, NA, NaT, None).
+MISSING = "–"
+#: Words written in capitals (or otherwise) in headers; the rest is lower case with spaces.
+WORDS = {"clv": "CLV", "aic": "AIC", "bic": "BIC", "mae": "MAE", "rmse": "RMSE", "nps": "NPS",
+         "csat": "CSAT", "smd": "SMD", "rfm": "RFM", "id": "ID", "se": "std. error"}
+
+
+def header(name) -> str:
+    """A readable column header: ``p_alive_mean`` -> "P(alive) mean", ``clv_at_risk`` ->
+    "CLV at risk"; names that are not plain snake_case (``"7+"``, ``"VIP客户"``) are kept."""
+    text = str(name)
+    if text != text.lower() or " " in text:
+        return text
+    text = text.replace("p_alive", "P(alive)")
+    return " ".join(WORDS.get(word, word) for word in text.split("_") if word)
+
+
+def _is_missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists, arrays: not a scalar, so not "missing"
+        return False
+
+
+def format_value(value, *, digits: int = 2) -> str:
+    """One value as the reports print it (dates ``YYYY-MM-DD``, ``1,234.57``, yes/no, –).
+
+    Integers get thousands separators and no decimals, floats ``digits`` decimals (a float that
+    is a whole number prints as an integer), timestamps their date when the time is midnight.
+    """
+    if value is None or _is_missing(value):
+        return MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, pd.Timestamp | _dt.datetime):
+        stamp = pd.Timestamp(value)
+        return f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else f"{stamp:%Y-%m-%d %H:%M}"
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta):
+        return f"{value / pd.Timedelta(days=1):,.{digits}f} days"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        if math.isfinite(v) and v == round(v) and abs(v) < 1e15:
+            return f"{int(round(v)):,}"
+        return f"{v:,.{digits}f}"
+    return str(value)
+
+
+def _money_format(values: pd.Series) -> str:
+    """Whole currency units when the typical amount is at least 1,000, else cents."""
+    finite = pd.to_numeric(values, errors="coerce").abs().dropna()
+    whole = len(finite) > 0 and float(finite.median()) >= 1000
+    return "{:,.0f}" if whole else "{:,.2f}"
+
+
+def _formatter(column: pd.Series, *, percent: bool, money: bool, integer: bool, digits: int):
+    dtype = column.dtype
+    if percent:
+        return "{:.1%}"
+    if money:
+        return _money_format(column)
+    if integer:
+        return "{:,.0f}"
+    if pd.api.types.is_bool_dtype(dtype):
+        return lambda v: "yes" if v else "no"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "{:,}"
+    if pd.api.types.is_float_dtype(dtype):
+        return f"{{:,.{digits}f}}"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return lambda v: format_value(v, digits=digits)
+    return lambda v: format_value(v, digits=digits)
+
+
+def _as_list(names) -> list:
+    if names is None:
+        return []
+    if isinstance(names, str):
+        return [names]
+    return list(names)
+
+
+def table(frame, *, columns: Mapping | Iterable | None = None, percent=(), money=(), integer=(),
+          digits: int = 2, index: bool = False, caption: str | None = None,
+          max_rows: int | None = None):
+    """A result table formatted for a report: a pandas ``Styler`` that notebooks display.
+
+    Parameters
+    ----------
+    frame : DataFrame or Series
+        The result to show, unchanged by this function (a copy is formatted).
+    columns : list or dict, optional
+        The columns to show, in this order; a dict also renames them (``{"clv_total":
+        "future value"}``). Default: every column, headers made readable by :func:`header`.
+    percent, money, integer : column name or list of names
+        Shares (fractions, ``0.604`` -> ``60.4%``); amounts of money (thousands separators;
+        whole units when the column's median is at least 1,000, else two decimals); floats
+        that count things (``4,500``). Names refer to ``frame``'s columns (before renaming).
+    digits : int
+        Decimals of the other float columns.
+    index : bool
+        Show the index. When False, a meaningful index (named, or not the default 0..n) becomes
+        the first column instead, so no information is lost; the 0..n counter is never shown.
+    caption : str, optional
+        A caption above the table.
+    max_rows : int, optional
+        Show only the first ``max_rows`` rows (the caption says so).
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Displays as an HTML table in a notebook; ``.to_html()`` gives the HTML.
+
+    Raises
+    ------
+    KeyError
+        When ``columns``, ``percent``, ``money`` or ``integer`` names a column that is not in
+        ``frame`` (the message lists the columns there are).
+    """
+    data = frame.to_frame() if isinstance(frame, pd.Series) else frame.copy()
+    if not index and not (isinstance(data.index, pd.RangeIndex) and data.index.name is None
+                          and data.index.start == 0 and data.index.step == 1):
+        data = data.reset_index()
+    chosen = _as_list(columns) if not isinstance(columns, Mapping) else list(columns)
+    named = {"columns": chosen, "percent": _as_list(percent), "money": _as_list(money),
+             "integer": _as_list(integer)}
+    for what, names in named.items():
+        missing = [n for n in names if n not in data.columns]
+        if missing:
+            raise KeyError(f"table({what}=...): no column {', '.join(map(repr, missing))}; "
+                           f"the table has {', '.join(map(str, data.columns))}")
+    if chosen:
+        data = data[chosen]
+    total = len(data)
+    if max_rows is not None and total > max_rows:
+        data = data.head(max_rows)
+        note = f"first {max_rows:,} of {total:,} rows"
+        caption = f"{caption} ({note})" if caption else note.capitalize()
+    formats = {col: _formatter(data[col], percent=col in named["percent"],
+                               money=col in named["money"], integer=col in named["integer"],
+                               digits=digits) for col in data.columns}
+    text_cols = [col for col in data.columns
+                 if not (pd.api.types.is_numeric_dtype(data[col].dtype)
+                         or pd.api.types.is_datetime64_any_dtype(data[col].dtype))
+                 or pd.api.types.is_bool_dtype(data[col].dtype)]
+    labels = dict(columns) if isinstance(columns, Mapping) else {}
+    styler = (data.style.format(formats, na_rep=MISSING, escape="html")
+              .format_index(lambda c: labels.get(c, header(c)), axis="columns", escape="html"))
+    if not index:
+        styler = styler.hide(axis="index")
+    else:
+        styler = styler.format_index(lambda v: format_value(v, digits=digits), axis="index",
+                                     escape="html")
+    if text_cols:
+        styler = styler.set_properties(subset=text_cols, **{"text-align": "left"})
+    styles = [{"selector": "th.col_heading", "props": "text-align: right; vertical-align: bottom;"}]
+    styles += [{"selector": f"th.col_heading.col{data.columns.get_loc(c)}",
+                "props": "text-align: left;"} for c in text_cols]
+    styler = styler.set_table_styles(styles, overwrite=False)
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
+
+
+def definitions(mapping, *, term: str = "term", meaning: str = "definition", digits: int = 2,
+                caption: str | None = None):
+    """A dict of definitions (or any name -> value mapping) as a two-column table.
+
+    Used for the method section of a report (``ImpactResult.definitions``, the analysis
+    windows, model settings): keys in the first column, values formatted by
+    :func:`format_value` (dates as ``YYYY-MM-DD``, numbers with separators) in the second.
+
+    Parameters
+    ----------
+    mapping : Mapping or Series
+        Names to values; the order is kept.
+    term, meaning : str
+        The two column headers.
+    digits : int
+        Decimals of float values.
+    caption : str, optional
+        A caption above the table.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+    """
+    items = list(mapping.items())
+    frame = pd.DataFrame({term: [str(k) for k, _ in items],
+                          meaning: [format_value(v, digits=digits) for _, v in items]},
+                         dtype=object)
+    styler = (frame.style.format(escape="html").hide(axis="index")
+              .set_properties(**{"text-align": "left", "white-space": "normal"})
+              .set_properties(subset=[term], **{"font-weight": "bold"})
+              .set_table_styles([{"selector": "th", "props": "text-align: left;"}]))
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
