@@ -127,3 +127,74 @@ def test_importing_clvkit_does_not_import_matplotlib():
     code = "import sys, clvkit, clvkit.plots, clvkit.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_ledger_with_nothing_removed_says_so():
+    led = pd.DataFrame({"reason": ["missing date", "negative amount"], "rows": [0, 0],
+                        "action": ["dropped", "dropped"]})
+    ax = plots.ledger(led)
+    assert ax.get_title(loc="left") == "Cleaning removed or changed no rows"
+    assert ax.get_xlim() == (0.0, 1.0)
+    led.loc[1, "rows"] = 4
+    assert plots.ledger(led).get_title(loc="left") == "What cleaning removed or changed, by reason"
+
+
+def tracking_frame():
+    ends = pd.date_range("2024-01-08", periods=4, freq="7D")
+    return pd.DataFrame({"period_end": ends, "actual": [3, 5, 4, 6], "expected": [3.2, 4.8, 4.4, 5.5],
+                         "actual_cumulative": [3, 8, 12, 18],
+                         "expected_cumulative": [3.2, 8.0, 12.4, 17.9]},
+                        index=pd.RangeIndex(1, 5, name="period"))
+
+
+@pytest.mark.parametrize("cumulative", [False, True])
+def test_tracking_draws_actual_and_expected_and_marks_the_calibration_end(cumulative):
+    frame = tracking_frame()
+    ax = plots.tracking(frame, cumulative=cumulative, calibration_end=pd.Timestamp("2024-01-20"))
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["actual", "expected by the model", "end of calibration"]
+    col = "actual_cumulative" if cumulative else "actual"
+    assert list(lines[0].get_ydata()) == frame[col].tolist()   # draws the frame's numbers
+    assert ax.get_ylabel() == ("cumulative repeat transactions" if cumulative
+                               else "repeat transactions per week")
+    assert ax.get_xlabel() == "date (end of period)"
+    assert "actual and expected" in ax.get_title(loc="left")
+
+
+def test_calibration_holdout_labels_bins_and_the_holdout_window():
+    table = pd.DataFrame({"customers": [10, 5, 2], "actual": [0.2, 0.5, 1.4],
+                          "predicted": [0.25, 0.45, 1.2]}, index=pd.Index(["0", "1", "2+"], name="frequency"))
+    ax = plots.calibration_holdout(table, holdout="26 weeks", title="Predictions hold up")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2+"]
+    assert ax.get_ylabel() == "mean purchases per customer in 26 weeks"
+    assert ax.get_xlabel() == "repeat purchases in the calibration period"
+    assert [list(ln.get_ydata()) for ln in ax.get_lines()] == [[0.2, 0.5, 1.4], [0.25, 0.45, 1.2]]
+    assert ax.get_title(loc="left") == "Predictions hold up"
+
+
+def test_frequency_recency_heatmap_puts_high_frequency_on_top_and_leaves_gaps_blank():
+    frame = pd.DataFrame({"frequency": [0, 1, 1, 2, 2], "recency": [0.0, 0.0, 4.0, 0.0, 4.0],
+                          "p_alive": [1.0, 0.2, 0.6, 0.1, 0.7]})
+    ax = plots.frequency_recency(frame, value="p_alive", title="Recent buyers are alive",
+                                 colorbar="P(alive)", recency_unit="weeks")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2", "1", "0"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "4"]
+    assert ax.get_xlabel() == "recency: age at last purchase (weeks)"
+    assert ax.get_ylabel() == "repeat purchases (frequency)"
+    # 5 cells drawn, the (frequency 0, recency 4) cell left blank
+    assert sorted(t.get_text() for t in ax.texts) == ["0.10", "0.20", "0.60", "0.70", "1.00"]
+
+
+def test_effects_gives_each_outcome_its_own_axis_and_unit():
+    eff = pd.DataFrame({"unit": ["points", "NPS points", ""], "estimate": [0.57, 30.1, np.nan],
+                        "low": [0.32, 13.0, np.nan], "high": [0.78, 44.1, np.nan]},
+                       index=pd.Index(["csat", "nps", "spend"], name="outcome"))
+    axes = plots.effects(eff, title="The programme raised satisfaction", units={"spend": "CNY"})
+    assert len(axes) == 3 and len({id(a.figure) for a in axes}) == 1
+    assert [a.get_yticklabels()[0].get_text() for a in axes] == ["csat", "nps", "spend"]
+    assert [a.get_xlabel() for a in axes] == ["points", "NPS points", "CNY"]
+    assert axes[0].get_title(loc="left") == "The programme raised satisfaction"
+    assert [t.get_text() for t in axes[1].texts] == ["+30.1"]
+    assert [t.get_text() for t in axes[2].texts] == ["not estimated"]
+    lo, hi = axes[1].get_xlim()
+    assert lo < 0 < 13.0 < 44.1 < hi   # zero and the whole interval in view

@@ -76,8 +76,12 @@ def ledger(table, *, ax=None, title=None):
     ax.invert_yaxis()
     for y, (rows, action) in enumerate(zip(table["rows"], table["action"])):
         ax.annotate(f" {rows:,} {action}", (rows, y), va="center", fontsize=9)
-    ax.set(title=title or "What cleaning removed or changed, by reason", xlabel="rows",
-           ylabel="")
+    nothing = not (table["rows"] > 0).any()
+    if nothing:  # no negative axis around an empty chart
+        ax.set_xlim(0, 1)
+    ax.set(title=title or ("Cleaning removed or changed no rows" if nothing
+                           else "What cleaning removed or changed, by reason"),
+           xlabel="rows", ylabel="")
     return ax
 
 
@@ -188,3 +192,108 @@ def counts(series, *, ax=None, title, xlabel, ylabel="customers", order=None):
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.tick_params(axis="x", labelrotation=20 if len(s) > 6 else 0)
     return ax
+
+
+def tracking(frame, *, cumulative=False, calibration_end=None, ax=None, title=None,
+             unit="week"):
+    """Actual vs model-expected repeat transactions over time (``diagnostics.tracking``).
+
+    Draws ``actual``/``expected`` per period (or ``actual_cumulative``/``expected_cumulative``
+    with ``cumulative=True``) against ``period_end``; ``calibration_end`` marks where the fit
+    stopped, so the part to its right is an out-of-sample check. ``unit`` names the period in the
+    axis label ("repeat transactions per week").
+    """
+    cols = ["actual_cumulative", "expected_cumulative"] if cumulative else ["actual", "expected"]
+    _need(frame, ["period_end", *cols], "tracking")
+    ax = _axes(ax)
+    ax.plot(frame["period_end"], frame[cols[0]], "-", color=PALETTE[0], linewidth=2,
+            label="actual")
+    ax.plot(frame["period_end"], frame[cols[1]], "--", color=PALETTE[1], linewidth=2,
+            label="expected by the model")
+    if calibration_end is not None:
+        ax.axvline(calibration_end, color=PALETTE[3], linestyle=":", linewidth=1.5,
+                   label="end of calibration")
+    ax.legend(frameon=False)
+    ylabel = "cumulative repeat transactions" if cumulative else f"repeat transactions per {unit}"
+    ax.set(title=title or ("Cumulative repeat transactions: actual and expected" if cumulative
+                           else f"Repeat transactions per {unit}: actual and expected"),
+           xlabel="date (end of period)", ylabel=ylabel)
+    return ax
+
+
+def calibration_holdout(table, *, ax=None, title=None, holdout="the holdout period"):
+    """Mean actual vs predicted holdout purchases by calibration frequency
+    (``diagnostics.calibration_holdout_table``: index = frequency bin, ``actual``, ``predicted``).
+
+    ``holdout`` describes the holdout window for the axis label ("26 weeks").
+    """
+    _need(table, ["actual", "predicted"], "calibration_holdout")
+    ax = _axes(ax)
+    xs = list(range(len(table)))
+    ax.plot(xs, table["actual"], "o-", color=PALETTE[0], linewidth=2, label="actual")
+    ax.plot(xs, table["predicted"], "s--", color=PALETTE[1], linewidth=2, label="predicted")
+    ax.set_xticks(xs, [str(x) for x in table.index])
+    ax.legend(frameon=False)
+    ax.set(title=title or "Holdout purchases: actual and predicted",
+           xlabel="repeat purchases in the calibration period",
+           ylabel=f"mean purchases per customer in {holdout}")
+    return ax
+
+
+def frequency_recency(frame, *, value, ax=None, title, colorbar, fmt=".2f", recency_unit="weeks",
+                      cmap="Blues"):
+    """A frequency x recency matrix (``diagnostics.frequency_recency_matrix``) as a heatmap.
+
+    The tidy frame (``frequency``, ``recency``, ``value``) is pivoted for drawing only: one row
+    per frequency, highest at the top, one column per recency; cells the grid leaves out
+    (frequency 0 at recency > 0) stay blank.
+    """
+    _need(frame, ["frequency", "recency", value], "frequency_recency")
+    matrix = frame.pivot(index="frequency", columns="recency", values=value).sort_index(
+        ascending=False)
+    matrix.columns = [f"{c:g}" for c in matrix.columns]
+    return heatmap(matrix, ax=ax, title=title, colorbar=colorbar, fmt=fmt, cmap=cmap,
+                   xlabel=f"recency: age at last purchase ({recency_unit})",
+                   ylabel="repeat purchases (frequency)")
+
+
+def effects(frame, *, title, outcome="outcome", value="estimate", low="low", high="high",
+            unit="unit", units=None, axes=None):
+    """Programme effects in their own units: one small panel per outcome (``ImpactResult.effects``).
+
+    Each panel shows the estimate with its interval on its own x axis, labelled with the
+    outcome's unit (``units`` overrides, e.g. ``{"spend": "CNY per customer"}``), a dashed line
+    at zero and the estimate written beside the point; an outcome with no estimate says so.
+    Outcomes measured on different scales (CSAT points, NPS points, percentage points, money)
+    are never forced onto one axis. Returns the list of Axes, one per outcome.
+    """
+    data = frame.reset_index() if outcome not in frame.columns else frame
+    _need(data, [outcome, value, low, high], "effects")
+    n = len(data)
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(n, 1, figsize=(8, 1.05 * n + 0.9), squeeze=False)
+        axes = list(axes[:, 0])
+    names = units or {}
+    for ax, (_, row) in zip(axes, data.iterrows()):
+        est, lo, hi = (float(row[c]) for c in (value, low, high))
+        label = names.get(row[outcome]) or (row[unit] if unit in data.columns else "") or ""
+        ax.axvline(0, color=PALETTE[4], linewidth=1, linestyle="--")
+        if est == est:
+            ax.hlines(0, lo, hi, color=PALETTE[0], linewidth=3, alpha=0.6)
+            ax.plot([est], [0], "o", color=PALETTE[0], markersize=8)
+            ax.annotate(f"{est:+,.3g}", (est, 0), xytext=(0, 7), textcoords="offset points",
+                        ha="center", fontsize=9)
+            left, right = min(0.0, lo, est), max(0.0, hi, est)   # zero always in view
+            pad = 0.08 * (right - left) or 1.0
+            ax.set_xlim(left - pad, right + pad)
+        else:
+            ax.annotate("not estimated", (0.02, 0.5), xycoords="axes fraction", va="center",
+                        color=PALETTE[3])
+        ax.set_yticks([0], [str(row[outcome])])
+        ax.set_ylim(-0.8, 0.8)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel(label, fontsize=9, labelpad=1)
+    axes[0].set_title(title)
+    return axes
