@@ -121,6 +121,8 @@ def test_calibration_holdout_equals_lifetimes(cdnow, engine):
     assert ours.index.equals(ref.index)
     np.testing.assert_allclose(ours.to_numpy(float), ref.to_numpy(float), rtol=0, atol=1e-9)
     assert ours["duration_holdout"].iloc[0] == pytest.approx(273 / 7)
+    assert ours.attrs == {"time_unit": "W", "period": "D", "observation_end": pd.Timestamp(
+        "1998-06-30"), "calibration_end": pd.Timestamp("1997-09-30")}
 
     # ... and on the raw log every column but the holdout mean is still lifetimes' to 1e-9
     raw = calibration_and_holdout_data(
