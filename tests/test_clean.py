@@ -251,6 +251,11 @@ def test_missing_columns_and_wrong_type():
         clean_transactions([1, 2])
 
 
+def test_empty_frame_is_an_error_not_a_ledger():
+    with pytest.raises(DataError, match="^shop.csv: transactions have no rows"):
+        clean_transactions(_frame([]), source="shop.csv")
+
+
 def test_tz_aware_dates_need_read_transactions():
     frame = _frame([("A", pd.Timestamp("2024-01-01", tz="UTC"), 1.0)])
     with pytest.raises(DataError, match="column 'date': dates carry time-zone offsets"):

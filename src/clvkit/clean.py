@@ -160,6 +160,9 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
                         f"{', '.join(map(str, transactions.columns))}", file=source,
                         fix="read the data with clvkit.io.read_transactions and its column "
                             "mapping")
+    if len(transactions) == 0:
+        raise DataError("transactions have no rows", file=source,
+                        fix="point to the file or table that holds the data")
     frame = transactions.reset_index(drop=True)
     end = _end_cutoff(observation_end)
     ids, dates, bad_date, amounts, missing_amount, text_amount = _canonical(frame, source)
