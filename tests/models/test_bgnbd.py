@@ -259,5 +259,17 @@ def test_predictions_index_like_the_frame_and_arrays_give_arrays(fitted, cdnow_s
     assert arr[1] == pytest.approx(p.loc[1])
     per_t = fitted.expected_purchases(np.array([10.0, 20.0]), 2, 30.43, 38.86)
     assert per_t[0] == pytest.approx(fitted.expected_purchases(10.0, 2, 30.43, 38.86))
+    with pytest.raises(DataError, match="keeps only compressed statistics.*pass the summary"):
+        fitted.probability_alive()
     with pytest.raises(DataError, match="without recency and T"):
         fitted.probability_alive(np.array([1, 2]))
+
+
+def test_scipy_hyp2f1_infinities_are_recomputed_by_the_series():
+    # scipy 1.17 returns inf for 2F1(1, 1; 101; 19/21), the term of this case
+    args = np.array([[1.0, 1.0, 101.0, 19 / 21], [0.5, -0.2, 1.3, 0.99], [-0.3, 2.0, 50.0, 0.95]])
+    np.testing.assert_allclose(bgnbd._series(*args.T),
+                               [float(mp.hyp2f1(*a)) for a in args], rtol=1e-12)
+    params, case = (1.0, 1.0, 2.0, 1.0), (19.0, 99, 0.5, 1.0)
+    got = bgnbd.expected_purchases(params, *case)
+    assert got == pytest.approx(float(_mp_conditional(params, *case)), rel=1e-9)

@@ -114,6 +114,8 @@ def test_reports_correlation_and_warns_only_when_strong(fitted):
 def test_no_repeaters_and_infinite_mean_are_model_errors(cdnow_spend, fitted):
     with pytest.raises(ModelError, match="none of the 1,411 customers has a repeat purchase"):
         GammaGamma().fit(cdnow_spend[cdnow_spend.frequency == 0])
+    with pytest.raises(DataError, match="keeps only compressed statistics"):
+        fitted.expected_spend()
     heavy = fitted.with_params([6.0, 0.9, 15.0])
     with pytest.raises(ModelError, match="q = 0.900 <= 1, so mean spend is infinite"):
         heavy.expected_spend(2, 30.0)

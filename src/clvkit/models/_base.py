@@ -38,7 +38,7 @@ The optimiser minimises the mean weighted negative log-likelihood in log-paramet
 L-BFGS-B from the declared start points in order (deterministic; the next start is tried only
 when one fails), plus ``penalizer * sum(theta**2)`` on the natural parameters in scaled units (as
 lifetimes' ``penalizer_coef``). The covariance comes from the inverse Hessian of the total
-weighted objective in log-parameters (central differences of the analytic gradient), mapped to
+weighted objective in log-parameters (forward differences of the analytic gradient), mapped to
 natural parameters with the delta method.
 """
 from __future__ import annotations
@@ -81,6 +81,10 @@ def rfm_arrays(frequency, recency=None, T=None, *, where: str = "summary"):
         Missing column, NaN or infinite values, negative values, non-integer frequency,
         recency > T, or recency > 0 with frequency 0 -- naming the count and the first ids.
     """
+    if frequency is None:
+        raise DataError("no customers given: a fitted model keeps only compressed statistics, "
+                        "not the training customers", file=where,
+                        fix="pass the summary frame (or frequency, recency, T arrays)")
     if isinstance(frequency, pd.DataFrame):
         frame = frequency
         missing = [c for c in ("frequency", "recency", "T") if c not in frame.columns]
@@ -368,14 +372,16 @@ class Model:
                                f"({last.message if last is not None else 'no start'})", last)
 
     def _hessian(self, theta, stats, weights):
-        n, h = weights.sum(), 1e-5
+        """Hessian of the total objective in log-parameters: forward differences (step 1e-6)
+        of the analytic gradient, symmetrised."""
+        n, h = weights.sum(), 1e-6
         k = len(theta)
+        g0 = self._objective(theta, stats, weights)[1]
         H = np.empty((k, k))
         for j in range(k):
             e = np.zeros(k)
             e[j] = h
-            H[:, j] = (self._objective(theta + e, stats, weights)[1]
-                       - self._objective(theta - e, stats, weights)[1]) * n / (2 * h)
+            H[:, j] = (self._objective(theta + e, stats, weights)[1] - g0) * n / h
         return (H + H.T) / 2
 
     def _set_cov(self, H):

@@ -90,6 +90,34 @@ def log_alive_odds(params, x, t_x, T):
     return np.where(pos, odds, -np.inf)
 
 
+def _hyp2f1(A, B, C, z):
+    """scipy's 2F1, with its rare non-finite results (seen when c - a - b is an integer, e.g.
+    2F1(1, 1; 101; 0.9) = inf in scipy 1.17) recomputed by direct summation of the series.
+
+    In the Euler form used here 0 <= z < 1, so the series converges geometrically; scipy's
+    finite values agree with 50-digit mpmath (tested), only inf/NaN elements take this path.
+    """
+    h = hyp2f1(A, B, C, z)
+    bad = ~np.isfinite(h)
+    if bad.any():
+        h, A, B, C, z = (np.array(v, dtype=float) for v in np.broadcast_arrays(h, A, B, C, z))
+        h[bad] = _series(A[bad], B[bad], C[bad], z[bad])
+    return h
+
+
+def _series(A, B, C, z, max_terms=200_000):
+    """sum_k (A)_k (B)_k / ((C)_k k!) z^k for 0 <= z < 1, until terms fall below 1e-17 of the sum."""
+    term, total = np.ones_like(z), np.ones_like(z)
+    active = np.ones(z.shape, dtype=bool)
+    for k in range(max_terms):
+        term = np.where(active, term * (A + k) * (B + k) / ((C + k) * (k + 1)) * z, 0.0)
+        total += term
+        active &= np.abs(term) > 1e-17 * np.abs(total)
+        if not active.any():
+            break
+    return total
+
+
 def _bracket(C, A_, B_, z, factor):
     """factor * [1 - (1-z)^(a-1) 2F1(A_, B_; C; z)] with B_ = a - 1: the shape of E[X] terms.
 
@@ -98,7 +126,7 @@ def _bracket(C, A_, B_, z, factor):
     cancellation then costs ~1e-10 relative).
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        h = hyp2f1(A_, B_, C, z)
+        h = _hyp2f1(A_, B_, C, z)
         lead = B_ * np.log1p(-z)
         inner = np.where(h > 0, -np.expm1(lead + np.log(np.where(h > 0, h, 1.0))),
                          1.0 - np.exp(lead) * h)
@@ -196,7 +224,7 @@ class BetaGeo(Model):
                                       [2.0, 5.0, 2.0, 5.0], [0.1, 0.05, 0.1, 0.1])]
 
     # ------------------------------------------------------------- predictions
-    def probability_alive(self, frequency, recency=None, T=None):
+    def probability_alive(self, frequency=None, recency=None, T=None):
         """P(alive at T | x, t_x, T): pass a summary frame, or arrays of the three statistics.
 
         Returns a Series indexed like the frame (arrays in, ndarray out).
@@ -205,7 +233,7 @@ class BetaGeo(Model):
         p = expit(-type(self)._log_alive_odds(self._params(), x, t_x, T_))
         return self._wrap(p, index, "p_alive")
 
-    def expected_purchases(self, t, frequency, recency=None, T=None):
+    def expected_purchases(self, t, frequency=None, recency=None, T=None):
         """E[purchases in (T, T+t] | x, t_x, T]; ``t`` in the model's time unit.
 
         ``frequency`` may be a summary frame (then ``recency`` and ``T`` are not given).

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from clvkit.errors import DataError, ModelError, StatisticalWarning
-from clvkit.models._base import Model, _first_ids
+from clvkit.models._base import Model, _first_ids, per_count
 
 PARAM_NAMES = ("p", "q", "gamma")
 #: |corr(frequency, monetary_value)| above which the independence assumption is flagged.
@@ -39,14 +39,25 @@ def loglik(params, x, m, *, grad=False):
     """
     p, q, g = (float(v) for v in params)
     x, m = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(m, dtype=float))
+
+    def count_terms(k):       # everything that depends on x alone, once per distinct count
+        pk = p * k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_k = np.log(k)
+            rows = [gammaln(pk + q) - gammaln(pk) + pk * log_k, log_k]
+            if grad:
+                rows += [digamma(pk + q), digamma(pk)]
+        return np.stack(rows)
+
+    K = per_count(count_terms, x)
     px = p * x
+    log_m = np.log(m)
     log_xm_g = np.log(x * m + g)
-    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g) + (px - 1) * np.log(m)
-          + px * np.log(x) - (px + q) * log_xm_g)
+    ll = K[0] - gammaln(q) + q * np.log(g) + (px - 1) * log_m - (px + q) * log_xm_g
     if not grad:
         return ll
-    d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - log_xm_g)
-    d_q = digamma(px + q) - digamma(q) + np.log(g) - log_xm_g
+    d_p = x * (K[2] - K[3] + log_m + K[1] - log_xm_g)
+    d_q = K[2] - digamma(q) + np.log(g) - log_xm_g
     d_g = q / g - (px + q) / (x * m + g)
     return ll, np.stack([p * d_p, q * d_q, g * d_g], axis=-1)
 
@@ -61,6 +72,10 @@ def expected_spend(params, x, m):
 
 def _spend_arrays(frequency, monetary_value=None, *, where="summary"):
     """Validated (x, m, index) from a frame or arrays; m must be > 0 where x > 0."""
+    if frequency is None:
+        raise DataError("no customers given: a fitted model keeps only compressed statistics, "
+                        "not the training customers", file=where,
+                        fix="pass the summary frame (or frequency and monetary_value arrays)")
     if isinstance(frequency, pd.DataFrame):
         missing = [c for c in ("frequency", "monetary_value") if c not in frequency.columns]
         if missing:
@@ -111,7 +126,7 @@ class GammaGamma(Model):
     >>> s = pd.read_csv(lifetimes_data_path("cdnow_customers_summary_with_transactions.csv"))
     >>> s = s.rename(columns={"x": "frequency", "zbar": "monetary_value"})
     >>> GammaGamma().fit(s)
-    <GammaGamma fitted on 946 customers: p=6.249 q=3.745 gamma=15.445>
+    <GammaGamma fitted on 946 customers: p=6.249 q=3.745 gamma=15.448>
     """
 
     param_names = PARAM_NAMES
@@ -163,7 +178,7 @@ class GammaGamma(Model):
         self.n_excluded_ = fit.get("n_excluded")
         self.frequency_spend_corr_ = fit.get("frequency_spend_corr")
 
-    def expected_spend(self, frequency, monetary_value=None):
+    def expected_spend(self, frequency=None, monetary_value=None):
         """E[spend per transaction | x, m]: a summary frame, or arrays of frequency and mean spend.
 
         Customers without repeat purchases get the population mean p gamma / (q - 1).
