@@ -126,3 +126,11 @@ def test_models_in_different_time_units_are_an_error(weekly):
         customer_lifetime_value(bg, gg_days, s)
     with pytest.raises(DataError, match="summary is in 'D' but BetaGeo was fitted in 'W'"):
         score_customers(bg, GammaGamma().fit(s.assign()), _cdnow("D"))
+
+
+def test_fast_discounted_purchases_equal_the_generic_path_form(weekly):
+    from clvkit.models import Model
+    s, bg, _ = weekly
+    ts, disc = np.arange(1, 13) * 4.348, 1.01 ** -np.arange(1, 13)
+    np.testing.assert_allclose(bg.discounted_purchases(ts, disc, s),
+                               Model.discounted_purchases(bg, ts, disc, s), rtol=1e-12)

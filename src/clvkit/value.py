@@ -56,12 +56,6 @@ def _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
     return ts, (1.0 + discount_rate) ** -i
 
 
-def _clv_from_path(path, spend, discount):
-    """Discounted value from cumulative expected purchases ``path`` (steps, customers)."""
-    increments = np.diff(path, axis=0, prepend=0.0)
-    return (discount @ increments) * spend
-
-
 def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=12,
                             horizon_unit="M", discount_rate=0.01, discount_unit="M") -> pd.Series:
     """Discounted expected value of each customer over ``horizon`` (module doc for the formula).
@@ -69,7 +63,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=
     Parameters
     ----------
     transaction_model : fitted BetaGeo, ModifiedBetaGeo, ParetoNBD, ...
-        Any clvkit purchase model (``expected_purchases_path``, ``time_unit``).
+        Any clvkit purchase model (``discounted_purchases``, ``time_unit``).
     spend_model : fitted GammaGamma
     summary : pandas.DataFrame
         ``frequency, recency, T, monetary_value`` per customer, in the models' time unit.
@@ -95,9 +89,9 @@ def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=
     ts, discount = _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
                           discount_unit)
     _require_frame(summary)
-    path = transaction_model.expected_purchases_path(ts, summary)
     spend = spend_model.expected_spend(summary).to_numpy()
-    return pd.Series(_clv_from_path(path, spend, discount), index=summary.index, name="clv")
+    clv = transaction_model.discounted_purchases(ts, discount, summary) * spend
+    return pd.Series(clv, index=summary.index, name="clv")
 
 
 def _require_frame(summary):
@@ -117,13 +111,13 @@ def score_customers(transaction_model, spend_model, summary, *, horizon=12, hori
     ts, discount = _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
                           discount_unit)
     _require_frame(summary)
-    path = transaction_model.expected_purchases_path(ts, summary)
     spend = spend_model.expected_spend(summary).to_numpy()
     p_alive = transaction_model.probability_alive(summary).to_numpy()
-    clv = _clv_from_path(path, spend, discount)
+    clv = transaction_model.discounted_purchases(ts, discount, summary) * spend
+    horizon_purchases = transaction_model.expected_purchases(ts[-1], summary).to_numpy()
     out = summary.copy()
     out["p_alive"] = p_alive
-    out["expected_purchases"] = path[-1]
+    out["expected_purchases"] = horizon_purchases
     out["expected_spend"] = spend
     out["clv"] = clv
     out["clv_at_risk"] = clv * (1.0 - p_alive)
@@ -162,8 +156,7 @@ def clv_interval(transaction_model, spend_model, summary, *, horizon=12, horizon
     ux, utx, uT, um = uniq.T
 
     def clv_of(tm, sm):
-        return _clv_from_path(tm.expected_purchases_path(ts, ux, utx, uT),
-                              np.asarray(sm.expected_spend(ux, um)), discount)
+        return tm.discounted_purchases(ts, discount, ux, utx, uT) * np.asarray(sm.expected_spend(ux, um))
 
     est = clv_of(transaction_model, spend_model)
     t_draws = transaction_model.sample_params(n_draws, seed).to_numpy()

@@ -562,6 +562,15 @@ class Model:
             return pd.Series(values.ravel(), index=index, name=name)
         return float(values) if values.ndim == 0 else values
 
+    def discounted_purchases(self, ts, discount, frequency, recency=None, T=None) -> np.ndarray:
+        """sum_i discount[i] * (E[purchases by ts[i]] - E[purchases by ts[i-1]]), per customer.
+
+        The purchase part of discounted CLV (:mod:`clvkit.value`); ``ts`` increasing, ts[-1] = 0
+        implied. Models may override it with a faster form.
+        """
+        path = self.expected_purchases_path(ts, frequency, recency, T)
+        return np.asarray(discount, dtype=float) @ np.diff(path, axis=0, prepend=0.0)
+
     def expected_purchases_path(self, ts, frequency, recency=None, T=None) -> np.ndarray:
         """Conditional expected purchases at each horizon in ``ts``: array ``(len(ts), n)``."""
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)

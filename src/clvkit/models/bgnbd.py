@@ -252,6 +252,18 @@ class BetaGeo(Model):
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
         return self._path(np.ravel(np.asarray(ts, dtype=float)), x, t_x, T_)
 
+    def discounted_purchases(self, ts, discount, frequency, recency=None, T=None):
+        """Discounted sum of expected purchase increments (see :meth:`Model.discounted_purchases`),
+        summed over horizons once per distinct (x, T) pair before P(alive) is applied."""
+        x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
+        ts = np.ravel(np.asarray(ts, dtype=float))
+        params = self._params()
+        x, t_x, T_ = (np.ravel(v) for v in np.broadcast_arrays(x, t_x, T_))
+        alive = expit(-type(self)._log_alive_odds(params, x, t_x, T_))
+        pairs, inv = unique_rows(np.column_stack([x, T_]))
+        ea = type(self)._expected_if_alive(params, ts[:, None], pairs[:, 0], pairs[:, 1])
+        return (np.asarray(discount, dtype=float) @ np.diff(ea, axis=0, prepend=0.0))[inv] * alive
+
     def _path(self, ts, x, t_x, T_):
         """The hypergeometric part depends only on (x, T) and t, so it is evaluated once per
         distinct (x, T) pair and horizon; P(alive) once per customer."""
