@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["definitions", "format_value", "header", "table"]
+__all__ = ["MODEL_NAMES", "definitions", "format_value", "header", "table"]
 
 #: Shown for a missing value (NaN, NA, NaT, None).
 MISSING = "–"
@@ -226,3 +226,9 @@ def definitions(mapping, *, term: str = "term", meaning: str = "definition", dig
     if caption:
         styler = styler.set_caption(caption)
     return styler
+
+
+#: Report names of the purchase and spend models (config keys and class names).
+MODEL_NAMES = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD",
+               "BetaGeo": "BG/NBD", "ParetoNBD": "Pareto/NBD", "ModifiedBetaGeo": "MBG/NBD",
+               "BetaGeoBetaBinom": "BG/BB", "ShiftedBetaGeo": "sBG", "GammaGamma": "Gamma-Gamma"}

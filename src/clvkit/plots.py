@@ -177,6 +177,8 @@ def heatmap(matrix, *, ax=None, title, xlabel, ylabel, colorbar, fmt=".0%", anno
     ax = _axes(ax, (9, 0.35 * max(len(matrix), 8) + 1.5))
     sns.heatmap(matrix, ax=ax, cmap=cmap, annot=annotate and matrix.size <= 400, fmt=fmt,
                 annot_kws={"fontsize": 8}, cbar_kws={"label": colorbar}, linewidths=0.3)
+    ax.grid(False)  # no theme grid lines through the blank (missing) cells
+    ax.tick_params(axis="y", labelrotation=0)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -252,6 +254,7 @@ def frequency_recency(frame, *, value, ax=None, title, colorbar, fmt=".2f", rece
     matrix = frame.pivot(index="frequency", columns="recency", values=value).sort_index(
         ascending=False)
     matrix.columns = [f"{c:g}" for c in matrix.columns]
+    ax = _axes(ax, (9, 0.28 * len(matrix) + 1.6))
     return heatmap(matrix, ax=ax, title=title, colorbar=colorbar, fmt=fmt, cmap=cmap,
                    xlabel=f"recency: age at last purchase ({recency_unit})",
                    ylabel="repeat purchases (frequency)")
