@@ -32,6 +32,7 @@ def test_gammagamma_params_match_fhl2005(fitted):
     assert fitted.log_likelihood_ == pytest.approx(-4055.92, abs=0.01)
     assert fitted.n_customers_ == 946 and fitted.n_excluded_ == 2357 - 946
     assert fitted.time_unit == "W"
+    assert "1,411 customers without repeat purchases were excluded" in fitted._repr_html_()
 
 
 def test_expected_spend_of_first_ten_match_fhl2005(fitted, cdnow_spend):

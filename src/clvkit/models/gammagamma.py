@@ -171,6 +171,14 @@ class GammaGamma(Model):
                           stacklevel=2)
         return self
 
+    def _repr_html_(self):
+        html = super()._repr_html_()
+        if hasattr(self, "params_") and self.n_excluded_:
+            html += (f"<p>{self.n_excluded_:,} customers without repeat purchases were excluded "
+                     f"from the fit; frequency-spend correlation "
+                     f"{self.frequency_spend_corr_:.2f}</p>")
+        return html
+
     def _extra_meta(self):
         return {"n_excluded": self.n_excluded_, "frequency_spend_corr": self.frequency_spend_corr_}
 
