@@ -154,7 +154,7 @@ def rfm_aggregate(sdf, cols: Columns, source: str, *, period: str, calibration_d
     sql = period_aggregate_sql("clvkit_src", cols, period=period, calibration_day=calibration_day,
                                observation_day=observation_day, dialect=_DIALECT)
     agg = _run_sql(sdf, sql, source).toPandas().set_index("customer_id")
-    agg[["n_holdout", "total_holdout"]] = agg[["n_holdout", "total_holdout"]].fillna(0)
+    agg = agg.fillna({"n_holdout": 0, "total_holdout": 0})  # holdout columns only with a holdout
     return agg
 
 
