@@ -144,3 +144,12 @@ def test_definitions_prints_dates_not_reprs():
 def test_definitions_accepts_a_series():
     errors = pd.Series({"mae": 0.651564, "customers": 4500.0})
     assert cells(definitions(errors, digits=3)) == [["mae", "0.652"], ["customers", "4,500"]]
+
+
+def test_definitions_with_blank_headers_keeps_both_columns_and_hides_the_header_row():
+    styler = definitions({"first purchase": pd.Timestamp("2023-01-01"), "customers": 4500},
+                         term="", meaning="")
+    assert cells(styler) == [["first purchase", "2023-01-01"], ["customers", "4,500"]]
+    assert headers(styler) == []
+    same = definitions({"a": 1}, term="x", meaning="x")
+    assert headers(same) == ["x", "x"] and cells(same) == [["a", "1"]]

@@ -205,7 +205,7 @@ def definitions(mapping, *, term: str = "term", meaning: str = "definition", dig
     mapping : Mapping or Series
         Names to values; the order is kept.
     term, meaning : str
-        The two column headers.
+        The two column headers; with both empty the table has no header row.
     digits : int
         Decimals of float values.
     caption : str, optional
@@ -216,13 +216,16 @@ def definitions(mapping, *, term: str = "term", meaning: str = "definition", dig
     pandas.io.formats.style.Styler
     """
     items = list(mapping.items())
-    frame = pd.DataFrame({term: [str(k) for k, _ in items],
-                          meaning: [format_value(v, digits=digits) for _, v in items]},
-                         dtype=object)
+    # positional columns, so equal (or empty) headers cannot collide; headers set for display
+    frame = pd.DataFrame({0: [str(k) for k, _ in items],
+                          1: [format_value(v, digits=digits) for _, v in items]}, dtype=object)
     styler = (frame.style.format(escape="html").hide(axis="index")
+              .format_index({0: term, 1: meaning}.get, axis="columns", escape="html")
               .set_properties(**{"text-align": "left", "white-space": "normal"})
-              .set_properties(subset=[term], **{"font-weight": "bold"})
+              .set_properties(subset=[0], **{"font-weight": "bold"})
               .set_table_styles([{"selector": "th", "props": "text-align: left;"}]))
+    if not (term or meaning):
+        styler = styler.hide(axis="columns")
     if caption:
         styler = styler.set_caption(caption)
     return styler
