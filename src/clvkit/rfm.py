@@ -25,7 +25,6 @@ portable to Spark SQL through a dialect entry; a Spark engine lives in ``clvkit.
 from __future__ import annotations
 
 import difflib
-import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -423,9 +422,10 @@ def period_aggregate_sql(source: str, cols: Columns, *, period: str, calibration
                          observation_day: int, dialect: str = "duckdb") -> str:
     """The per-customer period aggregates as one SQL query over table ``source``.
 
-    Columns: ``customer_id, n, first_day, last_day, total, first_value`` and, when
-    ``calibration_day < observation_day``, ``n_holdout, total_holdout`` (days are day numbers
-    since 1970-01-01), for customers with a purchase period on or before ``calibration_day``. Uses only ``GROUP BY``, ``FILTER`` and ``min_by``, which DuckDB
+    Columns: ``customer_id, n, first_day, last_day, total, first_value, n_holdout,
+    total_holdout`` (day numbers since 1970-01-01; the holdout columns are 0 when
+    ``calibration_day == observation_day``), for customers with a purchase period on or before
+    ``calibration_day``. Uses only ``GROUP BY``, ``FILTER`` and ``min_by``, which DuckDB
     and Spark SQL share; dialect-specific date functions come from ``SQL_DIALECTS``.
     """
     d = SQL_DIALECTS[dialect]
@@ -437,7 +437,8 @@ def period_aggregate_sql(source: str, cols: Columns, *, period: str, calibration
     cal, obs = int(calibration_day), int(observation_day)
     if cal == obs:  # no holdout: plain aggregates (faster than FILTER clauses)
         customer_columns = """count(*) AS n, min(pday) AS first_day, max(pday) AS last_day,
-           sum(value) AS total, min_by(value, pday) AS first_value"""
+           sum(value) AS total, min_by(value, pday) AS first_value,
+           0 AS n_holdout, 0.0 AS total_holdout"""
     else:
         customer_columns = f"""count(*) FILTER (WHERE pday <= {cal}) AS n,
            min(pday) AS first_day,
@@ -479,13 +480,7 @@ FROM {source}
 """
 
 
-@functools.lru_cache(maxsize=1)
-def _duckdb_database():
-    """clvkit's in-memory DuckDB, opened on first use, capped at 1 GB so that inputs larger
-    than memory spill to disk (30M transactions summarise in under 2 GB of RSS)."""
-    import duckdb
-
-    return duckdb.connect(config={"memory_limit": "1GB"})
+_DUCKDB_MEMORY = "1GB"  # inputs larger than this spill to disk: 30M rows stay under 2 GB RSS
 
 
 def _duckdb_relation(transactions, cols: Columns):
@@ -495,7 +490,8 @@ def _duckdb_relation(transactions, cols: Columns):
     if isinstance(transactions, duckdb.DuckDBPyRelation):
         rel = transactions
     else:
-        con = _duckdb_database().cursor()  # a cursor per call: safe across threads
+        # a connection per call: its buffers are freed as soon as the result is fetched
+        con = duckdb.connect(config={"memory_limit": _DUCKDB_MEMORY})
         if isinstance(transactions, pd.DataFrame):
             rel = con.from_df(transactions)
         elif isinstance(transactions, (str, Path)):
@@ -560,6 +556,8 @@ def _duckdb_aggregate(rel, cols: Columns, source: str, *, period: str, calibrati
                       observation_day: int) -> pd.DataFrame:
     sql = period_aggregate_sql("clvkit_src", cols, period=period, calibration_day=calibration_day,
                                observation_day=observation_day)
+    if calibration_day == observation_day:  # the constant holdout columns need not travel
+        sql = f"SELECT * EXCLUDE (n_holdout, total_holdout) FROM ({sql})"
     return _run(rel, sql, source, _stream_frame)
 
 
