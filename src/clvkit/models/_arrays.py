@@ -113,36 +113,117 @@ def column_quantiles(sims: np.ndarray, probs) -> list[np.ndarray]:
     return out
 
 
-def unique_rows(stats: np.ndarray):
+def _column_key(stats):
+    """Per column the sorted distinct values and each row's rank among them, and one int64 key
+    per row whose order is the rows' lexicographic order (``None`` when it would overflow)."""
+    levels, codes, key, span = [], [], np.zeros(len(stats), dtype=np.int64), 1
+    for col in stats.T:
+        c, lev = pd.factorize(col, sort=True, use_na_sentinel=False)
+        span *= max(len(lev), 1)
+        if span >= 2 ** 62:
+            return levels, None
+        key = key * len(lev) + c
+        levels.append(np.asarray(lev, dtype=float))
+    return levels, key
+
+
+def _decode(levels, ukey):
+    """Distinct rows and their per-column codes from sorted distinct keys of :func:`_column_key`."""
+    ucodes = []
+    for lev in reversed(levels):
+        ukey, c = np.divmod(ukey, max(len(lev), 1))
+        ucodes.append(c)
+    ucodes.reverse()
+    uniq = np.column_stack([lev[c] for lev, c in zip(levels, ucodes)])
+    return uniq, (tuple(levels), tuple(ucodes))
+
+
+def _factor_columns(uniq):
+    facs = [np.unique(col, return_inverse=True) for col in uniq.T]
+    return tuple(f[0] for f in facs), tuple(f[1].ravel() for f in facs)
+
+
+def unique_rows(stats: np.ndarray, *, columns: bool = False):
     """Distinct rows of a 2-D array (sorted) and the inverse map: ``uniq[inverse] == stats``.
 
-    Hash-based (``pandas.factorize`` per column, then on the combined code), several times faster
-    than ``np.unique(axis=0)``, which sorts structured rows.
+    Hash-based: each column is factorised into ranks of its sorted distinct values
+    (``pandas.factorize(sort=True)``), the ranks are packed into one int64 key whose order is the
+    rows' lexicographic order, and the key is factorised once more: several times faster than
+    ``np.unique(axis=0)``, which sorts structured rows. With ``columns=True`` also returns
+    ``(levels, codes)``: per column the sorted distinct values and, per distinct row, the
+    position of its value (``levels[j][codes[j]] == uniq[:, j]``), so a likelihood can evaluate
+    functions of one statistic once per value and gather.
     """
+    stats = _as_2d(stats)
+    levels, key = _column_key(stats)
+    if key is None:                          # too many combinations for one int64 key
+        uniq, inverse = np.unique(stats, axis=0, return_inverse=True)
+        out = uniq, inverse.ravel()
+        return out + (_factor_columns(uniq),) if columns else out
+    inverse, ukey = pd.factorize(key, sort=True)
+    uniq, cols = _decode(levels, ukey)
+    return (uniq, inverse, cols) if columns else (uniq, inverse)
+
+
+def compress(stats: np.ndarray, weights: np.ndarray, *, columns: bool = False):
+    """Collapse identical rows of ``stats`` into unique rows (sorted) with summed weights;
+    with ``columns=True`` also the per-column ``(levels, codes)`` of :func:`unique_rows`.
+
+    With unit weights (one row per customer) the distinct keys are counted by sorting, which
+    needs no inverse map and is faster still.
+    """
+    stats = _as_2d(stats)
+    weights = np.asarray(weights, dtype=float)
+    levels, key = _column_key(stats)
+    if key is not None and np.all(weights == 1.0):
+        ukey, counts = np.unique(key, return_counts=True)
+        uniq, cols = _decode(levels, ukey)
+        w = counts.astype(float)
+    else:
+        uniq, inverse, cols = unique_rows(stats, columns=True)
+        w = np.bincount(inverse, weights=weights, minlength=len(uniq))
+    return (uniq, w, cols) if columns else (uniq, w)
+
+
+class Rows:
+    """Distinct rows of statistics with their weights, factorised by column (from
+    :func:`compress` with ``columns=True``).
+
+    A likelihood given ``Rows`` evaluates each function of a single statistic once per distinct
+    value (``levels[j]``: a few hundred times on a daily grid) and gathers it by ``codes[j]``,
+    instead of once per row. Rows are sorted lexicographically, so equal first statistics are
+    contiguous. :meth:`memo` caches what depends on the data alone (weight sums per value,
+    row slices), so each is computed once per fit, not once per evaluation.
+    """
+
+    def __init__(self, stats, weights, levels, codes):
+        self.stats, self.weights = stats, weights
+        self.levels, self.codes = tuple(levels), tuple(codes)
+        self._memo = {}
+
+    def __len__(self):
+        return len(self.stats)
+
+    def scaled(self, divisors: dict) -> Rows:
+        """A copy with column ``j`` divided by ``divisors[j]`` (identical to dividing the rows)."""
+        stats, levels = self.stats.copy(), list(self.levels)
+        for j, d in divisors.items():
+            stats[:, j] /= d
+            levels[j] = levels[j] / d
+        return Rows(stats, self.weights, levels, self.codes)
+
+    def memo(self, name: str, fn):
+        """``fn()`` computed on first request and kept: for quantities of the data alone."""
+        if name not in self._memo:
+            self._memo[name] = fn()
+        return self._memo[name]
+
+
+def _as_2d(stats):
     stats = np.asarray(stats, dtype=float)
-    key = np.zeros(len(stats), dtype=np.int64)
-    span = 1
-    for col in stats.T:
-        codes, levels = pd.factorize(col)
-        span *= max(len(levels), 1)
-        if span >= 2 ** 62:
-            uniq, inverse = np.unique(stats, axis=0, return_inverse=True)
-            return uniq, inverse.ravel()
-        key = key * len(levels) + codes
-    codes, levels = pd.factorize(key)
-    first = np.empty(len(levels), dtype=np.intp)
-    first[codes[::-1]] = np.arange(len(stats))[::-1]
-    uniq = stats[first]
-    order = np.lexsort(uniq.T[::-1])
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return uniq[order], rank[codes]
-
-
-def compress(stats: np.ndarray, weights: np.ndarray):
-    """Collapse identical rows of ``stats`` into unique rows with summed weights."""
-    uniq, inverse = unique_rows(stats)
-    return uniq, np.bincount(inverse, weights=weights, minlength=len(uniq))
+    if stats.ndim != 2 or stats.shape[1] == 0:
+        raise ValueError(f"need a 2-D array with at least one column, got shape {stats.shape}")
+    return stats
 
 
 def frame_time_unit(data) -> str | None:

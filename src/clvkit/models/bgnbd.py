@@ -54,15 +54,7 @@ def loglik(params, x, t_x, T, *, grad=False):
     r, alpha, a, b = (float(p) for p in params)
     x, t_x, T = _arrays(x, t_x, T)
     pos = x > 0
-
-    def count_terms(k):       # everything that depends on x alone, once per distinct count
-        bk1 = np.where(k > 0, b + k - 1, 1.0)
-        rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k) - betaln(a, b), np.log(bk1)]
-        if grad:
-            rows += [digamma(r + k), digamma(a + b + k), digamma(b + k), 1.0 / bk1]
-        return np.stack(rows)
-
-    K = per_count(count_terms, x)
+    K = per_count(lambda k: _count_terms(r, a, b, k, grad), x)
     log_alpha_T, log_alpha_tx = np.log(alpha + T), np.log(alpha + t_x)
     C = -(r + x) * log_alpha_T
     D = np.where(pos, np.log(a) - K[1] - (r + x) * log_alpha_tx, -np.inf)
@@ -77,6 +69,79 @@ def loglik(params, x, t_x, T, *, grad=False):
     d_a = digamma(a + b) - K[3] + wD / a
     d_b = K[4] - digamma(b) + digamma(a + b) - K[3] - wD * K[5]
     return ll, np.stack([r * d_r, alpha * d_alpha, a * d_a, b * d_b], axis=-1)
+
+
+def _count_terms(r, a, b, k, grad):
+    """The terms of the BG/NBD likelihood that depend on the count x = k alone: A + B of the
+    module doc, log(b+k-1) and, for the gradient, digamma(r+k), digamma(a+b+k), digamma(b+k),
+    1/(b+k-1) (the b+k-1 terms are unused at k = 0, where the dropout branch is absent)."""
+    bk1 = np.where(k > 0, b + k - 1, 1.0)
+    rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k) - betaln(a, b), np.log(bk1)]
+    if grad:
+        rows += [digamma(r + k), digamma(a + b + k), digamma(b + k), 1.0 / bk1]
+    return np.stack(rows)
+
+
+def loglik_total(params, rows, *, grad=False):
+    """Weighted sum of :func:`loglik` over distinct rows (:class:`~clvkit.models._arrays.Rows`
+    of ``x, t_x, T``), optionally with its gradient in log-parameters: the form the fit uses."""
+    return _total_form(params, rows, grad, _count_terms, skip_zero=True)
+
+
+def _total_form(params, rows, grad, count_terms, *, skip_zero):
+    """The weighted total of ll = r log alpha + K0(x) + C + softplus(u), shared with MBG/NBD.
+
+    C = -(r+x) log(alpha+T) and u = D - C = log a - log(b + x - 1 [MBG: b + x])
+    + (r+x) (log(alpha+T) - log(alpha+t_x)). Everything that is a function of one statistic is
+    evaluated on its distinct values (``rows.levels``); the terms linear in such a function are
+    summed through the weight totals per value (computed once per fit by ``rows.memo``), so only
+    u, softplus(u) and its derivative sigma(u) = P(dropout branch) are formed per row, and only
+    for rows with a dropout branch (x > 0 in BG/NBD, whose rows come first when x = 0).
+    softplus is log(1 + e^u) on e^u (exact to 1e-16 absolute per row); rows with u > 700, where
+    e^u overflows, take the ``logaddexp``/``expit`` form instead.
+    """
+    r, alpha, a, b = (float(p) for p in params)
+    (lev_x, lev_tx, lev_T), (c_x, c_tx, c_T), w = rows.levels, rows.codes, rows.weights
+
+    def data_terms():
+        W_x = np.bincount(c_x, weights=w, minlength=len(lev_x))
+        W_T = np.bincount(c_T, weights=w, minlength=len(lev_T))
+        X_T = np.bincount(c_T, weights=w * lev_x[c_x], minlength=len(lev_T))
+        first = int(np.searchsorted(c_x, 1)) if skip_zero and lev_x[0] == 0 else 0
+        starts = np.flatnonzero(np.diff(c_x[first:], prepend=-1))   # x runs (rows are sorted)
+        return W_x, W_T, X_T, w.sum(), first, starts, c_x[first:][starts]
+
+    W_x, W_T, X_T, n, first, starts, x_of_run = rows.memo("bg_total", data_terms)
+    K = count_terms(r, a, b, lev_x, grad)
+    rk = r + lev_x
+    log_a_T, log_a_tx = np.log(alpha + lev_T), np.log(alpha + lev_tx)
+    cx, ctx, cT, wp = c_x[first:], c_tx[first:], c_T[first:], w[first:]
+    rkr = rk[cx]
+    d = log_a_T[cT] - log_a_tx[ctx]
+    u = rkr * d
+    u += (np.log(a) - K[1])[cx]
+    big = u.max(initial=-np.inf) > 700.0
+    if big:
+        softplus = np.logaddexp(0.0, u)
+    else:
+        e = np.exp(u)
+        one_e = 1.0 + e
+        softplus = np.log(one_e)
+    total = (r * np.log(alpha) * n + W_x @ K[0] - log_a_T @ (r * W_T + X_T)
+             + np.einsum("i,i->", wp, softplus))
+    if not grad:
+        return total
+    v = wp * (expit(u) if big else e / one_e)          # weight x P(dropout branch)
+    V_x = np.zeros(len(lev_x))
+    V_x[x_of_run] = np.add.reduceat(v, starts) if len(v) else 0.0
+    inv_T, inv_tx = 1.0 / (alpha + lev_T), 1.0 / (alpha + lev_tx)
+    d_r = (W_x @ K[2] - n * digamma(r) + n * np.log(alpha) - W_T @ log_a_T
+           + np.einsum("i,i->", v, d))
+    d_alpha = (n * r / alpha - inv_T @ (r * W_T + X_T)
+               - np.einsum("i,i->", v * rkr, inv_tx[ctx] - inv_T[cT]))
+    d_a = n * digamma(a + b) - W_x @ K[3] + V_x.sum() / a
+    d_b = W_x @ (K[4] - K[3]) + n * (digamma(a + b) - digamma(b)) - V_x @ K[5]
+    return total, np.array([r * d_r, alpha * d_alpha, a * d_a, b * d_b])
 
 
 def log_alive_odds(params, x, t_x, T):
@@ -207,6 +272,7 @@ class BetaGeo(Model):
 
     param_names = PARAM_NAMES
     _loglik = staticmethod(loglik)
+    _loglik_total = staticmethod(loglik_total)
     _log_alive_odds = staticmethod(log_alive_odds)
     _expected_if_alive = staticmethod(expected_if_alive)
     _new_customer = staticmethod(expected_purchases_new_customer)

@@ -26,21 +26,24 @@ import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from clvkit.models._base import per_count
-from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket, _near_one
+from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket, _near_one, _total_form
+
+
+def _count_terms(r, a, b, k, grad):
+    """Terms of the likelihood that depend on the count x = k alone: A + log B(a, b+k+1)
+    - log B(a, b), log(b+k) and, for the gradient, digamma(r+k), digamma(a+b+k+1),
+    digamma(b+k+1), 1/(b+k)."""
+    rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k + 1) - betaln(a, b), np.log(b + k)]
+    if grad:
+        rows += [digamma(r + k), digamma(a + b + k + 1), digamma(b + k + 1), 1.0 / (b + k)]
+    return np.stack(rows)
 
 
 def loglik(params, x, t_x, T, *, grad=False):
     """Per-customer MBG/NBD log-likelihood, optionally with d ll / d log(theta), shape (n, 4)."""
     r, alpha, a, b = (float(p) for p in params)
     x, t_x, T = _arrays(x, t_x, T)
-
-    def count_terms(k):       # everything that depends on x alone, once per distinct count
-        rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k + 1) - betaln(a, b), np.log(b + k)]
-        if grad:
-            rows += [digamma(r + k), digamma(a + b + k + 1), digamma(b + k + 1), 1.0 / (b + k)]
-        return np.stack(rows)
-
-    K = per_count(count_terms, x)
+    K = per_count(lambda k: _count_terms(r, a, b, k, grad), x)
     log_alpha_T, log_alpha_tx = np.log(alpha + T), np.log(alpha + t_x)
     C = -(r + x) * log_alpha_T
     D = np.log(a) - K[1] - (r + x) * log_alpha_tx
@@ -55,6 +58,12 @@ def loglik(params, x, t_x, T, *, grad=False):
     d_a = digamma(a + b) - K[3] + wD / a
     d_b = K[4] - digamma(b) + digamma(a + b) - K[3] - wD * K[5]
     return ll, np.stack([r * d_r, alpha * d_alpha, a * d_a, b * d_b], axis=-1)
+
+
+def loglik_total(params, rows, *, grad=False):
+    """Weighted sum of :func:`loglik` over distinct rows (:class:`~clvkit.models._arrays.Rows`),
+    optionally with its gradient in log-parameters; every row has the dropout branch."""
+    return _total_form(params, rows, grad, _count_terms, skip_zero=False)
 
 
 def log_alive_odds(params, x, t_x, T):
@@ -116,6 +125,7 @@ class ModifiedBetaGeo(BetaGeo):
     """
 
     _loglik = staticmethod(loglik)
+    _loglik_total = staticmethod(loglik_total)
     _log_alive_odds = staticmethod(log_alive_odds)
     _expected_if_alive = staticmethod(expected_if_alive)
     _new_customer = staticmethod(expected_purchases_new_customer)
