@@ -115,7 +115,7 @@ def worker(method: str, path: str, warm: str, check: str | None, driver_memory: 
     """Start-up, warm-up, one timed call; print JSON (seconds, memory, counts, checksums)."""
     from clvkit.rfm import rfm_summary
 
-    result, startup = {}, 0.0
+    result, startup, load = {}, 0.0, [os.getloadavg()[0]]
     if method.startswith("spark"):
         t0 = time.perf_counter()
         from types import SimpleNamespace
@@ -155,7 +155,8 @@ def worker(method: str, path: str, warm: str, check: str | None, driver_memory: 
         gateway.proc.stdin.close()  # the gateway JVM exits at EOF on its stdin
         gateway.proc.wait(timeout=120)
         jvm_reaped = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "startup_s": startup, "py_peak_mb": py_peak,
+    load.append(os.getloadavg()[0])
+    print(json.dumps({"seconds": seconds, "startup_s": startup, "load": load, "py_peak_mb": py_peak,
                       "jvm_hwm_mb": jvm_hwm, "jvm_reaped_mb": jvm_reaped, **result}))
 
 
@@ -271,7 +272,10 @@ def render(rows, periods, paths, agreement, total_seconds, rounds, driver_memory
                      f"{first['customers']:,} | {crossed} | {first['sum_frequency']:,}, "
                      f"{first['sum_T']:,.1f} |")
     fits = [(row["data"], row["runs"][0]) for row in rows if row["method"] == "spark distributed"]
-    lines += ["", f"DuckDB vs Spark collect on 10M: {agreement}.", ""]
+    loads = [x for row in rows for r in row["runs"] for x in r["load"]]
+    lines += ["", f"DuckDB vs Spark collect on 10M: {agreement}. One-minute load average at the "
+              f"start and end of the runs: {min(loads):.1f}–{max(loads):.1f} on "
+              f"{os.cpu_count()} cores (other engineers' jobs shared the machine).", ""]
     for name, r in fits:
         p = ", ".join(f"{k} {v:.3g}" for k, v in r["params"].items())
         lines.append(f"- {name}: fit on the driver from {r['distinct_purchase_rows']:,} distinct "
