@@ -8,12 +8,12 @@ from clvkit.models import bgnbd, mbgnbd
 from clvkit.models._arrays import Rows, compress
 
 
-def _rows(n=20_000, seed=0):
-    """Simulated-looking (x, t_x, T) on a daily grid in weeks, with repeated rows."""
+def _rows(n=20_000, seed=0, grid=1):
+    """Simulated-looking (x, t_x, T) in weeks on a grid of ``grid`` days, with repeated rows."""
     rng = np.random.default_rng(seed)
-    T = rng.integers(1, 365, n) / 7
+    T = rng.integers(1, 365 // grid, n) * grid / 7
     x = rng.poisson(rng.gamma(0.5, 2.0, n)).astype(float)
-    t_x = np.where(x > 0, np.floor(rng.uniform(0, 1, n) * T * 7) / 7, 0.0)
+    t_x = np.where(x > 0, np.floor(rng.uniform(0, 1, n) * T * 7 / grid) * grid / 7, 0.0)
     return np.column_stack([x, t_x, T])
 
 
@@ -42,9 +42,10 @@ def test_scaled_rows_equal_dividing_the_rows():
 @pytest.mark.parametrize("params", [(0.24, 4.4, 0.79, 2.4), (1.0, 1.0, 1.0, 1.0),
                                     (0.1, 0.05, 0.1, 0.1), (3.0, 0.01, 0.5, 20.0),
                                     (2.0, 300.0, 2.0, 0.3)])
-def test_total_equals_weighted_sum_of_per_row_loglik(module, params):
-    stats = _rows()
-    stats[:5] = [[2000, 50, 52], [150, 1, 52], [1, 0.1, 52], [0, 0, 52], [300, 0.5, 100]]
+@pytest.mark.parametrize("grid", [1, 7])   # daily times: e^u per row; weekly: e^u from tables
+def test_total_equals_weighted_sum_of_per_row_loglik(module, params, grid):
+    stats = _rows(grid=grid)
+    stats[:5] = [[2000, 50, 52], [150, 1, 52], [1, 1, 52], [0, 0, 52], [300, 1, 100]]
     u, w, cols = compress(stats, np.random.default_rng(2).integers(1, 5, len(stats)),
                           columns=True)
     ll, g = module.loglik(params, *u.T, grad=True)
@@ -64,3 +65,11 @@ def test_subclass_with_its_own_loglik_does_not_inherit_the_total():
     assert Other()._total(p, rows) == pytest.approx(w @ mbgnbd.loglik(p, *u.T), rel=1e-13)
     assert ModifiedBetaGeo()._total(p, rows) == pytest.approx(w @ mbgnbd.loglik(p, *u.T),
                                                               rel=1e-12)
+
+
+def test_weekly_grid_takes_the_table_form_and_daily_the_per_row_form():
+    for grid, tables in ((7, True), (1, False)):
+        u, w, cols = compress(_rows(grid=grid), np.ones(20_000), columns=True)
+        rows = Rows(u, w, *cols)
+        bgnbd.loglik_total((0.24, 4.4, 0.79, 2.4), rows)
+        assert (rows._memo["bg_total"][-1] is not None) == tables

@@ -181,7 +181,7 @@ class Model:
         self.n_customers_ = int(round(n))
         self.n_unique_ = len(stats)
         self.optimizer_result_ = result
-        self._set_cov(self._hessian(theta, scaled))
+        self._set_cov(self._hessian(theta, scaled, result.jac))
         return self
 
     def _resolve_unit(self, data, time_unit):
@@ -262,12 +262,12 @@ class Model:
         raise ConvergenceError(f"{name}: L-BFGS-B did not converge from any start point "
                                f"({last.message if last is not None else 'no start'})", last)
 
-    def _hessian(self, theta, rows: Rows):
+    def _hessian(self, theta, rows: Rows, g0=None):
         """Hessian of the total objective in log-parameters: forward differences (step 1e-6)
-        of the analytic gradient, symmetrised."""
+        of the analytic gradient (``g0``, the optimiser's, at ``theta``), symmetrised."""
         n, h = rows.weights.sum(), 1e-6
         k = len(theta)
-        g0 = self._objective(theta, rows)[1]
+        g0 = self._objective(theta, rows)[1] if g0 is None else np.asarray(g0, dtype=float)
         H = np.empty((k, k))
         for j in range(k):
             e = np.zeros(k)

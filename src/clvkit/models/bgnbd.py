@@ -97,8 +97,11 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
     summed through the weight totals per value (computed once per fit by ``rows.memo``), so only
     u, softplus(u) and its derivative sigma(u) = P(dropout branch) are formed per row, and only
     for rows with a dropout branch (x > 0 in BG/NBD, whose rows come first when x = 0).
-    softplus is log(1 + e^u) on e^u (exact to 1e-16 absolute per row); rows with u > 700, where
-    e^u overflows, take the ``logaddexp``/``expit`` form instead.
+    softplus is log(1 + e^u) on e^u (exact to 1e-16 absolute per row). e^u is
+    exp(log a - log(b+x-1) + (r+x) log(alpha+T)) exp(-(r+x) log(alpha+t_x)): two tables over
+    (x, T) and (x, t_x) values gathered per row, which is cheaper than an exp per row when the
+    tables are small; when they are large, or an exponent leaves +-700, e^u is formed per row,
+    and rows with u > 700, where e^u overflows, take the ``logaddexp``/``expit`` form instead.
     """
     r, alpha, a, b = (float(p) for p in params)
     (lev_x, lev_tx, lev_T), (c_x, c_tx, c_T), w = rows.levels, rows.codes, rows.weights
@@ -109,22 +112,35 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
         X_T = np.bincount(c_T, weights=w * lev_x[c_x], minlength=len(lev_T))
         first = int(np.searchsorted(c_x, 1)) if skip_zero and lev_x[0] == 0 else 0
         starts = np.flatnonzero(np.diff(c_x[first:], prepend=-1))   # x runs (rows are sorted)
-        return W_x, W_T, X_T, w.sum(), first, starts, c_x[first:][starts]
+        cx = c_x[first:]
+        tables = len(lev_x) * (len(lev_T) + len(lev_tx)) <= len(cx)
+        keys = (cx * len(lev_T) + c_T[first:], cx * len(lev_tx) + c_tx[first:]) if tables else None
+        return W_x, W_T, X_T, w.sum(), first, starts, cx[starts], keys
 
-    W_x, W_T, X_T, n, first, starts, x_of_run = rows.memo("bg_total", data_terms)
+    W_x, W_T, X_T, n, first, starts, x_of_run, keys = rows.memo("bg_total", data_terms)
     K = count_terms(r, a, b, lev_x, grad)
     rk = r + lev_x
     log_a_T, log_a_tx = np.log(alpha + lev_T), np.log(alpha + lev_tx)
     cx, ctx, cT, wp = c_x[first:], c_tx[first:], c_T[first:], w[first:]
     rkr = rk[cx]
     d = log_a_T[cT] - log_a_tx[ctx]
-    u = rkr * d
-    u += (np.log(a) - K[1])[cx]
-    big = u.max(initial=-np.inf) > 700.0
+    g = np.log(a) - K[1]
+    e, big = None, False
+    if keys is not None:
+        A_T = g[:, None] + rk[:, None] * log_a_T          # (x, T) and (x, t_x) exponents
+        A_tx = -rk[:, None] * log_a_tx
+        if min(A_T.min(), A_tx.min()) >= -700.0 and A_T.max() + A_tx.max() <= 700.0:
+            e = np.exp(A_T).ravel()[keys[0]]
+            e *= np.exp(A_tx).ravel()[keys[1]]
+    if e is None:
+        u = rkr * d
+        u += g[cx]
+        big = u.max(initial=-np.inf) > 700.0
+        if not big:
+            e = np.exp(u)
     if big:
         softplus = np.logaddexp(0.0, u)
     else:
-        e = np.exp(u)
         one_e = 1.0 + e
         softplus = np.log(one_e)
     total = (r * np.log(alpha) * n + W_x @ K[0] - log_a_T @ (r * W_T + X_T)
