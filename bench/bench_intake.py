@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-START_MARK, END_MARK = "<!-- bench_intake:start -->", "<!-- bench_intake:end -->"
+from _results import record  # noqa: E402  (bench/ is on sys.path when run as a script)
 SIZES = {"0.3M": 300_000, "3M": 3_000_000}
 METHODS = {
     "clvkit read_transactions (csv)": "read_transactions(path.csv): checks, ISO dates, id typing",
@@ -140,17 +139,6 @@ def table(rows, rounds):
     return "\n".join(lines)
 
 
-def record(text):
-    section = f"{START_MARK}\n## Intake and cleaning (`bench/bench_intake.py`)\n\n{text}\n{END_MARK}"
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if START_MARK in old:
-        head, rest = old.split(START_MARK, 1)
-        new = head + section + rest.split(END_MARK, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new, encoding="utf-8")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the 0.3M-row data only")
@@ -165,7 +153,7 @@ def main():
     text = table(run(names, args.rounds), args.rounds)
     print(text)
     if args.record:
-        record(text)
+        record("bench_intake", "## Intake and cleaning (`bench/bench_intake.py`)\n\n" + text)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 
 OUT = Path(__file__).resolve().parent / "out"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-START_MARK, END_MARK = "<!-- bench_models:start -->", "<!-- bench_models:end -->"
+from _results import record  # noqa: E402  (bench/ is on sys.path when run as a script)
 SIZES = {"100k": 100_000, "1M": 1_000_000}
 WEEKS_12M = 12 * 365.2425 / 12 / 7      # 12 mean Gregorian months in weeks
 
@@ -182,7 +181,7 @@ def main(argv=None):
     scaling = bench_scaling(summaries[list(summaries)[-1]], args.repeats)
     table = to_markdown(pd.DataFrame(rows))
     table2 = to_markdown(pd.DataFrame(scaling))
-    text = (f"{START_MARK}\n## Models: fitting and scoring vs lifetimes 0.11.3\n\n"
+    text = (f"## Models: fitting and scoring vs lifetimes 0.11.3\n\n"
             f"`python bench/bench_models.py{' --quick' if args.quick else ''}` on "
             f"{time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, "
             f"numpy {np.__version__}, pandas {pd.__version__}; one run, the two libraries "
@@ -190,14 +189,10 @@ def main(argv=None):
             f"clvkit. max_rel_diff: largest relative difference of the fitted parameters (fits) "
             f"or of P(alive) (scoring) between the libraries.\n\n{table}\n\n"
             f"Fit time against customers and distinct (frequency, recency, T) rows:\n\n"
-            f"{table2}\n{END_MARK}\n")
+            f"{table2}\n")
     print(text)
     if args.record:
-        old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        if START_MARK in old:
-            head, rest = old.split(START_MARK, 1)
-            old = head + rest.split(END_MARK, 1)[1].lstrip("\n")
-        RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
+        record("bench_models", text)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+from _results import record  # noqa: E402  (bench/ is on sys.path when run as a script)
 OBS = "2024-12-31"
-START_MARK, END_MARK = "<!-- bench_rfm:start -->", "<!-- bench_rfm:end -->"
 
 DATASETS = {"100k": 100_000, "1M": 1_000_000, "30M rows": None}
 METHODS = {  # name -> (needs the frame in memory, description)
@@ -221,7 +220,9 @@ def main(argv=None) -> int:
     table = render(rows, paths, time.perf_counter() - t0, args.rounds)
     print(table)
     if args.record:
-        record(table)
+        record("bench_rfm", "## RFM summaries (bench/bench_rfm.py)\n\nTargets: pandas engine "
+               "≤ 1.3× the bare pandas groupby; duckdb engine ≤ 1.5× a bare DuckDB GROUP BY on "
+               f"the same Parquet file; the 30M-row file under 2 GB peak RSS.\n\n{table}")
     return 0
 
 
@@ -249,20 +250,6 @@ def render(rows, paths, total_seconds, rounds) -> str:
                      f"{r['median_s']:.2f} | {ratio} | {r['peak_mb']:.0f} | {r['loaded_mb']:.0f} | "
                      f"{r['customers']:,} | {r['check'][0]:,}, {r['check'][1]:,.1f} |")
     return "\n".join(lines)
-
-
-def record(table: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    section = (f"{START_MARK}\n## RFM summaries (bench/bench_rfm.py)\n\n"
-               "Targets: pandas engine ≤ 1.3× the bare pandas groupby; duckdb engine ≤ 1.5× a "
-               "bare DuckDB GROUP BY on the same Parquet file; the 30M-row file under 2 GB peak "
-               f"RSS.\n\n{table}\n{END_MARK}")
-    if START_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + section + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

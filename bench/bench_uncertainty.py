@@ -18,8 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-START_MARK, END_MARK = "<!-- bench_uncertainty:start -->", "<!-- bench_uncertainty:end -->"
+from _results import record  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def timed(fn, repeats):
@@ -73,14 +72,7 @@ def main(argv=None):
     text = table(run(args.repeats))
     sys.stdout.write(text)
     if args.record:
-        old = RESULTS.read_text()
-        block = f"{START_MARK}\n{text}{END_MARK}"
-        if START_MARK in old:
-            pre, rest = old.split(START_MARK, 1)
-            new = pre + block + rest.split(END_MARK, 1)[1]
-        else:
-            new = old.rstrip("\n") + "\n\n" + block + "\n"
-        RESULTS.write_text(new)
+        record("bench_uncertainty", text)
 
 
 if __name__ == "__main__":
