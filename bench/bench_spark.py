@@ -34,9 +34,8 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+from _results import record  # noqa: E402  (bench/ is on sys.path when run as a script)
 OBS = "2024-12-31"
-START_MARK, END_MARK = "<!-- bench_spark:start -->", "<!-- bench_spark:end -->"
 CHUNK = 1_000_000  # customers per simulation
 ROWS_PER_CUSTOMER = 3.25  # first guess (prospects included) to size the first simulation
 FILES = {"warm-up": (20_000, 900), "1M": (1_000_000, 600), "10M": (10_000_000, 500)}
@@ -232,7 +231,7 @@ def main(argv=None) -> int:
                    args.driver_memory)
     print(table)
     if args.record:
-        record(table)
+        record("bench_spark", f"## Spark engine (issue 7)\n\n{table}")
     return 0
 
 
@@ -275,7 +274,7 @@ def render(rows, periods, paths, agreement, total_seconds, rounds, driver_memory
     loads = [x for row in rows for r in row["runs"] for x in r["load"]]
     lines += ["", f"DuckDB vs Spark collect on 10M: {agreement}. One-minute load average at the "
               f"start and end of the runs: {min(loads):.1f}–{max(loads):.1f} on "
-              f"{os.cpu_count()} cores (other engineers' jobs shared the machine).", ""]
+              f"{os.cpu_count()} cores (Spark's own JVM threads count in it).", ""]
     for name, r in fits:
         p = ", ".join(f"{k} {v:.3g}" for k, v in r["params"].items())
         lines.append(f"- {name}: fit on the driver from {r['distinct_purchase_rows']:,} distinct "
@@ -295,17 +294,6 @@ def java_version() -> str:
     done = subprocess.run(["java", "-version"], capture_output=True, text=True)
     first = (done.stderr or done.stdout).splitlines()[0]
     return first.split('"')[1] if '"' in first else first
-
-
-def record(table: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    section = f"{START_MARK}\n## Spark engine (issue 7)\n\n{table}\n{END_MARK}"
-    if START_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + section + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
