@@ -182,7 +182,8 @@ def main(argv=None):
     table = to_markdown(pd.DataFrame(rows))
     table2 = to_markdown(pd.DataFrame(scaling))
     text = (f"## Models: fitting and scoring vs lifetimes 0.11.3\n\n"
-            f"`python bench/bench_models.py{' --quick' if args.quick else ''}` on "
+            f"`python bench/bench_models.py{' --quick' * args.quick}"
+            f"{' --full-pareto' * args.full_pareto}` on "
             f"{time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, "
             f"numpy {np.__version__}, pandas {pd.__version__}; one run, the two libraries "
             f"alternating; clvkit times are medians of {args.repeats}. ratio = lifetimes / "
