@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvkit.display import definitions, format_value, header, table
+from clvkit.display import definitions, format_value, header, largest, table
 
 
 def cells(styler) -> list[list[str]]:
@@ -153,3 +153,12 @@ def test_definitions_with_blank_headers_keeps_both_columns_and_hides_the_header_
     assert headers(styler) == []
     same = definitions({"a": 1}, term="x", meaning="x")
     assert headers(same) == ["x", "x"] and cells(same) == [["a", "1"]]
+
+
+def test_largest_states_the_biggest_group_its_count_and_share():
+    counts = pd.Series({"new": 10, "dormant": 2314, "lost": 969, "loyal": 1707})
+    assert largest(counts, what="lifecycle stage") == \
+        "Dormant is the largest lifecycle stage: 2,314 of 5,000 customers (46%)"
+    assert largest(pd.Series({"a": 3, "b": 3}), what="segment", of="buyers") == \
+        "A is the largest segment: 3 of 6 buyers (50%)"
+    assert largest(pd.Series({"a": 0}), what="segment") == "No customers in any segment"

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["MODEL_NAMES", "definitions", "format_value", "header", "table"]
+__all__ = ["MODEL_NAMES", "definitions", "format_value", "header", "largest", "table"]
 
 #: Shown for a missing value (NaN, NA, NaT, None).
 MISSING = "–"
@@ -235,3 +235,16 @@ def definitions(mapping, *, term: str = "term", meaning: str = "definition", dig
 MODEL_NAMES = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD",
                "BetaGeo": "BG/NBD", "ParetoNBD": "Pareto/NBD", "ModifiedBetaGeo": "MBG/NBD",
                "BetaGeoBetaBinom": "BG/BB", "ShiftedBetaGeo": "sBG", "GammaGamma": "Gamma-Gamma"}
+
+
+def largest(counts: pd.Series, *, what: str, of: str = "customers") -> str:
+    """A title stating the largest group of a count series: ``"Dormant is the largest lifecycle
+    stage: 2,314 of 5,000 customers (46%)"``; ties name the first in the series' order."""
+    counts = pd.Series(counts).fillna(0)
+    total = float(counts.sum())
+    if counts.empty or total <= 0:
+        return f"No {of} in any {what}"
+    name, n = str(counts.idxmax()), float(counts.max())
+    return f"{name[:1].upper()}{name[1:]} is the largest {what}: {n:,.0f} of {total:,.0f} {of} " \
+           f"({n / total:.0%})"
+
