@@ -262,12 +262,13 @@ class Model:
         raise ConvergenceError(f"{name}: L-BFGS-B did not converge from any start point "
                                f"({last.message if last is not None else 'no start'})", last)
 
-    def _hessian(self, theta, rows: Rows, g0=None):
+    def _hessian(self, theta, rows: Rows, g0):
         """Hessian of the total objective in log-parameters: forward differences (step 1e-6)
-        of the analytic gradient (``g0``, the optimiser's, at ``theta``), symmetrised."""
+        of the analytic gradient from ``g0``, the optimiser's gradient at ``theta``,
+        symmetrised."""
         n, h = rows.weights.sum(), 1e-6
         k = len(theta)
-        g0 = self._objective(theta, rows)[1] if g0 is None else np.asarray(g0, dtype=float)
+        g0 = np.asarray(g0, dtype=float)
         H = np.empty((k, k))
         for j in range(k):
             e = np.zeros(k)
