@@ -116,7 +116,7 @@ def column_quantiles(sims: np.ndarray, probs) -> list[np.ndarray]:
 def _column_key(stats):
     """Per column the sorted distinct values and each row's rank among them, and one int64 key
     per row whose order is the rows' lexicographic order (``None`` when it would overflow)."""
-    levels, codes, key, span = [], [], np.zeros(len(stats), dtype=np.int64), 1
+    levels, key, span = [], np.zeros(len(stats), dtype=np.int64), 1
     for col in stats.T:
         c, lev = pd.factorize(col, sort=True, use_na_sentinel=False)
         span *= max(len(lev), 1)
