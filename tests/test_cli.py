@@ -185,7 +185,6 @@ def test_every_bad_input_ledger_entry_is_exit_0_with_the_reason_counted(capsys, 
 
 # ---------------------------------------------------------------------- simulate and run
 def test_simulate_writes_contract_tables_deterministically(tmp_path):
-    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
         res = clvkit("simulate", "--customers", 300, "--seed", 7, "--out", out, "--no-programme")
@@ -200,7 +199,6 @@ def test_simulate_writes_contract_tables_deterministically(tmp_path):
 
 
 def test_simulate_parquet(tmp_path):
-    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
     res = clvkit("simulate", "--customers", 100, "--seed", 3, "--out", tmp_path, "--format",
                  "parquet", "--no-programme")
     assert res.returncode == 0, res.stderr
@@ -208,7 +206,6 @@ def test_simulate_parquet(tmp_path):
 
 
 def test_run_prints_each_step_on_a_small_simulated_scenario(capsys, tmp_path):
-    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
     p = tmp_path / "small.yaml"
     p.write_text(yaml.safe_dump({"scenario": "small", "data": {
         "source": "simulate", "simulate": {"customers": 300, "seed": 5, "programme": False}},
@@ -266,11 +263,6 @@ def test_report_is_wired_to_run_report(capsys, monkeypatch, tmp_path):
 
 
 def test_score_end_to_end_writes_one_row_per_customer(capsys, tmp_path):
-    from clvkit import pipeline
-
-    if not hasattr(pipeline, "score_scenario"):
-        pytest.skip("pipeline.score_scenario has not landed")
-    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
     p = tmp_path / "small.yaml"
     p.write_text(yaml.safe_dump({"scenario": "small", "data": {
         "source": "simulate", "simulate": {"customers": 400, "seed": 11, "programme": False}},
@@ -286,7 +278,6 @@ def test_score_end_to_end_writes_one_row_per_customer(capsys, tmp_path):
 
 def test_simulated_files_read_back_as_a_file_scenario(capsys, tmp_path):
     """What `clvkit simulate` writes is a valid input for a `files` scenario, table for table."""
-    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
     from clvkit import config, pipeline
     from clvkit.datasets import simulate
 
