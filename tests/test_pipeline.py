@@ -126,7 +126,6 @@ def test_file_scenario_with_a_wrong_column_mapping_is_a_data_error(tmp_path):
 
 
 def test_simulated_scenario_keeps_truth_and_prospects():
-    pytest.importorskip("clvkit.datasets.simulate", reason="the simulator has not landed")
     cfg = Config.from_dict({"scenario": "sim", "data": {"source": "simulate", "simulate": {
         "customers": 400, "seed": 3, "prospect_share": 0.2, "programme": False}}, **OFF})
     data = pipeline.load_data(cfg)
