@@ -1,7 +1,7 @@
 """clvkit.plots on Agg: titles, labels with units, returned Axes, and Chinese labels that render."""
-from __future__ import os
-import annotations
+from __future__ import annotations
 
+import os
 import warnings
 
 import matplotlib
