@@ -51,13 +51,21 @@ def loglik(params, x, t_x, T, *, grad=False):
     grad : bool
         Also return d ll / d log(theta), shape ``(n, 4)``.
     """
+    return _row_form(params, x, t_x, T, grad, _count_terms, skip_zero=True)
+
+
+def _row_form(params, x, t_x, T, grad, count_terms, *, skip_zero):
+    """Per-row ll = r log alpha + K0(x) + logaddexp(C, D), shared with MBG/NBD (see
+    :func:`_total_form` for C and D); with ``skip_zero`` the dropout branch D is absent at x = 0
+    (BG/NBD)."""
     r, alpha, a, b = (float(p) for p in params)
     x, t_x, T = _arrays(x, t_x, T)
-    pos = x > 0
-    K = per_count(lambda k: _count_terms(r, a, b, k, grad), x)
+    K = per_count(lambda k: count_terms(r, a, b, k, grad), x)
     log_alpha_T, log_alpha_tx = np.log(alpha + T), np.log(alpha + t_x)
     C = -(r + x) * log_alpha_T
-    D = np.where(pos, np.log(a) - K[1] - (r + x) * log_alpha_tx, -np.inf)
+    D = np.log(a) - K[1] - (r + x) * log_alpha_tx
+    if skip_zero:
+        D = np.where(x > 0, D, -np.inf)
     L = np.logaddexp(C, D)
     ll = r * np.log(alpha) + K[0] + L
     if not grad:

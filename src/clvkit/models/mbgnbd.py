@@ -25,8 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
-from clvkit.models._base import per_count
-from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket, _near_one, _total_form
+from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket, _near_one, _row_form, _total_form
 
 
 def _count_terms(r, a, b, k, grad):
@@ -41,23 +40,7 @@ def _count_terms(r, a, b, k, grad):
 
 def loglik(params, x, t_x, T, *, grad=False):
     """Per-customer MBG/NBD log-likelihood, optionally with d ll / d log(theta), shape (n, 4)."""
-    r, alpha, a, b = (float(p) for p in params)
-    x, t_x, T = _arrays(x, t_x, T)
-    K = per_count(lambda k: _count_terms(r, a, b, k, grad), x)
-    log_alpha_T, log_alpha_tx = np.log(alpha + T), np.log(alpha + t_x)
-    C = -(r + x) * log_alpha_T
-    D = np.log(a) - K[1] - (r + x) * log_alpha_tx
-    L = np.logaddexp(C, D)
-    ll = r * np.log(alpha) + K[0] + L
-    if not grad:
-        return ll
-    wC = np.exp(C - L)
-    wD = 1.0 - wC
-    d_r = K[2] - digamma(r) + np.log(alpha) - wC * log_alpha_T - wD * log_alpha_tx
-    d_alpha = r / alpha - (r + x) * (wC / (alpha + T) + wD / (alpha + t_x))
-    d_a = digamma(a + b) - K[3] + wD / a
-    d_b = K[4] - digamma(b) + digamma(a + b) - K[3] - wD * K[5]
-    return ll, np.stack([r * d_r, alpha * d_alpha, a * d_a, b * d_b], axis=-1)
+    return _row_form(params, x, t_x, T, grad, _count_terms, skip_zero=False)
 
 
 def loglik_total(params, rows, *, grad=False):
