@@ -155,14 +155,19 @@ def unique_rows(stats: np.ndarray, *, columns: bool = False):
     functions of one statistic once per value and gather.
     """
     stats = _as_2d(stats)
-    levels, key = _column_key(stats)
+    uniq, inverse, cols = _unique(stats, *_column_key(stats))
+    return (uniq, inverse, cols) if columns else (uniq, inverse)
+
+
+def _unique(stats, levels, key):
+    """Distinct rows, inverse map and per-column ``(levels, codes)`` of 2-D ``stats``, given its
+    :func:`_column_key`."""
     if key is None:                          # too many combinations for one int64 key
         uniq, inverse = np.unique(stats, axis=0, return_inverse=True)
-        out = uniq, inverse.ravel()
-        return out + (_factor_columns(uniq),) if columns else out
+        return uniq, inverse.ravel(), _factor_columns(uniq)
     inverse, ukey = pd.factorize(key, sort=True)
     uniq, cols = _decode(levels, ukey)
-    return (uniq, inverse, cols) if columns else (uniq, inverse)
+    return uniq, inverse, cols
 
 
 def compress(stats: np.ndarray, weights: np.ndarray, *, columns: bool = False):
@@ -180,7 +185,7 @@ def compress(stats: np.ndarray, weights: np.ndarray, *, columns: bool = False):
         uniq, cols = _decode(levels, ukey)
         w = counts.astype(float)
     else:
-        uniq, inverse, cols = unique_rows(stats, columns=True)
+        uniq, inverse, cols = _unique(stats, levels, key)
         w = np.bincount(inverse, weights=weights, minlength=len(uniq))
     return (uniq, w, cols) if columns else (uniq, w)
 

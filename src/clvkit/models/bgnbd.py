@@ -125,7 +125,10 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
         keys = (cx * len(lev_T) + c_T[first:], cx * len(lev_tx) + c_tx[first:]) if tables else None
         return W_x, W_T, X_T, w.sum(), first, starts, cx[starts], keys
 
-    W_x, W_T, X_T, n, first, starts, x_of_run, keys = rows.memo("bg_total", data_terms)
+    if len(rows) == 0:
+        return (0.0, np.zeros(4)) if grad else 0.0
+    W_x, W_T, X_T, n, first, starts, x_of_run, keys = rows.memo(f"bg_total_{skip_zero}",
+                                                                data_terms)
     K = count_terms(r, a, b, lev_x, grad)
     rk = r + lev_x
     log_a_T, log_a_tx = np.log(alpha + lev_T), np.log(alpha + lev_tx)
@@ -135,11 +138,7 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
     g = np.log(a) - K[1]
     e, big = None, False
     if keys is not None:
-        A_T = g[:, None] + rk[:, None] * log_a_T          # (x, T) and (x, t_x) exponents
-        A_tx = -rk[:, None] * log_a_tx
-        if min(A_T.min(), A_tx.min()) >= -700.0 and A_T.max() + A_tx.max() <= 700.0:
-            e = np.exp(A_T).ravel()[keys[0]]
-            e *= np.exp(A_tx).ravel()[keys[1]]
+        e = _exp_u_from_tables(g, rk, log_a_T, log_a_tx, keys)
     if e is None:
         u = rkr * d
         u += g[cx]
@@ -150,7 +149,7 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
         softplus = np.logaddexp(0.0, u)
     else:
         one_e = 1.0 + e
-        softplus = np.log(one_e)
+        softplus = np.log1p(e)
     total = (r * np.log(alpha) * n + W_x @ K[0] - log_a_T @ (r * W_T + X_T)
              + np.einsum("i,i->", wp, softplus))
     if not grad:
@@ -166,6 +165,20 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
     d_a = n * digamma(a + b) - W_x @ K[3] + V_x.sum() / a
     d_b = W_x @ (K[4] - K[3]) + n * (digamma(a + b) - digamma(b)) - V_x @ K[5]
     return total, np.array([r * d_r, alpha * d_alpha, a * d_a, b * d_b])
+
+
+def _exp_u_from_tables(g, rk, log_a_T, log_a_tx, keys):
+    """e^u per row as exp(g + rk log(alpha+T)) exp(-rk log(alpha+t_x)), each factor from a
+    table over (x, T) or (x, t_x) values gathered by ``keys``; ``None`` when an exponent leaves
+    [-700, 700] or their sum could exceed 700 (a factor would overflow or lose precision)."""
+    A_T = g[:, None] + rk[:, None] * log_a_T
+    A_tx = -rk[:, None] * log_a_tx
+    lo, hi_T, hi_tx = min(A_T.min(), A_tx.min()), A_T.max(), A_tx.max()
+    if lo < -700.0 or max(hi_T, hi_tx) > 700.0 or hi_T + hi_tx > 700.0:
+        return None
+    e = np.exp(A_T).ravel()[keys[0]]
+    e *= np.exp(A_tx).ravel()[keys[1]]
+    return e
 
 
 def log_alive_odds(params, x, t_x, T):
