@@ -16,6 +16,8 @@ def record(name: str, text: str, path: Path = RESULTS) -> None:
     section = f"{start}\n{text.strip(chr(10))}\n{end}"
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     if start in old:
+        if end not in old:
+            raise ValueError(f"{path} has {start} but not {end}: restore the end marker")
         head, rest = old.split(start, 1)
         new = head + section + rest.split(end, 1)[1]
     else:

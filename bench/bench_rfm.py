@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -211,7 +212,7 @@ def main(argv=None) -> int:
                 print(f"  {name:>8} {m:<24} {runs[m][-1]['seconds']:7.2f} s", flush=True)
         for m in methods:
             r = runs[m]
-            rows.append({"data": name, "method": m, "rows": None,
+            rows.append({"data": name, "method": m,
                          "median_s": statistics.median(x["seconds"] for x in r),
                          "peak_mb": max(x["peak_mb"] for x in r),
                          "loaded_mb": max(x["loaded_mb"] for x in r),
@@ -238,7 +239,7 @@ def render(rows, paths, total_seconds, rounds) -> str:
            "bare duckdb (parquet, 1 GB cap)": "bare duckdb (parquet)"}
     by = {(r["data"], r["method"]): r for r in rows}
     lines = [f"Run {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, "
-             f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}, "
+             f"{os.cpu_count()} cores, Python {platform.python_version()}, "
              f"pandas {pd.__version__}, duckdb {duckdb.__version__}; median of {rounds} "
              f"interleaved rounds, each in its own process; total {total_seconds / 60:.1f} min.",
              "", "| data | transactions | method | median s | × bare | peak RSS MB | RSS after "

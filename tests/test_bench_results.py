@@ -2,6 +2,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 _spec = importlib.util.spec_from_file_location(
     "_results", Path(__file__).resolve().parents[1] / "bench" / "_results.py")
 _results = importlib.util.module_from_spec(_spec)
@@ -21,3 +23,11 @@ def test_record_appends_then_replaces_only_its_section(tmp_path):
     assert text.index("intro") < text.index("second") < text.index("hand-written note on A") \
         < text.index("## B")
     assert text.count("<!-- bench_a:start -->") == 1 and text.count("<!-- bench_b:end -->") == 1
+
+
+def test_record_refuses_a_section_whose_end_marker_is_gone(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Benchmark results\n\n<!-- bench_a:start -->\nold\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bench_a:end"):
+        _results.record("bench_a", "new", path)
+    assert path.read_text(encoding="utf-8").endswith("old\n")

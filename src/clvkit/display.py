@@ -247,4 +247,3 @@ def largest(counts: pd.Series, *, what: str, of: str = "customers") -> str:
     name, n = str(counts.idxmax()), float(counts.max())
     return f"{name[:1].upper()}{name[1:]} is the largest {what}: {n:,.0f} of {total:,.0f} {of} " \
            f"({n / total:.0%})"
-
