@@ -149,7 +149,7 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
         softplus = np.logaddexp(0.0, u)
     else:
         one_e = 1.0 + e
-        softplus = np.log1p(e)
+        softplus = np.log(one_e)      # = log1p(e) to 1e-16 absolute, and faster
     total = (r * np.log(alpha) * n + W_x @ K[0] - log_a_T @ (r * W_T + X_T)
              + np.einsum("i,i->", wp, softplus))
     if not grad:
