@@ -17,17 +17,21 @@ def _rows(n=20_000, seed=0, grid=1):
     return np.column_stack([x, t_x, T])
 
 
-def test_compress_columns_match_numpy_and_rebuild_rows():
-    stats = _rows()
-    w = np.random.default_rng(1).integers(1, 4, len(stats)).astype(float)
+def _assert_compress_matches_numpy(stats, weights):
+    """compress(columns=True) against np.unique, with unit and with the given weights."""
     u_ref, inv = np.unique(stats, axis=0, return_inverse=True)
-    for weights in (np.ones(len(stats)), w):
-        u, wsum, (levels, codes) = compress(stats, weights, columns=True)
+    for w in (np.ones(len(stats)), weights):
+        u, wsum, (levels, codes) = compress(stats, w, columns=True)
         np.testing.assert_array_equal(u, u_ref)
-        np.testing.assert_allclose(wsum, np.bincount(inv.ravel(), weights=weights))
-        for j in range(3):
+        np.testing.assert_allclose(wsum, np.bincount(inv.ravel(), weights=w))
+        for j in range(stats.shape[1]):
             np.testing.assert_array_equal(levels[j], np.unique(stats[:, j]))
             np.testing.assert_array_equal(levels[j][codes[j]], u[:, j])
+
+
+def test_compress_columns_match_numpy_and_rebuild_rows():
+    stats = _rows()
+    _assert_compress_matches_numpy(stats, np.random.default_rng(1).integers(1, 4, len(stats)))
 
 
 def test_scaled_rows_equal_dividing_the_rows():
@@ -131,11 +135,4 @@ def test_compress_falls_back_to_numpy_when_the_packed_key_would_overflow():
     rng = np.random.default_rng(4)
     stats = rng.integers(0, 20_000, (30_000, 5)).astype(float)
     stats[10_000:20_000] = stats[:10_000]                  # repeated rows
-    w = rng.integers(1, 4, len(stats)).astype(float)
-    u_ref, inv = np.unique(stats, axis=0, return_inverse=True)
-    for weights in (np.ones(len(stats)), w):
-        u, wsum, (levels, codes) = compress(stats, weights, columns=True)
-        np.testing.assert_array_equal(u, u_ref)
-        np.testing.assert_allclose(wsum, np.bincount(inv.ravel(), weights=weights))
-        for j in range(5):
-            np.testing.assert_array_equal(levels[j][codes[j]], u[:, j])
+    _assert_compress_matches_numpy(stats, rng.integers(1, 4, len(stats)).astype(float))
