@@ -105,7 +105,7 @@ class Ledger:
 
 
 def clean_transactions(transactions, *, observation_end=None, returns="drop",
-                       zero_amounts="keep", amount_cap=None, source=None):
+                       zero_amounts="keep", amount_cap=None, source=None, has_amount=True):
     """Clean a transaction table and account for every row in a :class:`Ledger`.
 
     Parameters
@@ -123,6 +123,9 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         Drop rows whose (netted) amount is above it -- e.g. B2B orders in a retail log.
     source : str, optional
         Name of the source for messages; defaults to ``transactions.attrs["source"]``.
+    has_amount : bool
+        False for data without amounts (purchase counts only): there is no ``amount`` column
+        to check, the amount checks are skipped and the output has no ``amount`` column.
 
     Returns
     -------
@@ -154,7 +157,8 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         raise DataError(f"expected a DataFrame of transactions, got {type(transactions).__name__}",
                         file=source, fix="read the data with clvkit.io.read_transactions")
     source = source or transactions.attrs.get("source")
-    missing = [c for c in ("customer_id", "date", "amount") if c not in transactions.columns]
+    required = ("customer_id", "date", "amount") if has_amount else ("customer_id", "date")
+    missing = [c for c in required if c not in transactions.columns]
     if missing:
         raise DataError(f"transactions lack column(s) {', '.join(missing)}; columns are: "
                         f"{', '.join(map(str, transactions.columns))}", file=source,
@@ -164,6 +168,8 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         raise DataError("transactions have no rows", file=source,
                         fix="point to the file or table that holds the data")
     frame = transactions.reset_index(drop=True)
+    if not has_amount:  # counts only: a constant stands in, so no amount check can drop a row
+        frame = frame.drop(columns=["amount"], errors="ignore").assign(amount=1.0)
     end = _end_cutoff(observation_end)
     ids, dates, bad_date, amounts, missing_amount, text_amount = _canonical(frame, source)
 
@@ -198,7 +204,7 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         take(NET_NOT_POSITIVE, gone)
     if zero_amounts == "drop":
         take(ZERO, new_amounts == 0)
-    if amount_cap is not None:
+    if amount_cap is not None and has_amount:
         take(ABOVE_CAP, new_amounts > amount_cap)
 
     out = frame.loc[alive].drop(columns=[UNPARSED_DATE], errors="ignore")
@@ -206,11 +212,15 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     out["date"] = dates[alive]
     out["amount"] = new_amounts[alive] + 0.0
     first = ["customer_id", "date", "amount"]
+    if not has_amount:
+        out, first = out.drop(columns=["amount"]), ["customer_id", "date"]
     out = out[first + [c for c in out.columns if c not in first]]
     order = np.lexsort((_ticks(dates)[alive], codes[alive]))  # stable: ties keep input order
     out = out.iloc[order].reset_index(drop=True)
     out.attrs["source"] = source
     table = _ledger_table(reasons, codes, amounts, new_amounts)
+    if not has_amount:
+        table = table.assign(amount=float("nan"))
     ledger = Ledger(table=table, rows_in=len(transactions), rows_out=len(out), source=source)
     if len(out) == 0:
         _nothing_left(ledger, source)

@@ -55,16 +55,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"clvkit {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    i = sub.add_parser("init", help="write a params file for your own transaction data",
+                       description="Look at DATA (CSV, Parquet, DuckDB or SQLite; or a "
+                       "sqlite:/// or duckdb:/// URL), infer its delimiter, encoding, columns "
+                       "and date format, write a commented params file and print a summary "
+                       "of the data and the next command.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    i.add_argument("data", metavar="DATA", help="the transaction export")
+    i.add_argument("--out", type=Path, metavar="PARAMS",
+                   help="params file to write (default: <DATA name>.yaml here)")
+    i.add_argument("--scenario", metavar="NAME", help="scenario name (default: DATA's name)")
+    _database_options(i)
+    i.add_argument("--no-amount", action="store_true",
+                   help="the data have no amounts: purchase counts only")
+    i.add_argument("--force", action="store_true", help="overwrite an existing PARAMS file")
+    i.set_defaults(func=_init)
+
     v = sub.add_parser("validate", help="check a scenario's data: audit ledger and summary",
                        description="Load and clean a scenario's data (PARAMS), or one "
                        "transactions file without a params file, and print the audit ledger "
                        "and summary statistics.")
     v.add_argument("params", nargs="?", metavar="PARAMS", help="scenario params YAML")
     v.add_argument("--transactions", metavar="FILE",
-                   help="a transactions file (CSV, Parquet, DuckDB) instead of PARAMS")
+                   help="a transactions file (CSV, Parquet, DuckDB, SQLite) or a database URL "
+                   "(sqlite:///shop.db, duckdb:///shop.duckdb) instead of PARAMS")
+    _database_options(v)
     v.add_argument("--customer-id", default="customer_id", metavar="COL")
     v.add_argument("--date", default="date", metavar="COL")
     v.add_argument("--amount", default="amount", metavar="COL")
+    v.add_argument("--no-amount", action="store_true",
+                   help="the data have no amounts: purchase counts only")
     v.add_argument("--date-format", metavar="F", help="strftime pattern for non-ISO dates")
     v.add_argument("--timezone", metavar="TZ", help="zone to convert tz-aware dates to")
     v.add_argument("--sep", metavar="C", help="CSV delimiter")
@@ -133,20 +153,86 @@ def _validate(args: argparse.Namespace) -> int:
         raise ConfigError("give either PARAMS or --transactions FILE",
                           fix="e.g. clvkit validate params/retail.yaml")
     if args.params is not None:
+        if args.table or args.query or args.no_amount:
+            raise ConfigError("--table, --query and --no-amount go with --transactions; with "
+                              "PARAMS set them in its data.transactions section",
+                              fix=f"e.g. clvkit validate --transactions FILE --table NAME")
         cfg = config.load(args.params)
     else:
-        tx = {"path": args.transactions, "customer_id": args.customer_id, "date": args.date,
+        if not args.amount and not args.no_amount:
+            raise ConfigError("--amount is empty", fix="pass --no-amount for data without "
+                              "amounts, or --amount COL naming the amount column")
+        where = "url" if "://" in str(args.transactions) else "path"
+        tx = {where: args.transactions, "customer_id": args.customer_id, "date": args.date,
               "amount": args.amount, "date_format": args.date_format,
-              "timezone": args.timezone, "sep": args.sep, "encoding": args.encoding}
+              "timezone": args.timezone, "sep": args.sep, "encoding": args.encoding,
+              "table": args.table, "query": args.query}
+        tx = {k: v for k, v in tx.items() if v}
+        if args.no_amount:
+            tx["amount"] = None
         cfg = config.Config.from_dict({
             "scenario": "validate",
-            "data": {"source": "files", "transactions": {k: v for k, v in tx.items() if v}},
+            "data": {"source": "files", "transactions": tx},
             "cleaning": {"observation_end": args.observation_end, "returns": args.returns,
                          "zero_amounts": args.zero_amounts, "amount_cap": args.amount_cap},
             "satisfaction": {"enabled": False}, "impact": {"enabled": False}})
     data = pipeline.load_data(cfg)
     _print_data(data)
+    _print_notes(cfg)
     _print_rfm(cfg, data)
+    if cfg.summary.split is not None:
+        print(_holdout_line(cfg, data))
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    import os
+    import re
+
+    from clvkit import config, pipeline, sniff
+    from clvkit.errors import ClvkitError, ConfigError
+
+    data = str(args.data)
+    url = "://" in data
+    stem = Path(data.rsplit("/", 1)[-1]).stem or "data"
+    out = args.out or Path(f"{stem}.yaml")
+    if out.exists() and not args.force:
+        raise ConfigError(f"{out} exists already", fix="pass --out OTHER.yaml, or --force to "
+                          "overwrite it")
+    scenario = args.scenario or re.sub(r"[^\w.-]+", "_", stem).strip("_") or "data"
+    found = sniff.sniff(data, table=args.table, query=args.query, no_amount=args.no_amount)
+    location = data if url else os.path.relpath(Path(data).resolve(), out.resolve().parent)
+    text = sniff.render_params(found, scenario=scenario, location=location)
+    start = end = loaded = None
+    problem = None
+    try:
+        import yaml
+
+        cfg = config.Config.from_dict(yaml.safe_load(text), source=out)
+        loaded = pipeline.load_data(cfg)
+        start, end = loaded.transactions["date"].min(), loaded.observation_end
+        text = sniff.render_params(found, scenario=scenario, location=location, start=start,
+                                   end=end)
+    except ClvkitError as e:
+        problem = " ".join(str(e).split())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    print(f"read {data}" + (f" (table {found.table})" if found.table else ""))
+    for key, why in found.decided.items():
+        shown = getattr(found, key, None)
+        print(f"  {key + ':':<13}{'' if shown is None else repr(shown) + ' '}{why}")
+    if loaded is not None:
+        print()
+        _print_data(loaded, indent="  ")
+    for item in found.undecided:
+        print(f"COULD NOT DECIDE: {item}")
+    print(f"wrote {out}")
+    if problem is not None:
+        print(f"clvkit: the data cannot be read with these settings yet: {problem}",
+              file=sys.stderr)
+        print(f"edit {out} (see COULD NOT DECIDE at its top), then: clvkit validate {out}")
+        return 2
+    print(f"next: clvkit report {out}   (or: clvkit score {out} --out DIR)")
     return 0
 
 
@@ -171,6 +257,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = config.load(args.params)
     print(f"1. params   {args.params}: valid (scenario '{cfg.scenario}', "
           f"data source '{cfg.data.source}')")
+    _print_notes(cfg, indent="           ")
     t = time.perf_counter()
     data = pipeline.load_data(cfg)
     print(f"2. data     {data.source}: {data.ledger.rows_in:,} rows in, "
@@ -181,7 +268,7 @@ def _run(args: argparse.Namespace) -> int:
     print("3. summary  ", end="")
     _print_rfm(cfg, data, header=False)
     print(f"           ({time.perf_counter() - t:.1f} s)")
-    if cfg.summary.calibration_end is not None:
+    if cfg.summary.split is not None:
         t = time.perf_counter()
         print("4. holdout  " + _holdout_line(cfg, data)
               + f" ({time.perf_counter() - t:.1f} s)")
@@ -219,6 +306,17 @@ def _report(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ helpers
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table", metavar="NAME", help="table of a DuckDB/SQLite source")
+    parser.add_argument("--query", metavar="SQL", help="SQL query for a DuckDB/SQLite source")
+
+
+def _print_notes(cfg, indent: str = "") -> None:
+    """One line per section that is off or changed because its data are absent."""
+    for note in cfg.notes:
+        print(f"{indent}note: {note}")
+
+
 def _needs(module, name: str, command: str):
     from clvkit.errors import ConfigError
 
@@ -250,7 +348,9 @@ def _print_data(data, indent: str = "") -> None:
     lines += [f"customers:        {n:,} with purchases"
               + (f" ({len(data.customers):,} in the customer table)"
                  if data.customers is not None else ""),
-              f"transactions:     {len(tx):,}, total amount {tx['amount'].sum():,.2f}",
+              f"transactions:     {len(tx):,}, "
+              + (f"total amount {tx['amount'].sum():,.2f}" if "amount" in tx.columns
+                 else "no amounts (purchase counts only)"),
               f"dates:            {tx['date'].min():%Y-%m-%d} to {tx['date'].max():%Y-%m-%d} "
               f"(observation end {data.observation_end:%Y-%m-%d})",
               f"repeat buyers:    {repeat:,} ({repeat / n:.1%}) bought on more than one day"]
@@ -271,26 +371,30 @@ def _print_rfm(cfg, data, header: bool = True) -> None:
         print("RFM summary: not available (clvkit.rfm is not installed in this version)")
         return
     s = cfg.summary
+    amount = "amount" if "amount" in data.transactions.columns else None
     summary = rfm_summary(data.transactions, observation_end=data.observation_end,
-                          time_unit=s.time_unit, period=s.period, engine=s.engine)
+                          time_unit=s.time_unit, period=s.period, engine=s.engine, amount=amount)
     if header:
         print()
     print(f"RFM summary ({s.engine} engine, time unit {s.time_unit}, period {s.period}): "
           f"{len(summary):,} customers, {int((summary['frequency'] > 0).sum()):,} with repeat "
           f"purchases")
-    cols = ["frequency", "recency", "T", "monetary_value"]
+    cols = [c for c in ("frequency", "recency", "T", "monetary_value") if c in summary.columns]
     print(summary[cols].describe().loc[["mean", "std", "min", "50%", "max"]]
           .round(2).to_string())
 
 
 def _holdout_line(cfg, data) -> str:
+    from clvkit import pipeline
     from clvkit.rfm import calibration_holdout
 
     s = cfg.summary
-    cal = calibration_holdout(data.transactions, calibration_end=s.calibration_end,
+    end = pipeline.calibration_end(cfg, data)
+    amount = "amount" if "amount" in data.transactions.columns else None
+    cal = calibration_holdout(data.transactions, calibration_end=end,
                               observation_end=data.observation_end, time_unit=s.time_unit,
-                              period=s.period, engine=s.engine)
-    return (f"calibration to {s.calibration_end:%Y-%m-%d}: {len(cal):,} customers, "
+                              period=s.period, engine=s.engine, amount=amount)
+    return (f"calibration to {end:%Y-%m-%d} ({s.split}): {len(cal):,} customers, "
             f"{int((cal['frequency'] > 0).sum()):,} repeat buyers, "
             f"total frequency {int(cal['frequency'].sum()):,}; holdout to "
             f"{data.observation_end:%Y-%m-%d}: {int(cal['frequency_holdout'].sum()):,} "

@@ -79,6 +79,7 @@ class TableSource:
     SQLAlchemy URL (e.g. ``sqlite:///shop.db``) read with ``table`` or ``query``. ``date`` and
     ``amount`` name the source columns when they differ from clvkit's (``date`` is the signup
     date for customers); ``columns`` maps the table's other columns (e.g. ``csat: score``).
+    ``amount: null`` says the transactions have no amounts: purchase counts only.
     """
 
     path: Path | None = None
@@ -87,7 +88,7 @@ class TableSource:
     query: str | None = None
     customer_id: str = "customer_id"
     date: str | None = None
-    amount: str | None = None
+    amount: str | None = "amount"
     columns: dict[str, str | None] = _f({})
     date_format: str | None = None
     timezone: str | None = None
@@ -116,7 +117,8 @@ class TableSource:
         table = path.rsplit(".", 1)[-1]
         allowed = _TABLE_KEYS.get(table, ())
         for key in ("date", "amount", "date_format", "timezone"):
-            if getattr(self, key) is not None and key not in allowed:
+            unset = "amount" if key == "amount" else None
+            if getattr(self, key) != unset and key not in allowed:
                 raise _err(f"{path}.{key}", f"not used for the {table} table; remove it")
         extra = _TABLE_COLUMNS.get(table, ())
         for key in self.columns:
@@ -201,12 +203,39 @@ class CleaningConfig:
 # --------------------------------------------------------------------- summary, models, value
 @dataclass(frozen=True)
 class SummaryConfig:
-    """RFM summary options (``clvkit.rfm``); ``calibration_end`` enables a holdout check."""
+    """RFM summary options (``clvkit.rfm``); a calibration split enables a holdout check.
 
-    time_unit: Literal["D", "W"] = "W"
+    ``calibration`` is a date (``2024-06-30``), a duration from the first purchase (``104W``,
+    ``18M``) or a share of the days (``0.7``), resolved against the data by
+    ``clvkit.units.calibration_end``; ``calibration_end`` is the older, date-only spelling.
+    """
+
+    time_unit: Literal["D", "W", "M", "Y"] = "W"
     period: Literal["D", "W", "M"] = "D"
     engine: Literal["pandas", "duckdb", "spark"] = "pandas"
     calibration_end: pd.Timestamp | None = None
+    calibration: pd.Timestamp | float | str | None = None
+
+    @property
+    def split(self) -> pd.Timestamp | float | str | None:
+        """The calibration split as written (``calibration`` or ``calibration_end``)."""
+        return self.calibration if self.calibration is not None else self.calibration_end
+
+    def _validate(self, path: str) -> None:
+        from clvkit.units import parse_duration
+
+        if self.calibration is not None and self.calibration_end is not None:
+            raise _err(f"{path}.calibration", "give 'calibration' or 'calibration_end', not both")
+        cal = self.calibration
+        if isinstance(cal, float) and not 0.0 < cal < 1.0:
+            raise _err(f"{path}.calibration", f"a share must be between 0 and 1, got {cal:g}",
+                       "e.g. 0.7 (the first 70 % of the days), or a duration such as 104W")
+        if isinstance(cal, str):
+            try:
+                parse_duration(cal)
+            except ValueError as e:
+                raise _err(f"{path}.calibration", str(e),
+                           "or give a date (2024-06-30) or a share (0.7)") from None
 
 
 @dataclass(frozen=True)
@@ -299,6 +328,9 @@ _DEFAULT_TIERS = (TierRule("VIP", 0.1), TierRule("regular", 0.4), TierRule("pote
 class TiersConfig:
     """Value tiers from a score column (``clv`` by default), top tier first.
 
+    Without amounts (``data.transactions.amount: null``) a quantile tiering on ``clv`` moves to
+    ``expected_purchases`` (noted in the run's log); ``score: expected_purchases`` says so.
+
     ``prospect_label`` is the tier of customers who signed up but never bought.
     """
 
@@ -375,9 +407,9 @@ class ExportConfig:
 # ------------------------------------------------------------ satisfaction, retention, impact
 @dataclass(frozen=True)
 class SatisfactionConfig:
-    """CSAT / NPS bands; ``enabled: false`` for data without surveys."""
+    """CSAT / NPS bands; ``enabled: auto`` (default) is on exactly when there are surveys."""
 
-    enabled: bool = True
+    enabled: bool | Literal["auto"] = "auto"
     csat_top_box_min: int = _f(4, ge=1, le=5)
     nps_promoter_min: int = _f(9, ge=0, le=10)
     nps_detractor_max: int = _f(6, ge=0, le=10)
@@ -400,11 +432,13 @@ class RetentionConfig:
 class ImpactConfig:
     """The programme case study; ``programme_start`` defaults to the simulation's truth.
 
+    ``enabled: auto`` (default) is on exactly when there is a programme table.
+
     ``post_days`` null = from the start to the data end; ``pre_days`` null = as long as the post
     window (the windows the simulated programme's true effects are defined on).
     """
 
-    enabled: bool = True
+    enabled: bool | Literal["auto"] = "auto"
     programme_start: pd.Timestamp | None = None
     pre_days: int | None = _f(None, gt=0)
     post_days: int | None = _f(None, gt=0)
@@ -468,6 +502,14 @@ class Config:
     spark: SparkConfig = _f(SparkConfig())
     #: the params file this came from (None when built from a dict without ``source``)
     source: Path | None = _f(None, yaml=False)
+    #: one line per section turned off or changed because its data are absent (for the log)
+    notes: tuple[str, ...] = _f((), yaml=False)
+
+    @property
+    def has_amounts(self) -> bool:
+        """False when the transactions have no amounts (``amount: null``): counts only."""
+        tx = self.data.transactions
+        return not (self.data.source == "files" and tx is not None and tx.amount is None)
 
     @property
     def display_title(self) -> str:
@@ -493,6 +535,7 @@ class Config:
                               file=source, fix="start the file with 'scenario: <name>'")
         try:
             cfg = _convert(cls, d, "", base)
+            cfg = _resolve_absent(cfg)
         except ConfigError as e:
             raise ConfigError(e.problem, key=e.key, file=source, fix=e.fix) from None
         return dataclasses.replace(cfg, source=src)
@@ -512,15 +555,23 @@ class Config:
                 raise _err("cleaning.observation_end", f"{obs.date()} is after the simulated "
                            f"data ends (data.simulate.observation_end {sim_end.date()})")
             obs = sim_end if obs is None else obs
-        cal = self.summary.calibration_end
-        if cal is not None and obs is not None and cal >= obs:
-            raise _err("summary.calibration_end",
-                       f"{cal.date()} is not before the observation end {obs.date()}")
+        cal, key = self.summary.split, ("summary.calibration" if self.summary.calibration
+                                        is not None else "summary.calibration_end")
+        if isinstance(cal, pd.Timestamp) and obs is not None and cal >= obs:
+            raise _err(key, f"{cal.date()} is not before the observation end {obs.date()}")
+        if cal is not None and self.data.source == "simulate":  # the span is known here
+            from clvkit.units import calibration_end
+
+            try:
+                calibration_end(cal, self.data.simulate.start, obs)
+            except ValueError as e:
+                raise _err(key, str(e)) from None
         self._validate_playbook()
-        self._validate_needs("satisfaction", self.satisfaction.enabled, "surveys")
-        self._validate_needs("impact", self.impact.enabled, "programme")
-        if (self.impact.enabled and self.data.source == "files"
-                and self.impact.programme_start is None):
+        self._validate_needs("satisfaction", self.satisfaction.enabled is True, "surveys")
+        self._validate_needs("impact", self.impact.enabled is True, "programme")
+        if (self.impact.enabled is True or (self.impact.enabled == "auto"
+                                            and self.data.programme is not None)) and (
+                self.data.source == "files" and self.impact.programme_start is None):
             raise _err("impact.programme_start", "required for file data",
                        "give the programme's start date, or set impact.enabled: false")
 
@@ -549,6 +600,48 @@ class Config:
         if self.data.source == "files" and getattr(self.data, table) is None:
             raise _err(f"{section}.enabled", f"needs data.{table}",
                        f"add data.{table}, or {fix}")
+
+
+_SPEND_SCORES = ("clv", "clv_at_risk", "expected_spend", "revenue")
+
+
+def _resolve_absent(cfg: Config) -> Config:
+    """Turn ``enabled: auto`` into true/false from the data present, and adapt the tiers to
+    data without amounts; each change is one line in ``Config.notes`` (the run's log)."""
+    data, notes = cfg.data, []
+    if data.source == "files":
+        present = {t for t in _TABLES if getattr(data, t) is not None}
+    elif data.source == "simulate" and data.simulate.programme:
+        present = {"customers", "surveys", "complaints", "programme"}
+    elif data.source == "simulate":
+        present = {"customers"}
+    else:
+        present = set()
+    present.add("transactions")
+    changes: dict[str, Any] = {}
+    for section, table in (("satisfaction", "surveys"), ("impact", "programme")):
+        sec = getattr(cfg, section)
+        if sec.enabled == "auto":
+            on = table in present
+            changes[section] = dataclasses.replace(sec, enabled=on)
+            if not on:
+                notes.append(f"{section}: off, no {table} data (give data.{table} to turn it on)")
+    for table, what in (("complaints", "complaints are not shown"),
+                        ("customers", "no prospects and no customer attributes")):
+        if table not in present:
+            notes.append(f"{table}: none given, {what} (give data.{table} to add them)")
+    if not cfg.has_amounts:
+        t = cfg.tiers
+        if t.score in _SPEND_SCORES:
+            if t.method == "threshold":
+                raise _err("tiers.score", f"'{t.score}' needs amounts, and the transactions "
+                           "have none (amount: null)", "set tiers.score: expected_purchases "
+                           "with thresholds on purchases")
+            changes["tiers"] = dataclasses.replace(t, score="expected_purchases")
+            notes.append(f"tiers: on expected purchases, not {t.score} (the transactions have "
+                         "no amounts)")
+        notes.append("spend: not modelled, the transactions have no amounts (counts only)")
+    return dataclasses.replace(cfg, notes=tuple(notes), **changes)
 
 
 def load(path: str | Path) -> Config:

@@ -60,7 +60,8 @@ def read_transactions(source, *, customer_id="customer_id", date="date", amount=
         CSV or Parquet path, DuckDB database file (with ``table`` or ``query``), SQLAlchemy URL
         such as ``"sqlite:///shop.db"`` (with ``table`` or ``query``), or a DataFrame.
     customer_id, date, amount : str
-        Names of those columns in the source (the params file fills them).
+        Names of those columns in the source (the params file fills them). ``amount=None``:
+        the source has no amounts (purchase counts only); no ``amount`` column is returned.
     date_format : str, optional
         ``strftime`` pattern for non-ISO dates, e.g. ``"%d/%m/%Y"`` or ``"%Y%m%d"``.
     timezone : str, optional
@@ -99,6 +100,8 @@ def read_transactions(source, *, customer_id="customer_id", date="date", amount=
     if failed.any():
         frame[UNPARSED_DATE] = frame["date"].astype("object").where(failed, None)
     frame["date"] = parsed
+    if amount is None:
+        return frame.drop(columns=["amount"], errors="ignore")
     if pd.api.types.is_numeric_dtype(frame["amount"]) and not pd.api.types.is_bool_dtype(
             frame["amount"]):
         frame["amount"] = frame["amount"].to_numpy(dtype="float64", na_value=np.nan)

@@ -14,8 +14,8 @@ import pandas as pd
 
 from clvkit.config import Config, TableSource
 
-__all__ = ["ScenarioData", "ScoreResult", "fingerprint", "fit_models", "load_data", "score",
-           "score_scenario"]
+__all__ = ["ScenarioData", "ScoreResult", "calibration_end", "fingerprint", "fit_models",
+           "load_data", "score", "score_scenario"]
 
 
 @dataclass
@@ -50,6 +50,8 @@ class ScenarioData:
     truth: Any
     source: str
     fingerprint: str
+    #: the resolved calibration split (``clvkit.units.calibration_end``), None without one
+    calibration_end: pd.Timestamp | None = None
 
 
 def load_data(config: Config) -> ScenarioData:
@@ -115,19 +117,45 @@ def load_data(config: Config) -> ScenarioData:
     clean, ledger = clean_transactions(
         raw, observation_end=obs_end, returns=config.cleaning.returns,
         zero_amounts=config.cleaning.zero_amounts, amount_cap=config.cleaning.amount_cap,
-        source=description)
+        source=description, has_amount=config.has_amounts)
     if obs_end is None:
         obs_end = clean["date"].max().normalize()
-    return ScenarioData(transactions=clean, ledger=ledger, observation_end=pd.Timestamp(obs_end),
-                        truth=truth, source=description, fingerprint=fingerprint(clean),
-                        **tables)
+    out = ScenarioData(transactions=clean, ledger=ledger, observation_end=pd.Timestamp(obs_end),
+                       truth=truth, source=description, fingerprint=fingerprint(clean),
+                       **tables)
+    out.calibration_end = calibration_end(config, out)
+    return out
+
+
+def calibration_end(config: Config, data: ScenarioData) -> pd.Timestamp | None:
+    """The scenario's calibration split resolved on its data (first purchase to observation
+    end) by ``clvkit.units.calibration_end``; None without a split.
+
+    Raises
+    ------
+    ConfigError
+        A split that leaves no calibration or no holdout period, naming the key and the span.
+    """
+    from clvkit import units
+    from clvkit.errors import ConfigError
+
+    spec = config.summary.split
+    if spec is None:
+        return None
+    key = ("summary.calibration" if config.summary.calibration is not None
+           else "summary.calibration_end")
+    try:
+        return units.calibration_end(spec, data.transactions["date"].min(), data.observation_end)
+    except ValueError as e:
+        raise ConfigError(str(e), key=key, file=config.source,
+                          fix="choose a shorter split, a share such as 0.7, or remove it") from None
 
 
 def fingerprint(transactions: pd.DataFrame) -> str:
     """A stable hash of ``customer_id, date, amount``: equal data gives an equal fingerprint
     in any process (pandas' row hashing with its fixed key), so runs can be compared."""
-    rows = pd.util.hash_pandas_object(transactions[["customer_id", "date", "amount"]],
-                                      index=False)
+    cols = [c for c in ("customer_id", "date", "amount") if c in transactions.columns]
+    rows = pd.util.hash_pandas_object(transactions[cols], index=False)
     return "sha256:" + hashlib.sha256(rows.to_numpy().tobytes()).hexdigest()[:16]
 
 
@@ -139,7 +167,7 @@ def _reader_kwargs(table: str, src: TableSource) -> dict[str, Any]:
         kw.update(date_format=src.date_format, timezone=src.timezone)
     if src.date is not None:
         kw["signup_date" if table == "customers" else "date"] = src.date
-    if src.amount is not None:
+    if table == "transactions":
         kw["amount"] = src.amount
     kw.update(src.columns)
     return kw
@@ -180,11 +208,14 @@ _TRANSACTION_MODELS = {"bgnbd": "BetaGeo", "paretonbd": "ParetoNBD", "mbgnbd": "
 
 def fit_models(config: Config, summary: pd.DataFrame):
     """Fit the configured transaction model (``best``: lowest AIC of those available) and
-    Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
+    Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``. Without amounts
+    (``config.has_amounts`` false) there is no spend model: None."""
     from clvkit import models
 
     m = config.model
     tm, comparison = fit_transaction_model(config, summary)
+    if not config.has_amounts:
+        return tm, None, comparison
     spend = models.GammaGamma(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
     return tm, spend, comparison
 
@@ -239,13 +270,15 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
     summary = rfm_summary(data.transactions, observation_end=data.observation_end,
                           time_unit=config.summary.time_unit, period=config.summary.period,
-                          engine=config.summary.engine)
+                          engine=config.summary.engine,
+                          amount="amount" if config.has_amounts else None)
     tm, sm, comparison = fit_models(config, summary)
     v = config.value
     scored = score_customers(tm, sm, summary, horizon=v.horizon, horizon_unit=v.horizon_unit,
                              discount_rate=v.discount_rate, discount_unit=v.discount_unit)
     tx = data.transactions
-    scored["revenue"] = tx.groupby("customer_id")["amount"].sum().reindex(scored.index).fillna(0.0)
+    scored["revenue"] = (tx.groupby("customer_id")["amount"].sum().reindex(scored.index)
+                         .fillna(0.0) if "amount" in tx.columns else float("nan"))
     customers = data.customers
     prospects = pd.Index([], name="customer_id")
     if customers is not None:

@@ -31,7 +31,8 @@ def _unit(value, key):
 def _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate, discount_unit):
     """Horizon steps in the model's time unit and the discount factor of each step."""
     transaction_model._check_fitted()
-    spend_model._check_fitted()
+    if spend_model is not None:
+        spend_model._check_fitted()
     unit = transaction_model.time_unit
     spend_unit = getattr(spend_model, "time_unit", None)
     if spend_unit is not None and spend_unit != unit:
@@ -107,11 +108,13 @@ def score_customers(transaction_model, spend_model, summary, *, horizon=12, hori
     Returns the summary's columns plus ``p_alive``, ``expected_purchases`` (over the whole
     horizon), ``expected_spend``, ``clv`` and ``clv_at_risk`` (= clv * (1 - p_alive)), indexed
     like ``summary``; ``attrs`` are kept and the horizon and discounting recorded in them.
+    ``spend_model=None`` (data without amounts) leaves the three spend columns NaN.
     """
     ts, discount = _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
                           discount_unit)
     _require_frame(summary)
-    spend = spend_model.expected_spend(summary).to_numpy()
+    spend = (np.full(len(summary), np.nan) if spend_model is None
+             else spend_model.expected_spend(summary).to_numpy())
     p_alive = transaction_model.probability_alive(summary).to_numpy()
     clv = transaction_model.discounted_purchases(ts, discount, summary) * spend
     horizon_purchases = transaction_model.expected_purchases(ts[-1], summary).to_numpy()
