@@ -281,10 +281,18 @@ def _score(args: argparse.Namespace) -> int:
     from clvkit import config, pipeline
 
     cfg = config.load(args.params)
-    score_scenario = _needs(pipeline, "score_scenario", "clvkit score")
-    result = score_scenario(cfg, args.out, args.run_date)
-    for line in _describe_result(result):
+    if cfg.summary.engine == "spark":
+        for line in _describe_result(pipeline.score_scenario(cfg, args.out, args.run_date)):
+            print(line)
+        return 0
+    data = pipeline.load_data(cfg)
+    result = pipeline.score(cfg, data, run_date=args.run_date)
+    holdout = pipeline.holdout_error(cfg, data, result.transaction_model)
+    written = pipeline.write_exports(cfg, result, args.out)
+    for line in _describe_score(cfg, data, result, holdout):
         print(line)
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -337,6 +345,47 @@ def _describe_result(result) -> list[str]:
     if isinstance(index, Path):
         return [f"report: {index}"]
     return [str(result)]
+
+
+def _describe_score(cfg, data, result, holdout) -> list[str]:
+    """What ``score`` did: data and ledger, the model with its fit, the holdout check."""
+    from clvkit.display import MODEL_NAMES
+
+    ledger = data.ledger
+    lines = [f"data:     {data.source}: {ledger.rows_in:,} rows in, {ledger.rows_out:,} clean, "
+             f"{ledger.rows_dropped:,} dropped (ledger); data through "
+             f"{data.observation_end:%Y-%m-%d}"]
+    lines += [f"note:     {note}" for note in cfg.notes]
+    models = [("purchases", result.transaction_model)]
+    if result.spend_model is not None:
+        models.append(("spend", result.spend_model))
+    for role, model in models:
+        name = type(model).__name__
+        shown = MODEL_NAMES.get(name, name)
+        unit = getattr(model, "time_unit", None)
+        lines.append(f"{role + ':':<11}{shown} fitted on {model.n_customers_:,} customers"
+                     + (f" (time unit {unit})" if unit and role == "purchases" else "")
+                     + f", log-likelihood {model.log_likelihood_:,.2f}")
+        table = model.summary()
+        for pname, row in table.iterrows():
+            lines.append(f"          {pname:<8}{row['estimate']:>12.4g}  (se {row['se']:.3g})")
+    if result.spend_model is None:
+        lines.append("spend:    not modelled (no amounts): tiers on expected purchases")
+    comparison = result.model_comparison
+    if len(comparison) > 1:
+        lines.append("compared: " + ", ".join(
+            f"{MODEL_NAMES.get(r.model, r.model)} AIC {r.aic:,.1f}" for r in comparison.itertuples()))
+    if holdout is not None:
+        lines.append(f"holdout:  fitted to {data.calibration_end:%Y-%m-%d} "
+                     f"({cfg.summary.split}), predicted to {data.observation_end:%Y-%m-%d}: "
+                     f"MAE {holdout['mae']:.3f}, RMSE {holdout['rmse']:.3f} purchases per "
+                     f"customer; {holdout['predicted_total']:,.0f} predicted vs "
+                     f"{holdout['actual_total']:,.0f} actual")
+    tiers = result.assignments["tier"].value_counts()
+    lines.append(f"tiers:    on {cfg.tiers.score}: " + ", ".join(
+        f"{label} {int(tiers.get(label, 0)):,}" for label in cfg.tiers.labels
+        if tiers.get(label, 0)))
+    return lines
 
 
 def _print_data(data, indent: str = "") -> None:

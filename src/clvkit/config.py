@@ -640,7 +640,8 @@ def _resolve_absent(cfg: Config) -> Config:
             changes["tiers"] = dataclasses.replace(t, score="expected_purchases")
             notes.append(f"tiers: on expected purchases, not {t.score} (the transactions have "
                          "no amounts)")
-        notes.append("spend: not modelled, the transactions have no amounts (counts only)")
+        notes.append("spend: not modelled, the transactions have no amounts (counts only); "
+                     "CLV is not computed and RFM segments use recency and frequency only")
     return dataclasses.replace(cfg, notes=tuple(notes), **changes)
 
 

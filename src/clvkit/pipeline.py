@@ -15,7 +15,7 @@ import pandas as pd
 from clvkit.config import Config, TableSource
 
 __all__ = ["ScenarioData", "ScoreResult", "calibration_end", "fingerprint", "fit_models",
-           "load_data", "score", "score_scenario"]
+           "holdout_error", "load_data", "score", "score_scenario", "write_exports"]
 
 
 @dataclass
@@ -243,6 +243,25 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
     return fitted[comparison.loc[0, "model"]], comparison
 
 
+def holdout_error(config: Config, data: ScenarioData, model) -> pd.Series | None:
+    """Refit ``model``'s class (same settings) on the calibration period and measure its
+    customer-level error on the holdout (``clvkit.models.diagnostics.holdout_errors``);
+    None without a calibration split."""
+    from clvkit.models.diagnostics import holdout_errors
+    from clvkit.rfm import calibration_holdout
+
+    if data.calibration_end is None:
+        return None
+    s = config.summary
+    cal = calibration_holdout(data.transactions, calibration_end=data.calibration_end,
+                              observation_end=data.observation_end, time_unit=s.time_unit,
+                              period=s.period, engine=s.engine,
+                              amount="amount" if config.has_amounts else None)
+    m = config.model
+    refit = type(model)(penalizer=m.penalizer, ci_level=m.ci_level).fit(cal)
+    return holdout_errors(refit, cal)
+
+
 def score(config: Config, data: ScenarioData, *, run_date=None,
           previous: pd.DataFrame | None = None) -> ScoreResult:
     """Summary → models → value → tiers, segments, stages, playbook, warning, migration.
@@ -293,9 +312,11 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     stage_res = tiers.lifecycle_stages(scored, tiers.StageRules.from_params(config.stages),
                                        prospects=prospects)
     stage = stage_res.stage.reindex(tier.index)
-    rfm = tiers.rfm_scores(scored)
+    # without amounts M is neutral (every customer mid-scale): segments by R and F only
+    rfm_in = scored if config.has_amounts else scored.assign(monetary_value=0.0)
+    rfm = tiers.rfm_scores(rfm_in)
     if config.segments.method == "kmeans":
-        seg_res = tiers.kmeans_segments(scored)
+        seg_res = tiers.kmeans_segments(rfm_in)
     else:
         seg_res = tiers.rfm_segments(rfm, config.segments.mapping or None)
     segment = seg_res.segment.astype("string").reindex(tier.index).fillna("prospect")
@@ -315,6 +336,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
                           "stage": stage.array, "segment": segment.array})
     for col in ("r_score", "f_score", "m_score", "rfm_score"):
         table[col] = rfm[col].reindex(tier.index).astype("Int64").array
+        if not config.has_amounts and col in ("m_score", "rfm_score"):
+            table[col] = pd.array([pd.NA] * len(table), dtype="Int64")
     for col in ("clv", "p_alive", "expected_purchases", "clv_at_risk"):
         table[col] = scored[col].reindex(tier.index).to_numpy(dtype="float64")
     table["action"] = playbook.action.array
@@ -380,6 +403,15 @@ def score_scenario(config: Config, out_dir, run_date=None) -> list:
 
         return spark.score_scenario(config, out_dir, run_date)
     result = score(config, load_data(config), run_date=run_date)
+    return write_exports(config, result, out_dir)
+
+
+def write_exports(config: Config, result: ScoreResult, out_dir) -> list:
+    """Write a score result's tier export, watchlist and migration tables; return the paths."""
+    from pathlib import Path
+
+    from clvkit import export
+
     out, bom = Path(out_dir), config.export.csv_bom
     written = list(export.write_assignments(result.assignments, out, csv_bom=bom).values())
     for fmt in ("csv", "parquet"):
