@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["MODEL_NAMES", "definitions", "format_value", "header", "largest", "table"]
+__all__ = ["MODEL_NAMES", "data_through", "definitions", "format_value", "header", "largest",
+           "table"]
 
 #: Shown for a missing value (NaN, NA, NaT, None).
 MISSING = "–"
@@ -247,3 +248,40 @@ def largest(counts: pd.Series, *, what: str, of: str = "customers") -> str:
     name, n = str(counts.idxmax()), float(counts.max())
     return f"{name[:1].upper()}{name[1:]} is the largest {what}: {n:,.0f} of {total:,.0f} {of} " \
            f"({n / total:.0%})"
+
+
+def data_through(end, run_date=None) -> str:
+    """The sentence a report leads with: ``"Data through 2010-12-20."``, plus how old the data
+    are when the run date is more than a week later (a historical data set, or a stale export):
+    ``"Data through 2010-12-20: 16 years before this run (2026-12-01)."``.
+
+    Parameters
+    ----------
+    end : date-like
+        The last day of the data (the observation end).
+    run_date : date-like, optional
+        The run's date; None states the end alone.
+
+    Examples
+    --------
+    >>> data_through("2024-12-31", "2025-01-02")
+    'Data through 2024-12-31.'
+    >>> data_through("2024-12-31", "2025-03-01")
+    'Data through 2024-12-31: 2 months before this run (2025-03-01).'
+    """
+    end = pd.Timestamp(end).normalize()
+    if run_date is None:
+        return f"Data through {end:%Y-%m-%d}."
+    run = pd.Timestamp(run_date).normalize()
+    days = (run - end).days
+    if days < 0:
+        return f"Data through {end:%Y-%m-%d}, after this run's date ({run:%Y-%m-%d})."
+    if days <= 7:
+        return f"Data through {end:%Y-%m-%d}."
+    if days < 60:
+        age = f"{days} days"
+    elif days < 730:
+        age = f"{round(days / 30.436875)} months"
+    else:
+        age = f"{days / 365.2425:.0f} years"
+    return f"Data through {end:%Y-%m-%d}: {age} before this run ({run:%Y-%m-%d})."

@@ -226,8 +226,9 @@ def _fingerprint_params(params_path: Path) -> str:
     return "params-sha256:" + hashlib.sha256(params_path.read_bytes()).hexdigest()[:16]
 
 
-def score_step(config, folder: Path, run_date: str) -> tuple[str, tuple[Path, ...]]:
-    """Run the score step once for the run: write the tier export, return the data fingerprint.
+def score_step(config, folder: Path, run_date: str):
+    """Run the score step once for the run: write the tier export; return the data fingerprint,
+    the files written and the loaded data (for the index's "data through" line).
 
     The export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
     """
@@ -236,7 +237,7 @@ def score_step(config, folder: Path, run_date: str) -> tuple[str, tuple[Path, ..
     data = pipeline.load_data(config)
     assignments = pipeline.score(config, data, run_date=run_date).assignments
     written = export.write_assignments(assignments, folder, csv_bom=config.export.csv_bom)
-    return data.fingerprint, tuple(written.values())
+    return data.fingerprint, tuple(written.values()), data
 
 
 def _failure_line(nb_name: str, exc: Exception, kept: Path) -> str:
@@ -338,7 +339,9 @@ pre {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
 </style></head>
 <body>
 <h1>{esc(meta["scenario"])}: customer value reports</h1>
+{f'<p class="lead"><strong>{esc(meta["data_through"])}</strong></p>' if meta.get("data_through") else ""}
 <p class="aux">Run {esc(meta["run_date"])}. Each report opens offline; code is hidden.</p>
+{"".join(f'<p class="aux">Note: {esc(n)}</p>' for n in meta.get("notes", []))}
 <h2>Reports</h2>
 <ul class="reports">
 {chr(10).join(rows)}
@@ -418,8 +421,12 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
         else:
             build.mkdir()
         try:
+            through = None
             if export:
-                fingerprint, exports = score_step(cfg, build, date)
+                fingerprint, exports, data = score_step(cfg, build, date)
+                from clvkit.display import data_through
+
+                through = data_through(data.observation_end, date)
             else:
                 fingerprint, exports = _fingerprint_params(params), ()
             for nb in notebooks:
@@ -441,6 +448,7 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                     "params_text": params.read_text(encoding="utf-8"), "fingerprint": fingerprint,
                     "notebooks": [nb.name for nb in notebooks],
                     "exports": [p.name for p in exports],
+                    "data_through": through, "notes": list(cfg.notes),
                     "duration_seconds": time.perf_counter() - started}
             index = render_index(build, meta)
             (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
