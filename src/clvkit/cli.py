@@ -352,10 +352,10 @@ def _describe_score(cfg, data, result, holdout) -> list[str]:
     from clvkit.display import MODEL_NAMES
 
     ledger = data.ledger
-    lines = [f"data:     {data.source}: {ledger.rows_in:,} rows in, {ledger.rows_out:,} clean, "
+    lines = [f"data:      {data.source}: {ledger.rows_in:,} rows in, {ledger.rows_out:,} clean, "
              f"{ledger.rows_dropped:,} dropped (ledger); data through "
              f"{data.observation_end:%Y-%m-%d}"]
-    lines += [f"note:     {note}" for note in cfg.notes]
+    lines += [f"note:      {note}" for note in cfg.notes]
     models = [("purchases", result.transaction_model)]
     if result.spend_model is not None:
         models.append(("spend", result.spend_model))
@@ -368,21 +368,21 @@ def _describe_score(cfg, data, result, holdout) -> list[str]:
                      + f", log-likelihood {model.log_likelihood_:,.2f}")
         table = model.summary()
         for pname, row in table.iterrows():
-            lines.append(f"          {pname:<8}{row['estimate']:>12.4g}  (se {row['se']:.3g})")
+            lines.append(f"           {pname:<8}{row['estimate']:>12.4g}  (se {row['se']:.3g})")
     if result.spend_model is None:
-        lines.append("spend:    not modelled (no amounts): tiers on expected purchases")
+        lines.append("spend:     not modelled (no amounts): tiers on expected purchases")
     comparison = result.model_comparison
     if len(comparison) > 1:
-        lines.append("compared: " + ", ".join(
+        lines.append("compared:  " + ", ".join(
             f"{MODEL_NAMES.get(r.model, r.model)} AIC {r.aic:,.1f}" for r in comparison.itertuples()))
     if holdout is not None:
-        lines.append(f"holdout:  fitted to {data.calibration_end:%Y-%m-%d} "
+        lines.append(f"holdout:   fitted to {data.calibration_end:%Y-%m-%d} "
                      f"({cfg.summary.split}), predicted to {data.observation_end:%Y-%m-%d}: "
                      f"MAE {holdout['mae']:.3f}, RMSE {holdout['rmse']:.3f} purchases per "
                      f"customer; {holdout['predicted_total']:,.0f} predicted vs "
                      f"{holdout['actual_total']:,.0f} actual")
     tiers = result.assignments["tier"].value_counts()
-    lines.append(f"tiers:    on {cfg.tiers.score}: " + ", ".join(
+    lines.append(f"tiers:     on {cfg.tiers.score}: " + ", ".join(
         f"{label} {int(tiers.get(label, 0)):,}" for label in cfg.tiers.labels
         if tiers.get(label, 0)))
     return lines

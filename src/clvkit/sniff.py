@@ -284,9 +284,9 @@ def _encoding(raw: bytes) -> tuple[str, str]:
         return "utf-8", "UTF-8" if any(b > 127 for b in raw) else "plain ASCII (read as UTF-8)"
     if _decodes(raw, "gb18030"):
         text = codecs.getincrementaldecoder("gb18030")(errors="ignore").decode(raw)
-        wide = [ch for ch in text if ord(ch) > 127]
+        wide = {ch for ch in text if ord(ch) > 127}  # distinct: a '¥' on every row is one
         cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in wide)
-        if wide and cjk / len(wide) > 0.8:
+        if wide and cjk / len(wide) >= 0.5:
             return "gb18030", "GB18030/GBK (Chinese text, not UTF-8)"
     if _decodes(raw, "cp1252") and any(0x80 <= b <= 0x9f for b in raw):
         return "cp1252", "Windows-1252 (not UTF-8)"
