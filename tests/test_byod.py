@@ -252,20 +252,21 @@ def test_impossible_split_fails_validate_and_score_with_one_line(log, tmp_path, 
     orders_csv(log, tmp_path)
     p = tmp_path / "late.yaml"
     p.write_text("scenario: late\ndata:\n  source: files\n  transactions: {path: orders.csv, "
-                 "customer_id: Id, date: Date, amount: Price}\nsummary:\n  calibration: 104W\n",
+                 "customer_id: Id, date: Date, amount: Price}\nsummary:\n  calibration: 105W\n",
                  encoding="utf-8")
     for args in (["validate", str(p)], ["score", str(p), "--out", str(tmp_path / "o")]):
         assert cli.main(args) == 2
         assert_one_line_error(capsys.readouterr().err,
-                              r"summary.calibration: calibration split 104W .* no holdout period")
+                              r"summary.calibration: calibration split 105W .* no holdout period")
     assert not (tmp_path / "o").exists()
 
 
-def test_cdnow_split_by_duration_equals_the_date(capsys):
+def test_cdnow_split_by_duration_equals_the_date():
     by_date = config.load(ROOT / "params" / "cdnow.yaml")
-    by_duration = config.Config.from_dict({**by_date.to_dict(), "source": None}
-                                          | {"summary": {"calibration": "39W"}})
-    data = pipeline.load_data(by_duration)
+    raw = yaml.safe_load((ROOT / "params" / "cdnow.yaml").read_text(encoding="utf-8"))
+    raw["summary"] = {k: v for k, v in raw["summary"].items() if k != "calibration_end"}
+    raw["summary"]["calibration"] = "39W"
+    data = pipeline.load_data(config.Config.from_dict(raw))
     assert data.calibration_end == by_date.summary.calibration_end == pd.Timestamp("1997-09-30")
 
 

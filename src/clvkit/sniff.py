@@ -613,7 +613,7 @@ def render_params(s: Sniffed, *, scenario: str, location: str, start=None, end=N
 
     def line(key, value, why="", indent=4):
         text = f"{' ' * indent}{key}: {val(value)}"
-        return f"{text:<44}# {why}" if why else text
+        return f"{text + '  ':<44}# {why}" if why else text
 
     today = written or _dt.date.today().isoformat()
     lines = [f"# clvkit params for {s.source}, written by `clvkit init` on {today}.",
