@@ -226,18 +226,17 @@ def test_run_on_cdnow_reproduces_the_published_calibration_counts(capsys):
 
 
 # ------------------------------------------------------------------- score/report wiring
-def test_score_is_wired_to_pipeline_score_scenario(capsys, monkeypatch, tmp_path):
+def test_score_is_wired_to_pipeline_write_exports(capsys, monkeypatch, tmp_path):
     from clvkit import pipeline
 
     calls = []
-    monkeypatch.setattr(pipeline, "score_scenario",
-                        lambda config, out_dir, run_date=None: calls.append(
-                            (config.scenario, out_dir, run_date)) or [out_dir / "tiers.csv"],
-                        raising=False)
-    code, out, err = run_main(capsys, "score", ROOT / "params" / "retail.yaml", "--out", tmp_path,
+    monkeypatch.setattr(pipeline, "write_exports",
+                        lambda config, result, out_dir: calls.append(
+                            (config.scenario, out_dir, result.run_date)) or [out_dir / "tiers.csv"])
+    code, out, err = run_main(capsys, "score", ROOT / "params" / "cdnow.yaml", "--out", tmp_path,
                               "--run-date", "2025-01-31")
     assert code == 0, err
-    assert calls == [("retail", tmp_path, "2025-01-31")]
+    assert calls == [("cdnow", tmp_path, pd.Timestamp("2025-01-31"))]
     assert f"wrote {tmp_path / 'tiers.csv'}" in out
 
 

@@ -376,8 +376,10 @@ def _describe_score(cfg, data, result, holdout) -> list[str]:
         lines.append("compared:  " + ", ".join(
             f"{MODEL_NAMES.get(r.model, r.model)} AIC {r.aic:,.1f}" for r in comparison.itertuples()))
     if holdout is not None:
-        lines.append(f"holdout:   fitted to {data.calibration_end:%Y-%m-%d} "
-                     f"({cfg.summary.split}), predicted to {data.observation_end:%Y-%m-%d}: "
+        spec = cfg.summary.split
+        spec = "" if hasattr(spec, "year") else f" ({spec})"
+        lines.append(f"holdout:   fitted to {data.calibration_end:%Y-%m-%d}"
+                     f"{spec}, predicted to {data.observation_end:%Y-%m-%d}: "
                      f"MAE {holdout['mae']:.3f}, RMSE {holdout['rmse']:.3f} purchases per "
                      f"customer; {holdout['predicted_total']:,.0f} predicted vs "
                      f"{holdout['actual_total']:,.0f} actual")
@@ -443,7 +445,8 @@ def _holdout_line(cfg, data) -> str:
     cal = calibration_holdout(data.transactions, calibration_end=end,
                               observation_end=data.observation_end, time_unit=s.time_unit,
                               period=s.period, engine=s.engine, amount=amount)
-    return (f"calibration to {end:%Y-%m-%d} ({s.split}): {len(cal):,} customers, "
+    spec = "" if isinstance(s.split, type(end)) else f" ({s.split})"
+    return (f"calibration to {end:%Y-%m-%d}{spec}: {len(cal):,} customers, "
             f"{int((cal['frequency'] > 0).sum()):,} repeat buyers, "
             f"total frequency {int(cal['frequency'].sum()):,}; holdout to "
             f"{data.observation_end:%Y-%m-%d}: {int(cal['frequency_holdout'].sum()):,} "

@@ -502,8 +502,25 @@ class Config:
     spark: SparkConfig = _f(SparkConfig())
     #: the params file this came from (None when built from a dict without ``source``)
     source: Path | None = _f(None, yaml=False)
-    #: one line per section turned off or changed because its data are absent (for the log)
-    notes: tuple[str, ...] = _f((), yaml=False)
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line per section that is off, or changed, because its data are absent: for the
+        run's log and the report's index (not an error)."""
+        present = _present_tables(self.data)
+        notes = []
+        for section, table in (("satisfaction", "surveys"), ("impact", "programme")):
+            if not getattr(self, section).enabled and table not in present:
+                notes.append(f"{section}: off, no {table} data (give data.{table} to turn it on)")
+        for table, what in (("complaints", "complaints are not shown"),
+                            ("customers", "no prospects and no customer attributes")):
+            if table not in present:
+                notes.append(f"{table}: none given, {what} (give data.{table} to add them)")
+        if not self.has_amounts:
+            notes.append("spend: not modelled, the transactions have no amounts (counts only); "
+                         "CLV is not computed and RFM segments use recency and frequency only")
+            if self.tiers.score == "expected_purchases":
+                notes.append("tiers: on expected purchases (the transactions have no amounts)")
+        return tuple(notes)
 
     @property
     def has_amounts(self) -> bool:
@@ -605,10 +622,8 @@ class Config:
 _SPEND_SCORES = ("clv", "clv_at_risk", "expected_spend", "revenue")
 
 
-def _resolve_absent(cfg: Config) -> Config:
-    """Turn ``enabled: auto`` into true/false from the data present, and adapt the tiers to
-    data without amounts; each change is one line in ``Config.notes`` (the run's log)."""
-    data, notes = cfg.data, []
+def _present_tables(data: DataConfig) -> set[str]:
+    """The tables a scenario's data source has."""
     if data.source == "files":
         present = {t for t in _TABLES if getattr(data, t) is not None}
     elif data.source == "simulate" and data.simulate.programme:
@@ -617,19 +632,19 @@ def _resolve_absent(cfg: Config) -> Config:
         present = {"customers"}
     else:
         present = set()
-    present.add("transactions")
+    return present | {"transactions"}
+
+
+def _resolve_absent(cfg: Config) -> Config:
+    """Turn ``enabled: auto`` into true/false from the data present, and move quantile tiers
+    on a spend score to expected purchases for data without amounts (``Config.notes`` says
+    so)."""
+    present = _present_tables(cfg.data)
     changes: dict[str, Any] = {}
     for section, table in (("satisfaction", "surveys"), ("impact", "programme")):
         sec = getattr(cfg, section)
         if sec.enabled == "auto":
-            on = table in present
-            changes[section] = dataclasses.replace(sec, enabled=on)
-            if not on:
-                notes.append(f"{section}: off, no {table} data (give data.{table} to turn it on)")
-    for table, what in (("complaints", "complaints are not shown"),
-                        ("customers", "no prospects and no customer attributes")):
-        if table not in present:
-            notes.append(f"{table}: none given, {what} (give data.{table} to add them)")
+            changes[section] = dataclasses.replace(sec, enabled=table in present)
     if not cfg.has_amounts:
         t = cfg.tiers
         if t.score in _SPEND_SCORES:
@@ -638,11 +653,7 @@ def _resolve_absent(cfg: Config) -> Config:
                            "have none (amount: null)", "set tiers.score: expected_purchases "
                            "with thresholds on purchases")
             changes["tiers"] = dataclasses.replace(t, score="expected_purchases")
-            notes.append(f"tiers: on expected purchases, not {t.score} (the transactions have "
-                         "no amounts)")
-        notes.append("spend: not modelled, the transactions have no amounts (counts only); "
-                     "CLV is not computed and RFM segments use recency and frequency only")
-    return dataclasses.replace(cfg, notes=tuple(notes), **changes)
+    return dataclasses.replace(cfg, **changes)
 
 
 def load(path: str | Path) -> Config:
