@@ -222,8 +222,11 @@ def _init(args: argparse.Namespace) -> int:
         shown = getattr(found, key, None)
         print(f"  {key + ':':<13}{'' if shown is None else repr(shown) + ' '}{why}")
     if loaded is not None:
-        print()
+        ledger = loaded.ledger
+        print(f"\n  ledger:           {ledger.rows_in:,} rows in, {ledger.rows_out:,} clean, "
+              f"{ledger.rows_dropped:,} dropped")
         _print_data(loaded, indent="  ")
+        _print_notes(cfg, indent="  ")
     for item in found.undecided:
         print(f"COULD NOT DECIDE: {item}")
     print(f"wrote {out}")

@@ -371,11 +371,12 @@ def _content(frame: pd.DataFrame) -> dict[str, dict]:
         numbers = sample.map(_number)
         number_share = numbers.notna().mean() if len(sample) else 0.0
         whole = bool(len(sample)) and numbers.dropna().map(lambda v: float(v).is_integer()).all()
-        date_share = _date_share(sample)
         if number_share == 1.0 and sample.str.fullmatch(r"\d{8}").all():
-            date_share = max(date_share, float(_fits(sample, "%Y%m%d").mean()))
-        elif number_share > 0:  # numbers are not dates (except yyyymmdd above)
-            date_share = 0.0 if not sample.str.contains(r"[-/.年]").any() else date_share
+            date_share = float(_fits(sample, "%Y%m%d").mean())  # 19970101
+        elif number_share >= 0.95 and not sample.str.contains(r"[-/年]").any():
+            date_share = 0.0  # numbers are not dates (a '.' may be d.m.Y: checked below)
+        else:
+            date_share = _date_share(sample)
         facts[col] = {"date": date_share, "number": number_share, "integer": whole,
                       "distinct": text.nunique() / max(len(text), 1), "n": len(text)}
     return facts
