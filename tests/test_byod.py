@@ -316,3 +316,29 @@ def test_data_through_says_how_old_the_data_are():
         "Data through 2024-12-31: 20 days before this run (2025-01-20).")
     assert data_through("2010-12-09", "2026-12-01") == (
         "Data through 2010-12-09: 16 years before this run (2026-12-01).")
+
+
+def test_init_duckdb_url_writes_the_file_path_and_scores(log, tmp_path):
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    frame = log.rename(columns={"customer_id": "client_id", "date": "order_date",  # noqa: F841
+                                "amount": "total"})
+    con.execute("CREATE TABLE orders AS SELECT * FROM frame")
+    con.close()
+    res = clvkit("init", f"duckdb:///{tmp_path / 'shop.duckdb'}", "--out", "p/shop.yaml",
+                 cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    tx = yaml.safe_load((tmp_path / "p" / "shop.yaml").read_text(encoding="utf-8"))["data"][
+        "transactions"]
+    assert (tx["path"], tx["table"], tx["customer_id"]) == ("../shop.duckdb", "orders",
+                                                            "client_id")
+    assert clvkit("validate", "--transactions", f"duckdb:///{tmp_path / 'shop.duckdb'}",
+                  "--table", "orders", "--customer-id", "client_id", "--date", "order_date",
+                  "--amount", "total", cwd=tmp_path).returncode == 0
+
+
+def test_spark_engine_without_amounts_is_an_error():
+    with pytest.raises(ConfigError, match=r"summary.engine: the Spark engine needs amounts"):
+        config.Config.from_dict({"scenario": "v", "data": {"source": "files", "transactions": {
+            "path": "v.csv", "amount": None}}, "summary": {"engine": "spark"}})

@@ -162,8 +162,11 @@ def _validate(args: argparse.Namespace) -> int:
         if not args.amount and not args.no_amount:
             raise ConfigError("--amount is empty", fix="pass --no-amount for data without "
                               "amounts, or --amount COL naming the amount column")
-        where = "url" if "://" in str(args.transactions) else "path"
-        tx = {where: args.transactions, "customer_id": args.customer_id, "date": args.date,
+        source = str(args.transactions)
+        if source.startswith("duckdb:///"):  # the DuckDB file itself
+            source = source.removeprefix("duckdb:///")
+        where = "url" if "://" in source else "path"
+        tx = {where: source, "customer_id": args.customer_id, "date": args.date,
               "amount": args.amount, "date_format": args.date_format,
               "timezone": args.timezone, "sep": args.sep, "encoding": args.encoding,
               "table": args.table, "query": args.query}
@@ -201,6 +204,8 @@ def _init(args: argparse.Namespace) -> int:
                           "overwrite it")
     scenario = args.scenario or re.sub(r"[^\w.-]+", "_", stem).strip("_") or "data"
     found = sniff.sniff(data, table=args.table, query=args.query, no_amount=args.no_amount)
+    if data.startswith("duckdb:///"):  # the DuckDB file itself, as a path
+        data, url = data.removeprefix("duckdb:///"), False
     location = data if url else os.path.relpath(Path(data).resolve(), out.resolve().parent)
     text = sniff.render_params(found, scenario=scenario, location=location)
     start = end = loaded = None

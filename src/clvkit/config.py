@@ -98,7 +98,10 @@ class TableSource:
 
     @property
     def location(self) -> Path | str:
-        """The ``source`` argument for the ``clvkit.io`` readers."""
+        """The ``source`` argument for the ``clvkit.io`` readers (a ``duckdb:///file`` URL is
+        the DuckDB file itself, which ``clvkit.io`` reads without SQLAlchemy)."""
+        if self.path is None and self.url.startswith("duckdb:///"):
+            return Path(self.url.removeprefix("duckdb:///")).expanduser()
         return self.path if self.path is not None else self.url
 
     def _validate(self, path: str) -> None:
@@ -546,6 +549,9 @@ class Config:
                 calibration_end(cal, self.data.simulate.start, obs)
             except ValueError as e:
                 raise _err(key, str(e)) from None
+        if not self.has_amounts and self.summary.engine == "spark":
+            raise _err("summary.engine", "the Spark engine needs amounts, and the transactions "
+                       "have none (amount: null)", "use engine pandas or duckdb")
         self._validate_playbook()
         self._validate_needs("satisfaction", self.satisfaction.enabled is True, "surveys")
         self._validate_needs("impact", self.impact.enabled is True, "programme")
