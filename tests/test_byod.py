@@ -280,6 +280,7 @@ def test_no_amount_keeps_every_row_and_counts_purchases(log, tmp_path):
     data = pipeline.load_data(cfg)
     assert "amount" not in data.transactions.columns
     assert data.ledger.rows_in == len(log) == data.ledger.rows_out + data.ledger.rows_dropped
+    assert not set(data.ledger.table["reason"]) & {"non-numeric amount", "negative amount"}
     result = pipeline.score(cfg, data)
     assert result.spend_model is None
     assert result.scored["clv"].isna().all()

@@ -218,6 +218,10 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     order = np.lexsort((_ticks(dates)[alive], codes[alive]))  # stable: ties keep input order
     out = out.iloc[order].reset_index(drop=True)
     out.attrs["source"] = source
+    if not has_amount:  # no amount was checked: list only the checks that ran
+        for reason in (MISSING_AMOUNT, TEXT_AMOUNT, INFINITE_AMOUNT, NEGATIVE, RETURN_NETTED,
+                       PURCHASE_REDUCED, NET_NOT_POSITIVE):
+            reasons.pop(reason, None)
     table = _ledger_table(reasons, codes, amounts, new_amounts)
     if not has_amount:
         table = table.assign(amount=float("nan"))
