@@ -85,7 +85,9 @@ def test_spark_score_matches_single_machine_assignments(spark, tmp_path):
     cfg = _retail(engine="spark")
     single = pipeline.score(dataclasses.replace(cfg, summary=dataclasses.replace(
         cfg.summary, engine="pandas")), pipeline.load_data(cfg), run_date="2025-01-01")
-    done = pipeline.score_scenario(cfg, tmp_path, run_date="2025-01-01")
+    from clvkit.spark import score_scenario
+
+    done = score_scenario(cfg, tmp_path, run_date="2025-01-01")
     assert [p.name for p in done] == ["tiers.parquet", "spark_fit.json"]
     info = json.loads((tmp_path / "spark_fit.json").read_text())
     assert 0 < info["distinct_purchase_rows"] <= info["customers"] == 1800
@@ -107,8 +109,8 @@ def test_spark_score_matches_single_machine_assignments(spark, tmp_path):
 
 
 def test_tier_cuts_exact_with_ties_and_coarse_sketch(spark):
-    from clvkit.spark import _tier_codes, tier_cuts
-    from clvkit.tiers import assign_tiers
+    from clvkit.spark import tier_cuts
+    from clvkit.tiers import assign_tiers, tier_codes
 
     rng = np.random.default_rng(7)
     score = np.round(rng.lognormal(2.0, 1.0, 3000), 1)  # many ties
@@ -116,7 +118,7 @@ def test_tier_cuts_exact_with_ties_and_coarse_sketch(spark):
     cfg = _retail()
     cfg = dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, quantile_error=0.05))
     cuts = tier_cuts(spark.createDataFrame(frame), cfg)
-    codes = _tier_codes(frame["clv"].to_numpy(), frame["customer_id"].to_numpy(), cuts)
+    codes = tier_codes(frame["clv"].to_numpy(), frame["customer_id"].to_numpy(), cuts)
     expected = assign_tiers(frame.set_index("customer_id"), cfg.tiers.rules).tier
     labels = np.asarray(cfg.tiers.labels)[codes]
     assert (labels == expected.reindex(frame["customer_id"]).astype(str).to_numpy()).all()

@@ -194,7 +194,11 @@ def _score(args: argparse.Namespace) -> int:
     from clvkit import config, pipeline
 
     cfg = config.load(args.params)
-    score_scenario = _needs(pipeline, "score_scenario", "clvkit score")
+    if cfg.summary.engine == "spark":  # scoring where the data lives (clvkit.spark)
+        from clvkit import spark as scorer
+    else:
+        scorer = pipeline
+    score_scenario = _needs(scorer, "score_scenario", "clvkit score")
     result = score_scenario(cfg, args.out, args.run_date)
     for line in _describe_result(result):
         print(line)
