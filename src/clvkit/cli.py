@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Run intake, summary, models and tiers for PARAMS and write "
                         "tiers.csv / tiers.parquet to DIR.")
     sc.add_argument("params", metavar="PARAMS")
-    sc.add_argument("--out", required=True, type=Path, metavar="DIR")
+    sc.add_argument("--out", required=True, metavar="DIR",  # a URI stays as given (Spark)
+                    help="output folder, or a URI such as s3a://... with the spark engine")
     sc.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
     sc.set_defaults(func=_score)
 
