@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -200,7 +201,8 @@ def _score(args: argparse.Namespace) -> int:
     else:
         scorer = pipeline
     score_scenario = _needs(scorer, "score_scenario", "clvkit score")
-    result = score_scenario(cfg, args.out, args.run_date)
+    uri = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", args.out)  # s3a://, file://: kept as written
+    result = score_scenario(cfg, args.out if uri else Path(args.out), args.run_date)
     for line in _describe_result(result):
         print(line)
     return 0
