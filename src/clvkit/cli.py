@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -128,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Run intake, summary, models and tiers for PARAMS and write "
                         "tiers.csv / tiers.parquet to DIR.")
     sc.add_argument("params", metavar="PARAMS")
-    sc.add_argument("--out", required=True, type=Path, metavar="DIR")
+    sc.add_argument("--out", required=True, metavar="DIR",  # a URI stays as given (Spark)
+                    help="output folder, or a URI such as s3a://... with the spark engine")
     sc.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
     sc.set_defaults(func=_score)
 
@@ -289,14 +291,19 @@ def _score(args: argparse.Namespace) -> int:
     from clvkit import config, pipeline
 
     cfg = config.load(args.params)
-    if cfg.summary.engine == "spark":
-        for line in _describe_result(pipeline.score_scenario(cfg, args.out, args.run_date)):
+    uri = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", args.out)  # s3a://, file://: kept as written
+    out = args.out if uri else Path(args.out)
+    if cfg.summary.engine == "spark":  # scoring where the data lives (clvkit.spark)
+        from clvkit import spark
+
+        score_scenario = _needs(spark, "score_scenario", "clvkit score")
+        for line in _describe_result(score_scenario(cfg, out, args.run_date)):
             print(line)
         return 0
     data = pipeline.load_data(cfg)
     result = pipeline.score(cfg, data, run_date=args.run_date)
     holdout = pipeline.holdout_error(cfg, data, result.transaction_model)
-    written = pipeline.write_exports(cfg, result, args.out)
+    written = pipeline.write_exports(cfg, result, out)
     for line in _describe_score(cfg, data, result, holdout):
         print(line)
     for path in written:
