@@ -176,39 +176,38 @@ def _load_sample(source, table, query) -> tuple[Sniffed, pd.DataFrame]:
 
 
 def _load_database(text, table, query, *, url):
+    """A sample of a database table (or query), choosing the table when there is one obvious
+    transaction table; ``duckdb:///file`` URLs are read as the DuckDB file itself."""
     from clvkit import io
 
-    kind = "database"
-    if url:
-        scheme = text.split("://", 1)[0].lower()
-        if scheme == "duckdb":  # duckdb:///path -> the file itself, read by DuckDB
-            text = text.split("://", 1)[1][1:] if text.startswith("duckdb:///") else text
-            kind = "duckdb"
+    kind = "sqlite" if text.startswith("sqlite") or not url else "database"
+    if text.startswith("duckdb:///"):
+        text, kind = text.removeprefix("duckdb:///"), "duckdb"
+    elif not url and open(text, "rb").read(12)[8:12] == b"DUCK":
+        kind = "duckdb"
+    why = None
     if table is None and query is None:
         tables = _tables(text, kind)
+        wanted = [t for t in tables if re.search(r"order|transac|purchase|sale|invoice|订单|交易",
+                                                 t, re.IGNORECASE)]
         if len(tables) == 1:
-            table = tables[0]
+            table, why = tables[0], "the only table"
+        elif len(wanted) == 1:
+            table, why = wanted[0], "named like a transaction table"
         else:
-            wanted = [t for t in tables if re.search(r"order|transac|purchase|sale|invoice|订单"
-                                                     r"|交易", t, re.IGNORECASE)]
-            if len(wanted) != 1:
-                raise DataError(f"holds {len(tables)} tables ({', '.join(tables) or 'none'}); "
-                                "which one is the transaction log?", file=text,
-                                fix="pass --table NAME or --query 'SELECT ...'")
-            table = wanted[0]
+            raise DataError(f"holds {len(tables)} tables ({', '.join(tables) or 'none'}); "
+                            "which one is the transaction log?", file=text,
+                            fix="pass --table NAME or --query 'SELECT ...'")
     frame, _, _ = io._load(text, table=table, query=query, sep=None, encoding=None, text=[])
-    out = Sniffed(source=text, kind=kind if kind == "duckdb" else
-                  ("sqlite" if text.startswith("sqlite") or not url else "database"),
-                  table=table, query=query)
-    if query is None and table is not None:
-        out.decided["table"] = f"the only table" if len(_tables(text, kind)) == 1 else \
-            "named like a transaction table"
+    out = Sniffed(source=text, kind=kind, table=table, query=query)
+    if why:
+        out.decided["table"] = why
     return out, frame.head(_SAMPLE_ROWS)
 
 
 def _tables(text, kind) -> list[str]:
     path = Path(text)
-    if kind == "duckdb" or (path.is_file() and open(path, "rb").read(12)[8:12] == b"DUCK"):
+    if kind == "duckdb":
         import duckdb
 
         con = duckdb.connect(str(path), read_only=True)
