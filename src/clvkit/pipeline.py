@@ -605,7 +605,9 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         scenario=config.scenario, title=config.display_title, source=data.source,
         observation_end=data.observation_end, run_date=run_date, fingerprint=data.fingerprint,
         currency=config.currency, time_unit=units.UNIT_NAMES[s.time_unit],
-        horizon=f"{v.horizon:g} {units.UNIT_NAMES[v.horizon_unit]}", clvkit_version=__version__)
+        horizon=f"{v.horizon:g} {units.UNIT_NAMES[v.horizon_unit]}",
+        discount=f"{v.discount_rate:.1%} per {units.UNIT_NAMES[v.discount_unit].rstrip('s')}",
+        clvkit_version=__version__)
     result = ScenarioResult(
         config=config, info=info, transactions=tx, ledger=data.ledger, customers=data.customers,
         surveys=data.surveys, complaints=data.complaints, programme=data.programme,
