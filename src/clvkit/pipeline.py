@@ -181,12 +181,9 @@ class ScoreResult:
     run_date: pd.Timestamp
 
 
-_TRANSACTION_MODELS = {"bgnbd": "BetaGeo", "paretonbd": "ParetoNBD", "mbgnbd": "ModifiedBetaGeo"}
-
-
 def fit_models(config: Config, summary: pd.DataFrame):
-    """Fit the configured transaction model (``best``: lowest AIC of those available) and
-    Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
+    """Fit the configured transaction model (``best``: lowest AIC of the registry's purchase
+    models) and Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
     from clvkit import models
 
     m = config.model
@@ -196,24 +193,21 @@ def fit_models(config: Config, summary: pd.DataFrame):
 
 
 def fit_transaction_model(config: Config, summary: pd.DataFrame):
-    """Fit the configured purchase model (``best``: lowest AIC of those available) on a summary
-    (or compressed rows with ``weights``); return ``(model, comparison)``."""
-    from clvkit import models
-    from clvkit.errors import ConfigError
+    """Fit the configured purchase model (``best``: lowest AIC of the registry's purchase models
+    whose columns the summary has) on a summary (or compressed rows with ``weights``); return
+    ``(model, comparison)``."""
+    from clvkit.models import registry
 
     m = config.model
-    names = list(_TRANSACTION_MODELS) if m.transaction == "best" else [m.transaction]
+    specs = (registry.purchase_models() if m.transaction == "best"
+             else {m.transaction: registry.get(m.transaction, kind="purchase")})
     rows, fitted = [], {}
-    for name in names:
-        cls = getattr(models, _TRANSACTION_MODELS[name], None)
-        if cls is None:
-            if m.transaction != "best":
-                raise ConfigError(f"model {name!r} is not available in this version",
-                                  key="model.transaction", fix="use bgnbd")
+    for key, spec in specs.items():
+        if m.transaction == "best" and not set(spec.needs) <= set(summary.columns):
             continue
-        fitted[name] = cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
-        ll, k = fitted[name].log_likelihood_, len(fitted[name].params_)
-        rows.append({"model": name, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
+        fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        ll, k = fitted[key].log_likelihood_, len(fitted[key].params_)
+        rows.append({"model": key, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
     comparison = pd.DataFrame(rows).sort_values("aic", kind="mergesort").reset_index(drop=True)
     return fitted[comparison.loc[0, "model"]], comparison
 
@@ -384,24 +378,31 @@ def _summary(config: Config, data: ScenarioData) -> pd.DataFrame:
                        engine=config.summary.engine)
 
 
-def _candidates(config: Config) -> dict:
-    """Registry key -> model class of the purchase models ``best`` chooses among."""
-    from clvkit import models
+def _candidates(config: Config, summary: pd.DataFrame) -> dict:
+    """Registry key -> model class of the purchase models compared: the registry's purchase
+    models whose columns the summary has (``clvkit.models.registry``), and the named one."""
+    from clvkit.models import registry
 
-    return {key: getattr(models, name) for key, name in _TRANSACTION_MODELS.items()}
+    specs = {k: s for k, s in registry.purchase_models().items()
+             if set(s.needs) <= set(summary.columns)}
+    if config.model.transaction != "best":
+        spec = registry.get(config.model.transaction, kind="purchase")
+        specs.setdefault(spec.key, spec)
+    return {k: s.cls for k, s in specs.items()}
 
 
 def _display_name(key: str) -> str:
-    from clvkit.display import MODEL_NAMES
+    from clvkit.models.registry import model_name
 
-    return MODEL_NAMES.get(key, key)
+    return model_name(key)
 
 
 def choose_transaction_model(config: Config, summary: pd.DataFrame,
                              holdout: pd.DataFrame | None = None):
     """Fit the purchase model(s) and choose the one that scores the customers.
 
-    With ``model.transaction: best`` every candidate is fitted on the full ``summary`` and, when
+    With ``model.transaction: best`` every purchase model of the registry
+    (``clvkit.models.registry.purchase_models``) is fitted on the full ``summary`` and, when
     a calibration/holdout frame is given, again on the calibration period: the chosen model has
     the lowest holdout error per customer (mean absolute error of predicted holdout purchases);
     candidates within ``HOLDOUT_TIE`` (1 %) of that error are tied and the lowest AIC (on the
@@ -430,7 +431,7 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     from clvkit.result import ModelChoice
 
     m = config.model
-    cands = _candidates(config)
+    cands = _candidates(config, summary)
     keys = list(cands) if m.transaction == "best" else [m.transaction]
     make = {k: (lambda c=cands[k]: c(penalizer=m.penalizer, ci_level=m.ci_level)) for k in cands}
     full = {k: make[k]().fit(summary) for k in keys}
