@@ -142,6 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
     rp.add_argument("--only", action="append", metavar="NAME",
                     help="run only this notebook (repeatable), e.g. 03_tiers")
+    rp.add_argument("--notebooks", type=Path, metavar="DIR",
+                    help="run your own report notebooks from DIR (default: the notebooks "
+                    "shipped with clvkit); each gets params, run_date and result_dir")
     rp.set_defaults(func=_report)
     return p
 
@@ -301,10 +304,11 @@ def _score(args: argparse.Namespace) -> int:
             print(line)
         return 0
     data = pipeline.load_data(cfg)
-    result = pipeline.score(cfg, data, run_date=args.run_date)
-    holdout = pipeline.holdout_error(cfg, data, result.transaction_model)
+    fitted = pipeline.fit_scenario(cfg, data)  # the same model choice as clvkit report
+    result = pipeline.score(cfg, data, run_date=args.run_date, summary=fitted.summary,
+                            fitted=fitted.fitted)
     written = pipeline.write_exports(cfg, result, out)
-    for line in _describe_score(cfg, data, result, holdout):
+    for line in _describe_score(cfg, data, result, fitted):
         print(line)
     for path in written:
         print(f"wrote {path}")
@@ -322,7 +326,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
                           "version", fix=f"use clvkit run {args.params}") from None
     result = report.run_report(args.params, out=args.out, run_date=args.run_date,
-                               only=args.only)
+                               only=args.only, notebooks_dir=args.notebooks)
     for line in _describe_result(result):
         print(line)
     return 0
@@ -362,8 +366,8 @@ def _describe_result(result) -> list[str]:
     return [str(result)]
 
 
-def _describe_score(cfg, data, result, holdout) -> list[str]:
-    """What ``score`` did: data and ledger, the model with its fit, the holdout check."""
+def _describe_score(cfg, data, result, fitted) -> list[str]:
+    """What ``score`` did: data and ledger, the chosen model with its fit, the holdout check."""
     from clvkit.display import MODEL_NAMES
 
     ledger = data.ledger
@@ -371,33 +375,31 @@ def _describe_score(cfg, data, result, holdout) -> list[str]:
              f"{ledger.rows_dropped:,} dropped (ledger); data through "
              f"{data.observation_end:%Y-%m-%d}"]
     lines += [f"note:      {note}" for note in cfg.notes]
+    lines.append(f"model:     {fitted.choice.reason}")
     models = [("purchases", result.transaction_model)]
     if result.spend_model is not None:
         models.append(("spend", result.spend_model))
     for role, model in models:
         name = type(model).__name__
-        shown = MODEL_NAMES.get(name, name)
         unit = getattr(model, "time_unit", None)
-        lines.append(f"{role + ':':<11}{shown} fitted on {model.n_customers_:,} customers"
+        lines.append(f"{role + ':':<11}{MODEL_NAMES.get(name, name)} fitted on "
+                     f"{model.n_customers_:,} customers"
                      + (f" (time unit {unit})" if unit and role == "purchases" else "")
                      + f", log-likelihood {model.log_likelihood_:,.2f}")
-        table = model.summary()
-        for pname, row in table.iterrows():
+        for pname, row in model.summary().iterrows():
             lines.append(f"           {pname:<8}{row['estimate']:>12.4g}  (se {row['se']:.3g})")
     if result.spend_model is None:
         lines.append("spend:     not modelled (no amounts): tiers on expected purchases")
-    comparison = result.model_comparison
-    if len(comparison) > 1:
-        lines.append("compared:  " + ", ".join(
-            f"{MODEL_NAMES.get(r.model, r.model)} AIC {r.aic:,.1f}" for r in comparison.itertuples()))
-    if holdout is not None:
+    if fitted.holdout is not None:
+        from clvkit.models.diagnostics import holdout_errors
+
+        e = holdout_errors(fitted.calibration_fits[fitted.choice.chosen], fitted.holdout)
         spec = cfg.summary.split
         spec = "" if hasattr(spec, "year") else f" ({spec})"
-        lines.append(f"holdout:   fitted to {data.calibration_end:%Y-%m-%d}"
-                     f"{spec}, predicted to {data.observation_end:%Y-%m-%d}: "
-                     f"MAE {holdout['mae']:.3f}, RMSE {holdout['rmse']:.3f} purchases per "
-                     f"customer; {holdout['predicted_total']:,.0f} predicted vs "
-                     f"{holdout['actual_total']:,.0f} actual")
+        lines.append(f"holdout:   fitted to {data.calibration_end:%Y-%m-%d}{spec}, predicted to "
+                     f"{data.observation_end:%Y-%m-%d}: MAE {e['mae']:.3f}, RMSE {e['rmse']:.3f} "
+                     f"purchases per customer; {e['predicted_total']:,.0f} predicted vs "
+                     f"{e['actual_total']:,.0f} actual")
     tiers = result.assignments["tier"].value_counts()
     lines.append(f"tiers:     on {cfg.tiers.score}: " + ", ".join(
         f"{label} {int(tiers.get(label, 0)):,}" for label in cfg.tiers.labels
