@@ -27,7 +27,7 @@ def clvkit(*args, cwd):
     exe = Path(sys.executable).with_name("clvkit")
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+                          cwd=cwd, env=env, timeout=1800)
 
 
 @pytest.fixture(scope="module")

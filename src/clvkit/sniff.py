@@ -662,7 +662,9 @@ def render_params(s: Sniffed, *, scenario: str, location: str, start=None, end=N
         cal, cal_why = default_calibration(start, end, unit)
         lines += ["", "summary:", line("time_unit", unit, why, indent=2)]
         if cal is not None:
-            lines += [line("calibration", cal, cal_why, indent=2)]
+            lines += [line("calibration", cal, cal_why, indent=2),
+                      "", "model:", line("transaction", "best", "the purchase model with the "
+                                         "smallest holdout error", indent=2)]
         else:
             lines += [f"  # {cal_why}"]
     score = "clv" if s.amount is not None else "expected_purchases"
