@@ -99,7 +99,7 @@ def bench_size(name, summary, repeats, full_pareto, pareto_100k=None):
     row("Gamma-Gamma fit", t_ours, t_lt, agree=rel(gg.params_, lgg.params_))
 
     def score_ours():
-        return (bg.probability_alive(summary), bg.expected_purchases(WEEKS_12M, summary),
+        return (bg.probability_alive(summary), bg.expected_purchases(summary, horizon=WEEKS_12M),
                 gg.expected_spend(summary),
                 customer_lifetime_value(bg, gg, summary, horizon=12, horizon_unit="M",
                                         discount_rate=0.01, discount_unit="M"))

@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats as sstats
 
-from clvkit.errors import (ConvergenceError, DataError, ModelError, NotFittedError,
+from clvkit.errors import (ConfigError, ConvergenceError, DataError, ModelError, NotFittedError,
                            StatisticalWarning)
 from clvkit.models._arrays import (Rows, _first_ids, column_quantiles,  # noqa: F401
                                    compress, frame_time_unit, per_count, rfm_arrays, unique_rows)
@@ -68,6 +68,21 @@ from clvkit.units import UNIT_NAMES, check_unit
 
 _LOG_BOUND = 30.0          # |log theta| <= 30: beyond, a parameter has run off to 0 or infinity
 _REGISTRY: dict[str, type] = {}
+
+
+def _positive_definite(H) -> bool:
+    """Finite, symmetric-enough and with eigenvalues above 1e-10 of the largest."""
+    if H.size == 0 or not np.all(np.isfinite(H)):
+        return False
+    try:
+        eig = np.linalg.eigvalsh(H)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(eig.min() > 1e-10 * max(eig.max(), 1e-300))
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 def _wsum(weights, values):
@@ -103,6 +118,24 @@ class Model:
     def __init__(self, penalizer: float = 0.0, ci_level: float = 0.95):
         self.penalizer = penalizer
         self.ci_level = ci_level
+
+    def _validate_params(self):
+        """Check the hyperparameters once, in ``fit`` (as scikit-learn's ``_validate_params``).
+
+        Raises
+        ------
+        ConfigError
+            (a ``ValueError``) naming the argument, the value and an allowed value.
+        """
+        name = type(self).__name__
+        pen, level = self.penalizer, self.ci_level
+        if not _is_real(pen) or not (math.isfinite(pen) and pen >= 0):
+            raise ConfigError(f"{name}: penalizer={pen!r} must be a finite number >= 0",
+                              key="penalizer", fix="use 0 for maximum likelihood, or a small "
+                              "value such as 0.001 to keep parameters away from 0 and infinity")
+        if not _is_real(level) or not 0 < level < 1:
+            raise ConfigError(f"{name}: ci_level={level!r} must be strictly between 0 and 1",
+                              key="ci_level", fix="e.g. ci_level=0.95 (a share, not 95)")
 
     # ---------------------------------------------------------------- hooks with defaults
     def _statistics(self, data):
@@ -149,6 +182,7 @@ class Model:
             raise DataError(f"{type(self).__name__}.fit needs a DataFrame with columns "
                             f"{', '.join(self.stat_names)}, got {type(data).__name__}",
                             fix="build it with clvkit.rfm.rfm_summary")
+        self._validate_params()
         unit = self._resolve_unit(data, time_unit)
         stats, weights = self._statistics(data)
         keep = weights > 0
@@ -168,12 +202,27 @@ class Model:
                              f"{len(self.param_names)} parameters; collect more data")
         self._check_data(stats, weights)
         self._stats, self._weights = stats, weights
+        self._training = data
         rows = Rows(stats, weights, *cols)
         scale = self._scale(stats)
         scaled = self._scaled(rows, scale)
-        theta, result = self._optimise(scaled)
+        theta, result, edge = self._optimise(scaled)
+        H = None if edge.any() else self._hessian(theta, scaled, result.jac)
+        limit = None
+        if H is None or not _positive_definite(H) or self._near_boundary(theta):
+            limit = self._boundary_limit(scaled, theta)
+            if limit is None and edge.any():
+                which = ", ".join(np.asarray(self.param_names)[edge])
+                raise ModelError(f"{name}: parameter(s) {which} ran off to 0 or infinity; "
+                                 "the data cannot identify the model (too few repeat buyers, "
+                                 "or a model that does not fit); try a small penalizer")
+            if limit is not None:
+                theta, H, note = limit
+                warnings.warn(f"{name}: {note}", StatisticalWarning, stacklevel=2)
+        self.boundary_ = None if limit is None else note
         log_params = theta + np.log(scale) * self._param_scale_mask()
-        self.time_unit = unit
+        self.time_unit_ = unit
+        self.data_fingerprint_ = self._fingerprint()
         self.params_ = pd.Series(np.exp(log_params), index=list(self.param_names), dtype=float)
         with np.errstate(all="ignore"):
             self.log_likelihood_ = float(self._total(self.params_.to_numpy(), rows))
@@ -181,8 +230,28 @@ class Model:
         self.n_customers_ = int(round(n))
         self.n_unique_ = len(stats)
         self.optimizer_result_ = result
-        self._set_cov(self._hessian(theta, scaled, result.jac))
+        self._set_cov(H, warn=limit is None)
+        self._check_estimate()
         return self
+
+    def _boundary_limit(self, rows: Rows, theta):
+        """Hook for a model that reduces to a simpler one on the edge of its parameter space.
+
+        Called when the estimate has a parameter at the bound or a singular Hessian. Return
+        ``None`` (the default: no limit, the base reports the problem), or ``(theta, H, note)``:
+        the log-parameters of the limit (``inf`` allowed), the Hessian in log-parameters with
+        NaN rows for the parameters that the limit leaves unidentified, and a sentence saying
+        what the limit means (issued as a StatisticalWarning and kept in ``boundary_``).
+        """
+        return None
+
+    def _near_boundary(self, theta) -> bool:
+        """Hook: True when the estimate (log-parameters, scaled) may sit on a boundary limit
+        even though its Hessian is regular (then :meth:`_boundary_limit` is consulted)."""
+        return False
+
+    def _check_estimate(self):
+        """Hook: raise ModelError when the fitted parameters cannot give finite predictions."""
 
     def _resolve_unit(self, data, time_unit):
         attr_unit = frame_time_unit(data)
@@ -252,13 +321,7 @@ class Model:
             ok = np.all(np.isfinite(res.x)) and res.fun < 1e10 and (
                 res.success or np.max(np.abs(res.jac)) < 1e-5)
             if ok:
-                edge = np.abs(res.x) > _LOG_BOUND - 1e-3
-                if edge.any():
-                    which = ", ".join(np.asarray(self.param_names)[edge])
-                    raise ModelError(f"{name}: parameter(s) {which} ran off to 0 or infinity; "
-                                     "the data cannot identify the model (too few repeat buyers, "
-                                     "or a model that does not fit); try a small penalizer")
-                return res.x, res
+                return res.x, res, np.abs(res.x) > _LOG_BOUND - 1e-3
         raise ConvergenceError(f"{name}: L-BFGS-B did not converge from any start point "
                                f"({last.message if last is not None else 'no start'})", last)
 
@@ -276,24 +339,25 @@ class Model:
             H[:, j] = (self._objective(theta + e, rows)[1] - g0) * n / h
         return (H + H.T) / 2
 
-    def _set_cov(self, H):
+    def _set_cov(self, H, warn=True):
+        """Covariance from the Hessian ``H`` in log-parameters; parameters whose diagonal entry
+        is NaN (unidentified at a boundary limit) get NaN rows and columns."""
         names = list(self.param_names)
         cov_log = np.full(H.shape, np.nan)
-        try:
-            eig = np.linalg.eigvalsh(H)
-            if np.all(np.isfinite(H)) and eig.min() > 1e-10 * max(eig.max(), 1e-300):
-                cov_log = np.linalg.inv(H)
-                cov_log = (cov_log + cov_log.T) / 2
-        except np.linalg.LinAlgError:
-            pass
-        if np.isnan(cov_log).any():
+        free = np.isfinite(np.diag(H))
+        block = H[np.ix_(free, free)]
+        if _positive_definite(block):
+            inv = np.linalg.inv(block)
+            cov_log[np.ix_(free, free)] = (inv + inv.T) / 2
+        if warn and np.isnan(cov_log).any():
             warnings.warn(f"{type(self).__name__}: the Hessian is singular or not positive "
                           "definite at the estimate; standard errors are NaN (the parameters are "
                           "poorly identified: try a penalizer or more data)",
                           StatisticalWarning, stacklevel=3)
-        D = np.diag(self.params_.to_numpy())
+        p = self.params_.to_numpy()
         self._cov_log = cov_log
-        self.cov_ = pd.DataFrame(D @ cov_log @ D, index=names, columns=names)
+        with np.errstate(invalid="ignore"):
+            self.cov_ = pd.DataFrame(cov_log * np.outer(p, p), index=names, columns=names)
         self.se_ = pd.Series(np.sqrt(np.diag(self.cov_.to_numpy())), index=names)
 
     # ---------------------------------------------------------------- results
@@ -329,7 +393,7 @@ class Model:
     def _repr_html_(self):
         if not hasattr(self, "params_"):
             return f"<p>{type(self).__name__} (not fitted)</p>"
-        unit = UNIT_NAMES.get(self.time_unit, "no time unit")
+        unit = UNIT_NAMES.get(self.time_unit_, "no time unit")
         head = (f"<p><b>{type(self).__name__}</b> fitted on {self.n_customers_:,} customers "
                 f"({self.n_unique_:,} distinct rows), time unit: {unit}, "
                 f"log-likelihood {self.log_likelihood_:.2f}</p>")
@@ -349,11 +413,12 @@ class Model:
                "params": self.params_.to_dict(),
                "cov": [[None if math.isnan(v) else v for v in row]
                        for row in self.cov_.to_numpy().tolist()],
-               "time_unit": self.time_unit, "penalizer": self.penalizer,
+               "time_unit": self.time_unit_, "penalizer": self.penalizer,
                "ci_level": self.ci_level,
                "fit": {"n_customers": self.n_customers_, "n_unique": self.n_unique_,
                        "log_likelihood": self.log_likelihood_, "converged": self.converged_,
-                       "data_fingerprint": self._fingerprint(), **self._extra_meta()}}
+                       "data_fingerprint": self.data_fingerprint_,
+                       "boundary": getattr(self, "boundary_", None), **self._extra_meta()}}
         path = Path(path)
         path.write_text(json.dumps(doc, indent=2))
         return path
@@ -379,13 +444,15 @@ class Model:
         cov = np.array([[np.nan if v is None else v for v in row] for row in doc["cov"]], float)
         model.cov_ = pd.DataFrame(cov, index=names, columns=names)
         model.se_ = pd.Series(np.sqrt(np.diag(cov)), index=names)
-        D_inv = np.diag(1 / model.params_.to_numpy())
-        model._cov_log = D_inv @ cov @ D_inv
-        model.time_unit = doc["time_unit"]
+        p = model.params_.to_numpy()
+        with np.errstate(invalid="ignore"):
+            model._cov_log = cov / np.outer(p, p)
+        model.time_unit_ = doc["time_unit"]
         fit = doc["fit"]
         model.n_customers_, model.n_unique_ = fit["n_customers"], fit["n_unique"]
         model.log_likelihood_, model.converged_ = fit["log_likelihood"], fit["converged"]
         model.data_fingerprint_ = fit["data_fingerprint"]
+        model.boundary_ = fit.get("boundary")
         model._load_extra_meta(fit)
         return model
 
@@ -436,14 +503,34 @@ class Model:
         return out
 
     # ---------------------------------------------------------------- prediction helpers
-    def _rfm_inputs(self, frequency, recency=None, T=None):
-        """Validated ``(x, t_x, T, index)`` for a prediction, checking the frame's time unit."""
+    def _customers(self, summary, *others):
+        """``summary``, or the training customers when it is ``None`` and no arrays follow.
+
+        A model fitted in this session keeps (a reference to) its training frame, so
+        predictions default to the training customers; a model read by :meth:`load` keeps only
+        parameters, and then the customers must be passed.
+        """
         self._check_fitted()
+        if summary is not None or any(o is not None for o in others):
+            return summary
+        training = getattr(self, "_training", None)
+        if training is None:
+            name = type(self).__name__
+            raise DataError(f"no customers given, and this {name} was loaded from a file, which "
+                            "keeps parameters, not the training customers", file="summary",
+                            fix=f"pass the summary frame, e.g. model.expected_purchases(summary, "
+                            "horizon=52)")
+        return training
+
+    def _rfm_inputs(self, frequency, recency=None, T=None):
+        """Validated ``(x, t_x, T, index)`` for a prediction, checking the frame's time unit;
+        the training customers when nothing is given."""
+        frequency = self._customers(frequency, recency, T)
         unit = frame_time_unit(frequency)
-        if unit is not None and self.time_unit is not None and unit != self.time_unit:
+        if unit is not None and self.time_unit_ is not None and unit != self.time_unit_:
             raise DataError(f"the summary is in {unit!r} but {type(self).__name__} was fitted in "
-                            f"{self.time_unit!r}", file="summary",
-                            fix=f"rebuild the summary with time_unit={self.time_unit!r}")
+                            f"{self.time_unit_!r}", file="summary",
+                            fix=f"rebuild the summary with time_unit={self.time_unit_!r}")
         return rfm_arrays(frequency, recency, T)
 
     @staticmethod
@@ -454,7 +541,8 @@ class Model:
             return pd.Series(values.ravel(), index=index, name=name)
         return float(values) if values.ndim == 0 else values
 
-    def discounted_purchases(self, ts, discount, frequency, recency=None, T=None) -> np.ndarray:
+    def discounted_purchases(self, ts, discount, frequency=None, recency=None, T=None
+                             ) -> np.ndarray:
         """sum_i discount[i] * (E[purchases by ts[i]] - E[purchases by ts[i-1]]), per customer.
 
         The purchase part of discounted CLV (:mod:`clvkit.value`); ``ts`` increasing, ts[-1] = 0
@@ -463,7 +551,8 @@ class Model:
         path = self.expected_purchases_path(ts, frequency, recency, T)
         return np.asarray(discount, dtype=float) @ np.diff(path, axis=0, prepend=0.0)
 
-    def expected_purchases_path(self, ts, frequency, recency=None, T=None) -> np.ndarray:
+    def expected_purchases_path(self, ts, frequency=None, recency=None, T=None) -> np.ndarray:
         """Conditional expected purchases at each horizon in ``ts``: array ``(len(ts), n)``."""
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
-        return np.stack([np.ravel(self.expected_purchases(t, x, t_x, T_)) for t in np.ravel(ts)])
+        return np.stack([np.ravel(self.expected_purchases(x, t_x, T_, horizon=t))
+                         for t in np.ravel(ts)])

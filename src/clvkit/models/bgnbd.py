@@ -84,7 +84,8 @@ def _count_terms(r, a, b, k, grad):
     module doc, log(b+k-1) and, for the gradient, digamma(r+k), digamma(a+b+k), digamma(b+k),
     1/(b+k-1) (the b+k-1 terms are unused at k = 0, where the dropout branch is absent)."""
     bk1 = np.where(k > 0, b + k - 1, 1.0)
-    rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k) - betaln(a, b), np.log(bk1)]
+    beta_ratio = 0.0 * k if np.isinf(b) else betaln(a, b + k) - betaln(a, b)    # 0 at b = inf
+    rows = [gammaln(r + k) - gammaln(r) + beta_ratio, np.log(bk1)]
     if grad:
         rows += [digamma(r + k), digamma(a + b + k), digamma(b + k), 1.0 / bk1]
     return np.stack(rows)
@@ -243,13 +244,22 @@ def _near_one(fn, a, delta=1e-6):
     return (1 - w) * fn(1.0 - delta) + w * fn(1.0 + delta)
 
 
+def no_dropout(params) -> bool:
+    """True at the no-dropout boundary b = inf, where BG/NBD (and MBG/NBD) is the NBD model:
+    nobody drops out, P(alive) = 1, and ``a`` enters no prediction."""
+    return bool(np.isinf(float(params[3])))
+
+
 def expected_if_alive(params, t, x, T):
     """E[Y(t) | alive at T, x, T]: expected purchases in (T, T+t] of a customer still alive.
 
     Times P(alive) it is FHL 2005 eq. (10); written with Euler's transformation (module doc).
+    At the no-dropout boundary (b = inf) it is the NBD's (r + x) t / (alpha + T).
     """
     r, alpha, a, b = (float(p) for p in params)
     t, x, T = _arrays(t, x, T)
+    if no_dropout(params):
+        return (r + x) * t / (alpha + T)
     z = t / (alpha + T + t)
     return _near_one(lambda a_: _bracket(a_ + b + x - 1, a_ + b - 1 - r, a_ - 1, z,
                                          (a_ + b + x - 1) / (a_ - 1)), a)
@@ -261,9 +271,11 @@ def expected_purchases(params, t, x, t_x, T):
 
 
 def expected_purchases_new_customer(params, t):
-    """E[X(t)] for a customer just acquired (FHL 2005 eq. 9)."""
+    """E[X(t)] for a customer just acquired (FHL 2005 eq. 9); r t / alpha when b = inf."""
     r, alpha, a, b = (float(p) for p in params)
     t = np.asarray(t, dtype=float)
+    if no_dropout(params):
+        return r * t / alpha
     z = t / (alpha + t)
     return _near_one(lambda a_: _bracket(a_ + b - 1, a_ + b - 1 - r, a_ - 1, z,
                                          (a_ + b - 1) / (a_ - 1)), a)
@@ -280,6 +292,8 @@ def probability_of_purchases(params, n, t):
     with np.errstate(divide="ignore"):
         log_nbd = (gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha / (alpha + t))
                    + n * np.log(t / (alpha + t)))
+    if no_dropout(params):
+        return np.exp(log_nbd)
     first = np.exp(betaln(a, b + n) - betaln(a, b) + log_nbd)
     pos = n > 0
     n1 = np.where(pos, n, 1.0)
@@ -326,36 +340,120 @@ class BetaGeo(Model):
         return [np.array(p) for p in ([1.0, 1.0, 1.0, 1.0], [0.5, 0.2, 0.5, 2.0],
                                       [2.0, 5.0, 2.0, 5.0], [0.1, 0.05, 0.1, 0.1])]
 
-    # ------------------------------------------------------------- predictions
-    def probability_alive(self, frequency=None, recency=None, T=None):
-        """P(alive at T | x, t_x, T): pass a summary frame, or arrays of the three statistics.
+    def _boundary_limit(self, rows, theta):
+        """The no-dropout limit b = inf (the NBD model), when it fits as well as the estimate.
 
-        Returns a Series indexed like the frame (arrays in, ndarray out).
+        With no sign of dropout in the data the likelihood rises towards b -> inf (mean dropout
+        probability a/(a+b) -> 0) along a ridge where a is not identified: the optimiser stops
+        anywhere on it, with a singular Hessian, and the hypergeometric predictions overflow to
+        -inf for large a. The supremum is the NBD likelihood, so (r, alpha) are refitted with
+        b = inf; the limit is taken when its log-likelihood is within 1e-7 per customer of the
+        estimate's (not when an interior optimum is better). ``a`` is then set to 1: it enters
+        no prediction (P(alive) = 1, E[Y(t) | x, T] = (r + x) t / (alpha + T)).
         """
-        x, t_x, T_, index = self._rfm_inputs(frequency, recency, T)
+        if self.penalizer > 0:
+            return None
+        n = rows.weights.sum()
+        with np.errstate(all="ignore"):
+            ll_fit = float(self._total(np.exp(theta), rows))
+
+        def objective(th):
+            params = np.array([np.exp(th[0]), np.exp(th[1]), 1.0, np.inf])
+            with np.errstate(all="ignore"):
+                ll, g = self._total(params, rows, grad=True)
+            return -ll / n, -g[:2] / n
+
+        from scipy import optimize
+        res = optimize.minimize(objective, theta[:2], jac=True, method="L-BFGS-B",
+                                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9})
+        ll_nbd = -res.fun * n
+        if not (res.success and np.isfinite(ll_nbd)) or ll_nbd < ll_fit - 1e-7 * n - 1e-6:
+            return None
+        H = np.full((4, 4), np.nan)
+        h, g0 = 1e-6, objective(res.x)[1]
+        for j in range(2):
+            step = np.zeros(2)
+            step[j] = h
+            H[:2, j] = (objective(res.x + step)[1] - g0) * n / h
+        H[:2, :2] = (H[:2, :2] + H[:2, :2].T) / 2
+        theta_limit = np.array([res.x[0], res.x[1], 0.0, np.inf])
+        return theta_limit, H, (
+            "no dropout in this history: the fit runs to the boundary b -> infinity (mean "
+            "dropout probability a/(a+b) -> 0), where the model is the NBD; predictions use that "
+            "limit (P(alive) = 1 for every customer) and a is not identified (set to 1). "
+            "Compare ParetoNBD, use a longer history, or a penalizer to keep b finite")
+
+    def _near_boundary(self, theta):
+        """A mean dropout probability a/(a+b) below 1e-4, or a > 100 (a beta so concentrated
+        that the hypergeometric terms lose accuracy): compare with the no-dropout limit."""
+        a, b = np.exp(theta[2]), np.exp(theta[3])
+        return bool(a / (a + b) < 1e-4 or a > 100)
+
+    def _check_estimate(self):
+        """Refuse an estimate whose conditional expectations are not finite.
+
+        For large a (the dropout probability nearly the same for every customer) the
+        hypergeometric terms overflow; checked at the extremes of the training statistics.
+        """
+        params = self._params()
+        stats = self._stats
+        x = np.array([0.0, stats[:, 0].max()])
+        T = np.array([stats[:, 2].min(), stats[:, 2].max()])
+        with np.errstate(all="ignore"):
+            probe = np.r_[np.ravel(type(self)._expected_if_alive(params, T[1], x[:, None], T)),
+                          np.ravel(type(self)._new_customer(params, T))]
+        if not np.all(np.isfinite(probe)):
+            from clvkit.errors import ModelError
+            name = type(self).__name__
+            ps = ", ".join(f"{k} = {v:.3g}" for k, v in self.params_.items())
+            raise ModelError(f"{name}: the estimate ({ps}) makes the expected purchases "
+                             "non-finite (a and b so large that the dropout probability is "
+                             "nearly the same for every customer); fix: refit with a small "
+                             "penalizer (model.penalizer: 0.001), or compare ParetoNBD")
+
+    # ------------------------------------------------------------- predictions
+    def probability_alive(self, summary=None, recency=None, T=None):
+        """P(alive at T | x, t_x, T) per customer.
+
+        Parameters
+        ----------
+        summary : pandas.DataFrame or array_like, optional
+            A summary frame (``frequency, recency, T``), or the frequencies as an array with
+            ``recency`` and ``T``; ``None`` means the training customers.
+
+        Returns
+        -------
+        pandas.Series indexed like the frame (arrays in, ndarray out).
+        """
+        x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
         p = expit(-type(self)._log_alive_odds(self._params(), x, t_x, T_))
         return self._wrap(p, index, "p_alive")
 
-    def expected_purchases(self, t, frequency=None, recency=None, T=None):
-        """E[purchases in (T, T+t] | x, t_x, T]; ``t`` in the model's time unit.
+    def expected_purchases(self, summary=None, recency=None, T=None, *, horizon):
+        """E[purchases in (T, T + horizon] | x, t_x, T] per customer.
 
-        ``frequency`` may be a summary frame (then ``recency`` and ``T`` are not given).
+        Parameters
+        ----------
+        summary : pandas.DataFrame or array_like, optional
+            As in :meth:`probability_alive`; ``None`` means the training customers.
+        horizon : float or array_like
+            Length of the future period, in the model's ``time_unit_``.
         """
-        x, t_x, T_, index = self._rfm_inputs(frequency, recency, T)
-        if np.ndim(t) == 0:
-            out = self._path(np.array([t], dtype=float), x, t_x, T_)[0].reshape(x.shape)
+        x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
+        if np.ndim(horizon) == 0:
+            out = self._path(np.array([horizon], dtype=float), x, t_x, T_)[0].reshape(x.shape)
         else:
             params = self._params()
-            out = (type(self)._expected_if_alive(params, t, x, T_)
+            out = (type(self)._expected_if_alive(params, horizon, x, T_)
                    * expit(-type(self)._log_alive_odds(params, x, t_x, T_)))
         return self._wrap(out, index, "expected_purchases")
 
-    def expected_purchases_path(self, ts, frequency, recency=None, T=None):
+    def expected_purchases_path(self, ts, frequency=None, recency=None, T=None):
         """Conditional expected purchases at each horizon of ``ts``, shape ``(len(ts), n)``."""
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
         return self._path(np.ravel(np.asarray(ts, dtype=float)), x, t_x, T_)
 
-    def discounted_purchases(self, ts, discount, frequency, recency=None, T=None):
+    def discounted_purchases(self, ts, discount, frequency=None, recency=None, T=None):
         """Discounted sum of expected purchase increments (see :meth:`Model.discounted_purchases`),
         summed over horizons once per distinct (x, T) pair before P(alive) is applied."""
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
@@ -377,31 +475,31 @@ class BetaGeo(Model):
         ea = type(self)._expected_if_alive(params, ts[:, None], pairs[:, 0], pairs[:, 1])
         return ea[:, inv] * alive
 
-    def expected_purchases_new_customer(self, t):
-        """E[X(t)]: expected purchases of a newly acquired customer in (0, t]."""
-        out = type(self)._new_customer(self._params(), t)
+    def expected_purchases_new_customer(self, *, horizon):
+        """E[X(horizon)]: expected purchases of a newly acquired customer in (0, horizon]."""
+        out = type(self)._new_customer(self._params(), horizon)
         return self._wrap(out, None, None)
 
-    def probability_of_purchases(self, n, t):
-        """P(X(t) = n): a new customer makes exactly ``n`` purchases in (0, t]."""
+    def probability_of_purchases(self, n, *, horizon):
+        """P(X(horizon) = n): a new customer makes exactly ``n`` purchases in (0, horizon]."""
         n_arr = np.asarray(n, dtype=float)
         if np.any(n_arr < 0) or np.any(n_arr != np.round(n_arr)):
             from clvkit.errors import DataError
             raise DataError("n must be a whole number >= 0 of purchases", column="n",
                             fix="pass integers")
-        return self._wrap(type(self)._pmf(self._params(), n_arr, t), None, None)
+        return self._wrap(type(self)._pmf(self._params(), n_arr, horizon), None, None)
 
     # ------------------------------------------------------------- intervals
-    def probability_alive_interval(self, frequency, recency=None, T=None, *, level=0.9,
+    def probability_alive_interval(self, summary=None, recency=None, T=None, *, level=0.9,
                                    n_draws=200, seed=0) -> pd.DataFrame:
         """P(alive) with a per-customer interval from parameter draws (estimate, lower, upper)."""
-        x, t_x, T_, index = self._rfm_inputs(frequency, recency, T)
+        x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
         return self._interval(lambda m, *c: m.probability_alive(*c), (x, t_x, T_), index,
                               level=level, n_draws=n_draws, seed=seed, name="p_alive")
 
-    def expected_purchases_interval(self, t, frequency, recency=None, T=None, *, level=0.9,
-                                    n_draws=200, seed=0) -> pd.DataFrame:
-        """Conditional expected purchases over ``t`` with a per-customer interval."""
-        x, t_x, T_, index = self._rfm_inputs(frequency, recency, T)
-        return self._interval(lambda m, *c: m.expected_purchases(t, *c), (x, t_x, T_), index,
+    def expected_purchases_interval(self, summary=None, recency=None, T=None, *, horizon,
+                                    level=0.9, n_draws=200, seed=0) -> pd.DataFrame:
+        """Conditional expected purchases over ``horizon`` with a per-customer interval."""
+        x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
+        return self._interval(lambda m, *c: m.expected_purchases(*c, horizon=horizon), (x, t_x, T_), index,
                               level=level, n_draws=n_draws, seed=seed, name="expected_purchases")

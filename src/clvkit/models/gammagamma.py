@@ -186,8 +186,9 @@ class GammaGamma(Model):
         self.n_excluded_ = fit.get("n_excluded")
         self.frequency_spend_corr_ = fit.get("frequency_spend_corr")
 
-    def expected_spend(self, frequency=None, monetary_value=None):
-        """E[spend per transaction | x, m]: a summary frame, or arrays of frequency and mean spend.
+    def expected_spend(self, summary=None, monetary_value=None):
+        """E[spend per transaction | x, m]: a summary frame, or arrays of frequency and mean spend;
+        ``None`` means the training customers.
 
         Customers without repeat purchases get the population mean p gamma / (q - 1).
 
@@ -196,18 +197,16 @@ class GammaGamma(Model):
         ModelError
             If q <= 1 (the population mean spend is infinite).
         """
-        self._check_fitted()
-        x, m, index = _spend_arrays(frequency, monetary_value)
+        x, m, index = _spend_arrays(self._customers(summary, monetary_value), monetary_value)
         params = self._params()
         if params[1] <= 1:
             raise ModelError(f"GammaGamma: q = {params[1]:.3f} <= 1, so mean spend is infinite; "
                              "check the spend data for extreme values")
         return self._wrap(expected_spend(params, x, m), index, "expected_spend")
 
-    def expected_spend_interval(self, frequency, monetary_value=None, *, level=0.9, n_draws=200,
-                                seed=0) -> pd.DataFrame:
+    def expected_spend_interval(self, summary=None, monetary_value=None, *, level=0.9,
+                                n_draws=200, seed=0) -> pd.DataFrame:
         """Expected spend with a per-customer interval from parameter draws."""
-        self._check_fitted()
-        x, m, index = _spend_arrays(frequency, monetary_value)
+        x, m, index = _spend_arrays(self._customers(summary, monetary_value), monetary_value)
         return self._interval(lambda mod, *c: expected_spend(mod._params(), *c), (x, m), index,
                               level=level, n_draws=n_draws, seed=seed, name="expected_spend")

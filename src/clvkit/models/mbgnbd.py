@@ -25,14 +25,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
-from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket, _near_one, _row_form, _total_form
+from clvkit.models.bgnbd import (BetaGeo, _arrays, _bracket, _near_one, _row_form, _total_form,
+                                 no_dropout)
 
 
 def _count_terms(r, a, b, k, grad):
     """Terms of the likelihood that depend on the count x = k alone: A + log B(a, b+k+1)
     - log B(a, b), log(b+k) and, for the gradient, digamma(r+k), digamma(a+b+k+1),
     digamma(b+k+1), 1/(b+k)."""
-    rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k + 1) - betaln(a, b), np.log(b + k)]
+    beta_ratio = 0.0 * k if np.isinf(b) else betaln(a, b + k + 1) - betaln(a, b)  # 0 at b = inf
+    rows = [gammaln(r + k) - gammaln(r) + beta_ratio, np.log(b + k)]
     if grad:
         rows += [digamma(r + k), digamma(a + b + k + 1), digamma(b + k + 1), 1.0 / (b + k)]
     return np.stack(rows)
@@ -58,9 +60,12 @@ def log_alive_odds(params, x, t_x, T):
 
 
 def expected_if_alive(params, t, x, T):
-    """E[Y(t) | alive at T, x, T]; times P(alive) it is Wagner and Hoppe's conditional E."""
+    """E[Y(t) | alive at T, x, T]; times P(alive) it is Wagner and Hoppe's conditional E.
+    At the no-dropout boundary (b = inf) it is the NBD's (r + x) t / (alpha + T)."""
     r, alpha, a, b = (float(p) for p in params)
     t, x, T = _arrays(t, x, T)
+    if no_dropout(params):
+        return (r + x) * t / (alpha + T)
     z = t / (alpha + T + t)
     return _near_one(lambda a_: _bracket(a_ + b + x, a_ + b - r, a_ - 1, z,
                                          (a_ + b + x) / (a_ - 1)), a)
@@ -75,6 +80,8 @@ def expected_purchases_new_customer(params, t):
     """E[X(t)] = b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))] (Euler form)."""
     r, alpha, a, b = (float(p) for p in params)
     t = np.asarray(t, dtype=float)
+    if no_dropout(params):
+        return r * t / alpha
     z = t / (alpha + t)
     return _near_one(lambda a_: _bracket(a_ + b, a_ + b - r, a_ - 1, z, b / (a_ - 1)), a)
 
@@ -87,6 +94,8 @@ def probability_of_purchases(params, n, t):
     with np.errstate(divide="ignore"):
         log_nbd = (gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha / (alpha + t))
                    + n * np.log(t / (alpha + t)))
+    if no_dropout(params):
+        return np.exp(log_nbd)
     tail = np.where(n > 0, betainc(np.maximum(n, 1.0), r, t / (alpha + t)), 1.0)
     return (np.exp(betaln(a, b + n + 1) - betaln(a, b) + log_nbd)
             + np.exp(betaln(a + 1, b + n) - betaln(a, b)) * tail)
