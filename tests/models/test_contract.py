@@ -142,6 +142,13 @@ def test_fit_returns_self_with_learned_attributes(case):
     assert list(model.cov_.index) == names and np.all(np.isfinite(model.se_))
 
 
+def test_log_likelihood_is_that_of_the_data_in_their_own_units(case):
+    """The fit rescales time (or spend) and adds the Jacobian back: check against a direct sum."""
+    _, _, model, _ = case
+    direct = model._weights @ model._loglik(model._params(), *model._stats.T)
+    assert model.log_likelihood_ == pytest.approx(direct, rel=1e-10)
+
+
 def test_summary_and_reprs(case):
     spec, _, model, _ = case
     table = model.summary()
