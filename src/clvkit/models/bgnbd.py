@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from clvkit.models._base import Model, per_count, unique_rows
 
@@ -79,32 +79,42 @@ def _row_form(params, x, t_x, T, grad, count_terms, *, skip_zero):
     return ll, np.stack([r * d_r, alpha * d_alpha, a * d_a, b * d_b], axis=-1)
 
 
-def _count_terms(r, a, b, k, grad):
+def _count_terms(r, a, b, k, grad, hess=False):
     """The terms of the BG/NBD likelihood that depend on the count x = k alone: A + B of the
     module doc, log(b+k-1) and, for the gradient, digamma(r+k), digamma(a+b+k), digamma(b+k),
-    1/(b+k-1) (the b+k-1 terms are unused at k = 0, where the dropout branch is absent)."""
+    1/(b+k-1), and for the Hessian trigamma(r+k), trigamma(a+b+k), trigamma(b+k) (the b+k-1
+    terms are unused at k = 0, where the dropout branch is absent)."""
     bk1 = np.where(k > 0, b + k - 1, 1.0)
     beta_ratio = 0.0 * k if np.isinf(b) else betaln(a, b + k) - betaln(a, b)    # 0 at b = inf
     rows = [gammaln(r + k) - gammaln(r) + beta_ratio, np.log(bk1)]
     if grad:
         rows += [digamma(r + k), digamma(a + b + k), digamma(b + k), 1.0 / bk1]
+    if hess:
+        rows += [polygamma(1, r + k), polygamma(1, a + b + k), polygamma(1, b + k)]
     return np.stack(rows)
 
 
 def loglik_total(params, rows, *, grad=False):
     """Weighted sum of :func:`loglik` over distinct rows (:class:`~clvkit.models._arrays.Rows`
-    of ``x, t_x, T``), optionally with its gradient in log-parameters: the form the fit uses."""
+    of ``x, t_x, T``), optionally with its gradient in log-parameters."""
     return _total_form(params, rows, grad, _count_terms, skip_zero=True)
 
 
-def _total_form(params, rows, grad, count_terms, *, skip_zero):
+def loglik_total_hess(params, rows):
+    """:func:`loglik_total` with its gradient and Hessian in log-parameters: the form the fit
+    uses (Newton steps; the covariance from the exact Hessian)."""
+    return _total_form(params, rows, True, _count_terms, skip_zero=True, hess=True)
+
+
+def _total_form(params, rows, grad, count_terms, *, skip_zero, hess=False):
     """The weighted total of ll = r log alpha + K0(x) + C + softplus(u), shared with MBG/NBD.
 
     C = -(r+x) log(alpha+T) and u = D - C = log a - log(b + x - 1 [MBG: b + x])
     + (r+x) (log(alpha+T) - log(alpha+t_x)). Everything that is a function of one statistic is
     evaluated on its distinct values (``rows.levels``); the terms linear in such a function are
     summed through the weight totals per value (computed once per fit by ``rows.memo``), so only
-    u, softplus(u) and its derivative sigma(u) = P(dropout branch) are formed per row, and only
+    u, softplus(u), its derivative sigma(u) = P(dropout branch) (for the Hessian also
+    sigma(1 - sigma) and the derivatives of u) are formed per row, and only
     for rows with a dropout branch (x > 0 in BG/NBD, whose rows come first when x = 0).
     softplus is log(1 + e^u) on e^u (exact to 1e-16 absolute per row). e^u is
     exp(log a - log(b+x-1) + (r+x) log(alpha+T)) exp(-(r+x) log(alpha+t_x)): two tables over
@@ -127,10 +137,11 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
         return W_x, W_T, X_T, w.sum(), first, starts, cx[starts], keys
 
     if len(rows) == 0:
-        return (0.0, np.zeros(4)) if grad else 0.0
+        return (0.0, np.zeros(4), np.zeros((4, 4))) if hess else (
+            (0.0, np.zeros(4)) if grad else 0.0)
     W_x, W_T, X_T, n, first, starts, x_of_run, keys = rows.memo(f"bg_total_{skip_zero}",
                                                                 data_terms)
-    K = count_terms(r, a, b, lev_x, grad)
+    K = count_terms(r, a, b, lev_x, grad, hess) if hess else count_terms(r, a, b, lev_x, grad)
     rk = r + lev_x
     log_a_T, log_a_tx = np.log(alpha + lev_T), np.log(alpha + lev_tx)
     cx, ctx, cT, wp = c_x[first:], c_tx[first:], c_T[first:], w[first:]
@@ -165,7 +176,56 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
                - np.einsum("i,i->", v * rkr, inv_tx[ctx] - inv_T[cT]))
     d_a = n * digamma(a + b) - W_x @ K[3] + V_x.sum() / a
     d_b = W_x @ (K[4] - K[3]) + n * (digamma(a + b) - digamma(b)) - V_x @ K[5]
-    return total, np.array([r * d_r, alpha * d_alpha, a * d_a, b * d_b])
+    theta, nat = np.array([r, alpha, a, b]), np.array([d_r, d_alpha, d_a, d_b])
+    if not hess:
+        return total, theta * nat
+    H = _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, inv_tx, ctx, cT, wp, v,
+                       V_x, d, rkr, big, u if big else e, starts, x_of_run)
+    return total, theta * nat, np.outer(theta, theta) * H + np.diag(theta * nat)
+
+
+def _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, inv_tx, ctx, cT, wp, v, V_x,
+                   d, rkr, big, u_or_e, starts, x_of_run):
+    """The Hessian of the BG/NBD (MBG/NBD) total in natural parameters (r, alpha, a, b).
+
+    softplus(u) contributes sigma(1-sigma) u_i u_j + sigma u_ij per row, with u_r = d,
+    u_alpha = (r+x) delta, u_a = 1/a, u_b = -1/(b+x-1) (MBG: -1/(b+x)) = -K5,
+    delta = 1/(alpha+T) - 1/(alpha+t_x); the terms that are functions of one statistic add
+    their trigamma and 1/(alpha+T)^2 parts. Sums over rows are taken per count where the
+    factor depends on the count alone.
+    """
+    s = expit(u_or_e) if big else u_or_e / (1.0 + u_or_e)
+    ws2 = wp * s * (1.0 - s)                          # weight x sigma (1 - sigma)
+    delta = inv_T[cT] - inv_tx[ctx]
+    delta2 = inv_tx[ctx] ** 2 - inv_T[cT] ** 2        # d delta / d alpha
+    rd = rkr * delta                                  # u_alpha
+    ein = np.einsum
+
+    def per_x(values):
+        out = np.zeros(len(W_x))
+        if len(values):
+            out[x_of_run] = np.add.reduceat(values, starts)
+        return out
+
+    S2_x, S2d_x, S2rd_x = per_x(ws2), per_x(ws2 * d), per_x(ws2 * rd)
+    K5 = K[5]
+    H = np.empty((4, 4))
+    H[0, 0] = W_x @ K[6] - n * polygamma(1, r) + ein("i,i,i->", ws2, d, d)
+    H[0, 1] = (n / alpha - W_T @ inv_T + ein("i,i,i->", ws2, d, rd) + ein("i,i->", v, delta))
+    H[1, 1] = (-n * r / alpha ** 2 + (inv_T ** 2) @ (r * W_T + X_T) + ein("i,i,i->", ws2, rd, rd)
+               + ein("i,i,i->", v, rkr, delta2))
+    H[0, 2] = S2d_x.sum() / a
+    H[0, 3] = -(S2d_x @ K5)
+    H[1, 2] = S2rd_x.sum() / a
+    H[1, 3] = -(S2rd_x @ K5)
+    H[2, 2] = n * polygamma(1, a + b) - W_x @ K[7] + (S2_x.sum() - V_x.sum()) / a ** 2
+    H[2, 3] = n * polygamma(1, a + b) - W_x @ K[7] - (S2_x @ K5) / a
+    H[3, 3] = (W_x @ (K[8] - K[7]) + n * (polygamma(1, a + b) - polygamma(1, b))
+               + (S2_x + V_x) @ K5 ** 2)
+    for i in range(4):
+        for j in range(i):
+            H[i, j] = H[j, i]
+    return H
 
 
 def _exp_u_from_tables(g, rk, log_a_T, log_a_tx, keys):
@@ -324,6 +384,7 @@ class BetaGeo(Model):
     param_names = PARAM_NAMES
     _loglik = staticmethod(loglik)
     _loglik_total = staticmethod(loglik_total)
+    _loglik_total_hess = staticmethod(loglik_total_hess)
     _log_alive_odds = staticmethod(log_alive_odds)
     _expected_if_alive = staticmethod(expected_if_alive)
     _new_customer = staticmethod(expected_purchases_new_customer)
@@ -347,9 +408,12 @@ class BetaGeo(Model):
         probability a/(a+b) -> 0) along a ridge where a is not identified: the optimiser stops
         anywhere on it, with a singular Hessian, and the hypergeometric predictions overflow to
         -inf for large a. The supremum is the NBD likelihood, so (r, alpha) are refitted with
-        b = inf; the limit is taken when its log-likelihood is within 1e-7 per customer of the
-        estimate's (not when an interior optimum is better). ``a`` is then set to 1: it enters
-        no prediction (P(alive) = 1, E[Y(t) | x, T] = (r + x) t / (alpha + T)).
+        b = inf; the limit is taken when its log-likelihood is within 0.01 (+ 1e-7 per customer)
+        of the estimate's: a likelihood-ratio statistic of 0.02, no evidence of dropout (an
+        estimate on another edge, e.g. a, b -> 0 with a tiny mass of certain dropouts, gains
+        no more than that on such data). A better interior or edge optimum is kept. ``a`` is
+        then set to 1: it enters no prediction (P(alive) = 1, E[Y(t) | x, T] = (r + x) t /
+        (alpha + T)).
         """
         if self.penalizer > 0:
             return None
@@ -367,7 +431,7 @@ class BetaGeo(Model):
         res = optimize.minimize(objective, theta[:2], jac=True, method="L-BFGS-B",
                                 options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9})
         ll_nbd = -res.fun * n
-        if not (res.success and np.isfinite(ll_nbd)) or ll_nbd < ll_fit - 1e-7 * n - 1e-6:
+        if not (res.success and np.isfinite(ll_nbd)) or ll_nbd < ll_fit - 0.01 - 1e-7 * n:
             return None
         H = np.full((4, 4), np.nan)
         h, g0 = 1e-6, objective(res.x)[1]

@@ -23,20 +23,23 @@ Wagner and Hoppe (2008), "Erratum on the MBG/NBD model".
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betainc, betaln, digamma, expit, gammaln
+from scipy.special import betainc, betaln, digamma, expit, gammaln, polygamma
 
 from clvkit.models.bgnbd import (BetaGeo, _arrays, _bracket, _near_one, _row_form, _total_form,
                                  no_dropout)
 
 
-def _count_terms(r, a, b, k, grad):
+def _count_terms(r, a, b, k, grad, hess=False):
     """Terms of the likelihood that depend on the count x = k alone: A + log B(a, b+k+1)
     - log B(a, b), log(b+k) and, for the gradient, digamma(r+k), digamma(a+b+k+1),
-    digamma(b+k+1), 1/(b+k)."""
+    digamma(b+k+1), 1/(b+k); for the Hessian trigamma(r+k), trigamma(a+b+k+1),
+    trigamma(b+k+1)."""
     beta_ratio = 0.0 * k if np.isinf(b) else betaln(a, b + k + 1) - betaln(a, b)  # 0 at b = inf
     rows = [gammaln(r + k) - gammaln(r) + beta_ratio, np.log(b + k)]
     if grad:
         rows += [digamma(r + k), digamma(a + b + k + 1), digamma(b + k + 1), 1.0 / (b + k)]
+    if hess:
+        rows += [polygamma(1, r + k), polygamma(1, a + b + k + 1), polygamma(1, b + k + 1)]
     return np.stack(rows)
 
 
@@ -49,6 +52,11 @@ def loglik_total(params, rows, *, grad=False):
     """Weighted sum of :func:`loglik` over distinct rows (:class:`~clvkit.models._arrays.Rows`),
     optionally with its gradient in log-parameters; every row has the dropout branch."""
     return _total_form(params, rows, grad, _count_terms, skip_zero=False)
+
+
+def loglik_total_hess(params, rows):
+    """:func:`loglik_total` with its gradient and Hessian in log-parameters (Newton steps)."""
+    return _total_form(params, rows, True, _count_terms, skip_zero=False, hess=True)
 
 
 def log_alive_odds(params, x, t_x, T):
@@ -118,6 +126,7 @@ class ModifiedBetaGeo(BetaGeo):
 
     _loglik = staticmethod(loglik)
     _loglik_total = staticmethod(loglik_total)
+    _loglik_total_hess = staticmethod(loglik_total_hess)
     _log_alive_odds = staticmethod(log_alive_odds)
     _expected_if_alive = staticmethod(expected_if_alive)
     _new_customer = staticmethod(expected_purchases_new_customer)
