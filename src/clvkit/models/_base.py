@@ -422,14 +422,14 @@ class Model:
 
     def _newton_polish(self, theta, rows: Rows, nit0=0, max_iter=50):
         """Plain Newton steps with a backtracking line search on all rows, from ``theta`` close
-        to the optimum, until the largest gradient entry is below 1e-10 or no step decreases
+        to the optimum, until the largest gradient entry is below 1e-9 or no step decreases
         the objective beyond its rounding (a trust region rejects such steps and stalls).
         Returns ``(theta, OptimizeResult)``, or ``None`` if the Hessian is not positive
         definite or the gradient stays above 1e-7."""
         f, g, H = self._newton_parts(theta, rows)
         it = 0
         for it in range(1, max_iter + 1):
-            if not np.isfinite(f) or np.max(np.abs(g)) < 1e-10:
+            if not np.isfinite(f) or np.max(np.abs(g)) < 1e-9:
                 break
             try:
                 step = -np.linalg.solve(np.linalg.cholesky(H).T,

@@ -166,26 +166,29 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero, hess=False):
              + np.einsum("i,i->", wp, softplus))
     if not grad:
         return total
-    v = wp * (expit(u) if big else e / one_e)          # weight x P(dropout branch)
+    sig = expit(u) if big else e / one_e                # P(dropout branch)
+    v = wp * sig                                        # weight x P(dropout branch)
     V_x = np.zeros(len(lev_x))
     V_x[x_of_run] = np.add.reduceat(v, starts) if len(v) else 0.0
     inv_T, inv_tx = 1.0 / (alpha + lev_T), 1.0 / (alpha + lev_tx)
+    g_T, g_tx = inv_T[cT], inv_tx[ctx]
+    delta = g_T - g_tx                                  # d u / d alpha = (r + x) delta
     d_r = (W_x @ K[2] - n * digamma(r) + n * np.log(alpha) - W_T @ log_a_T
            + np.einsum("i,i->", v, d))
     d_alpha = (n * r / alpha - inv_T @ (r * W_T + X_T)
-               - np.einsum("i,i->", v * rkr, inv_tx[ctx] - inv_T[cT]))
+               + np.einsum("i,i,i->", v, rkr, delta))
     d_a = n * digamma(a + b) - W_x @ K[3] + V_x.sum() / a
     d_b = W_x @ (K[4] - K[3]) + n * (digamma(a + b) - digamma(b)) - V_x @ K[5]
     theta, nat = np.array([r, alpha, a, b]), np.array([d_r, d_alpha, d_a, d_b])
     if not hess:
         return total, theta * nat
-    H = _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, inv_tx, ctx, cT, wp, v,
-                       V_x, d, rkr, big, u if big else e, starts, x_of_run)
+    H = _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, wp, v, V_x, sig, d, rkr,
+                       delta, g_T + g_tx, starts, x_of_run)
     return total, theta * nat, np.outer(theta, theta) * H + np.diag(theta * nat)
 
 
-def _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, inv_tx, ctx, cT, wp, v, V_x,
-                   d, rkr, big, u_or_e, starts, x_of_run):
+def _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, wp, v, V_x, sig, d, rkr, delta,
+                   g_sum, starts, x_of_run):
     """The Hessian of the BG/NBD (MBG/NBD) total in natural parameters (r, alpha, a, b).
 
     softplus(u) contributes sigma(1-sigma) u_i u_j + sigma u_ij per row, with u_r = d,
@@ -194,10 +197,8 @@ def _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, inv_tx, ctx, cT, 
     their trigamma and 1/(alpha+T)^2 parts. Sums over rows are taken per count where the
     factor depends on the count alone.
     """
-    s = expit(u_or_e) if big else u_or_e / (1.0 + u_or_e)
-    ws2 = wp * s * (1.0 - s)                          # weight x sigma (1 - sigma)
-    delta = inv_T[cT] - inv_tx[ctx]
-    delta2 = inv_tx[ctx] ** 2 - inv_T[cT] ** 2        # d delta / d alpha
+    ws2 = v * (1.0 - sig)                             # weight x sigma (1 - sigma)
+    delta2 = -delta * g_sum                           # d delta / d alpha = 1/(a+t_x)^2 - 1/(a+T)^2
     rd = rkr * delta                                  # u_alpha
     ein = np.einsum
 
