@@ -508,8 +508,12 @@ class Model:
         z = sstats.norm.ppf(0.5 + self.ci_level / 2)
         est, se = self.params_, self.se_
         half = z * se / est
-        return pd.DataFrame({"estimate": est, "se": se, "lower": est * np.exp(-half),
-                             "upper": est * np.exp(half)})
+        out = pd.DataFrame({"estimate": est, "se": se, "lower": est * np.exp(-half),
+                            "upper": est * np.exp(half)})
+        coef = ~est.index.isin(list(self.param_names))    # covariate coefficients: normal
+        out.loc[coef, "lower"] = (est - z * se)[coef]
+        out.loc[coef, "upper"] = (est + z * se)[coef]
+        return out
 
     def __repr__(self):
         name = type(self).__name__
@@ -581,11 +585,13 @@ class Model:
                              f"{kind}.load(path)")
         model = target(penalizer=doc.get("penalizer", 0.0), ci_level=doc.get("ci_level", 0.95))
         names = list(target.param_names)
+        names += [k for k in doc["params"] if k not in names]     # covariate coefficients
         model.params_ = pd.Series([doc["params"][k] for k in names], index=names, dtype=float)
         cov = np.array([[np.nan if v is None else v for v in row] for row in doc["cov"]], float)
         model.cov_ = pd.DataFrame(cov, index=names, columns=names)
         model.se_ = pd.Series(np.sqrt(np.diag(cov)), index=names)
-        p = model.params_.to_numpy()
+        p = model.params_.to_numpy().copy()
+        p[len(target.param_names):] = 1.0               # coefficients are not log-transformed
         with np.errstate(invalid="ignore"):
             model._cov_log = cov / np.outer(p, p)
         model.time_unit_ = doc["time_unit"]

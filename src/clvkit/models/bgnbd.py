@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from clvkit.models._base import Model, per_count, unique_rows
+from clvkit.models.covariates import CovariateMixin, CovariateSpec
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 
@@ -362,7 +363,7 @@ def probability_of_purchases(params, n, t):
     return first + np.where(pos, second, 0.0)
 
 
-class BetaGeo(Model):
+class BetaGeo(CovariateMixin, Model):
     """BG/NBD model of repeat purchasing (Fader, Hardie and Lee 2005).
 
     Parameters
@@ -383,6 +384,8 @@ class BetaGeo(Model):
     """
 
     param_names = PARAM_NAMES
+    _dropout_index, _dropout_sign = (2, 3), 1.0       # a_i, b_i = a, b exp(gamma_d' x)
+    covariates_ = None
     _loglik = staticmethod(loglik)
     _loglik_total = staticmethod(loglik_total)
     _loglik_total_hess = staticmethod(loglik_total_hess)
@@ -390,6 +393,42 @@ class BetaGeo(Model):
     _expected_if_alive = staticmethod(expected_if_alive)
     _new_customer = staticmethod(expected_purchases_new_customer)
     _pmf = staticmethod(probability_of_purchases)
+
+    def fit(self, data, *, time_unit=None, purchase_covariates=None, dropout_covariates=None):
+        """Fit to per-customer ``frequency, recency, T``; return ``self``.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The summary (see :meth:`Model.fit`), with the covariate columns when covariates
+            are given.
+        time_unit : {"D", "W", "M", "Y"}, optional
+            Unit of ``recency`` and ``T`` (default: ``data.attrs["time_unit"]``).
+        purchase_covariates, dropout_covariates : list of str, optional
+            Columns of ``data`` (one value per customer) that shift the purchase rate and the
+            dropout process, in CLVTools' parameterisation (:mod:`clvkit.models.covariates`).
+            Their coefficients join ``params_`` as ``purchase_<column>`` and
+            ``dropout_<column>`` (``<column>[<level>]`` for a level of a categorical column),
+            on the original scale of the columns.
+        """
+        self.covariates_ = None
+        if purchase_covariates or dropout_covariates:
+            return self._fit_covariates(data, time_unit, purchase_covariates, dropout_covariates)
+        return super().fit(data, time_unit=time_unit)
+
+    def _extra_meta(self):
+        return {"covariates": None if self.covariates_ is None else self.covariates_.to_dict()}
+
+    def _load_extra_meta(self, fit):
+        doc = fit.get("covariates")
+        self.covariates_ = None if doc is None else CovariateSpec.from_dict(doc)
+
+    def _no_covariates(self, what):
+        if self.covariates_ is not None:
+            from clvkit.errors import ModelError
+            raise ModelError(f"{type(self).__name__} with covariates: {what} is not available "
+                             "(it needs a customer's covariates); use probability_alive and "
+                             "expected_purchases with a summary frame")
 
     def _check_data(self, stats, weights):
         from clvkit.errors import ModelError
@@ -490,6 +529,9 @@ class BetaGeo(Model):
         -------
         pandas.Series indexed like the frame (arrays in, ndarray out).
         """
+        if self.covariates_ is not None and recency is None and T is None:
+            frame, out = self._by_pattern(summary, lambda m, rows: m.probability_alive(rows))
+            return self._wrap(out, frame.index, "p_alive")
         x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
         p = expit(-type(self)._log_alive_odds(self._params(), x, t_x, T_))
         return self._wrap(p, index, "p_alive")
@@ -504,6 +546,10 @@ class BetaGeo(Model):
         horizon : float or array_like
             Length of the future period, in the model's ``time_unit_``.
         """
+        if self.covariates_ is not None and recency is None and T is None:
+            frame, out = self._by_pattern(
+                summary, lambda m, rows: m.expected_purchases(rows, horizon=horizon))
+            return self._wrap(out, frame.index, "expected_purchases")
         x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
         if np.ndim(horizon) == 0:
             out = self._path(np.array([horizon], dtype=float), x, t_x, T_)[0].reshape(x.shape)
@@ -515,12 +561,18 @@ class BetaGeo(Model):
 
     def expected_purchases_path(self, ts, frequency=None, recency=None, T=None):
         """Conditional expected purchases at each horizon of ``ts``, shape ``(len(ts), n)``."""
+        if self.covariates_ is not None and recency is None and T is None:
+            return self._by_pattern(frequency,
+                                    lambda m, rows: m.expected_purchases_path(ts, rows))[1]
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
         return self._path(np.ravel(np.asarray(ts, dtype=float)), x, t_x, T_)
 
     def discounted_purchases(self, ts, discount, frequency=None, recency=None, T=None):
         """Discounted sum of expected purchase increments (see :meth:`Model.discounted_purchases`),
         summed over horizons once per distinct (x, T) pair before P(alive) is applied."""
+        if self.covariates_ is not None and recency is None and T is None:
+            return self._by_pattern(
+                frequency, lambda m, rows: m.discounted_purchases(ts, discount, rows))[1]
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
         ts = np.ravel(np.asarray(ts, dtype=float))
         params = self._params()
@@ -542,11 +594,13 @@ class BetaGeo(Model):
 
     def expected_purchases_new_customer(self, *, horizon):
         """E[X(horizon)]: expected purchases of a newly acquired customer in (0, horizon]."""
+        self._no_covariates("expected_purchases_new_customer")
         out = type(self)._new_customer(self._params(), horizon)
         return self._wrap(out, None, None)
 
     def probability_of_purchases(self, n, *, horizon):
         """P(X(horizon) = n): a new customer makes exactly ``n`` purchases in (0, horizon]."""
+        self._no_covariates("probability_of_purchases")
         n_arr = np.asarray(n, dtype=float)
         if np.any(n_arr < 0) or np.any(n_arr != np.round(n_arr)):
             from clvkit.errors import DataError
@@ -558,6 +612,7 @@ class BetaGeo(Model):
     def probability_alive_interval(self, summary=None, recency=None, T=None, *, level=0.9,
                                    n_draws=200, seed=0) -> pd.DataFrame:
         """P(alive) with a per-customer interval from parameter draws (estimate, lower, upper)."""
+        self._no_covariates("probability_alive_interval")
         x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
         return self._interval(lambda m, *c: m.probability_alive(*c), (x, t_x, T_), index,
                               level=level, n_draws=n_draws, seed=seed, name="p_alive")
@@ -565,6 +620,7 @@ class BetaGeo(Model):
     def expected_purchases_interval(self, summary=None, recency=None, T=None, *, horizon,
                                     level=0.9, n_draws=200, seed=0) -> pd.DataFrame:
         """Conditional expected purchases over ``horizon`` with a per-customer interval."""
+        self._no_covariates("expected_purchases_interval")
         x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
         return self._interval(lambda m, *c: m.expected_purchases(*c, horizon=horizon), (x, t_x, T_), index,
                               level=level, n_draws=n_draws, seed=seed, name="expected_purchases")
