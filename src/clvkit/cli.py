@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -108,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Run intake, summary, models and tiers for PARAMS and write "
                         "tiers.csv / tiers.parquet to DIR.")
     sc.add_argument("params", metavar="PARAMS")
-    sc.add_argument("--out", required=True, type=Path, metavar="DIR")
+    sc.add_argument("--out", required=True, metavar="DIR",  # a URI stays as given (Spark)
+                    help="output folder, or a URI such as s3a://... with the spark engine")
     sc.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
     sc.set_defaults(func=_score)
 
@@ -120,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
     rp.add_argument("--only", action="append", metavar="NAME",
                     help="run only this notebook (repeatable), e.g. 03_tiers")
+    rp.add_argument("--notebooks", type=Path, metavar="DIR",
+                    help="run your own report notebooks from DIR (default: the notebooks "
+                    "shipped with clvkit); each gets params, run_date and result_dir")
     rp.set_defaults(func=_report)
     return p
 
@@ -194,8 +199,13 @@ def _score(args: argparse.Namespace) -> int:
     from clvkit import config, pipeline
 
     cfg = config.load(args.params)
-    score_scenario = _needs(pipeline, "score_scenario", "clvkit score")
-    result = score_scenario(cfg, args.out, args.run_date)
+    if cfg.summary.engine == "spark":  # scoring where the data lives (clvkit.spark)
+        from clvkit import spark as scorer
+    else:
+        scorer = pipeline
+    score_scenario = _needs(scorer, "score_scenario", "clvkit score")
+    uri = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", args.out)  # s3a://, file://: kept as written
+    result = score_scenario(cfg, args.out if uri else Path(args.out), args.run_date)
     for line in _describe_result(result):
         print(line)
     return 0
@@ -212,7 +222,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
                           "version", fix=f"use clvkit run {args.params}") from None
     result = report.run_report(args.params, out=args.out, run_date=args.run_date,
-                               only=args.only)
+                               only=args.only, notebooks_dir=args.notebooks)
     for line in _describe_result(result):
         print(line)
     return 0
