@@ -64,10 +64,10 @@ def _log_s2(k, R, d, alpha, T):
     """log of the S2 terms, shape ``(k, n)``: log Gamma(R+j) - log Gamma(R) - log j!
     + j log(d/(alpha+T)); -inf for j > 0 when d = 0."""
     j = np.arange(k, dtype=float)[:, None]
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         log_ratio = np.log(d) - np.log(alpha + T)
-    return (gammaln(R + j) - gammaln(R) - gammaln(j + 1.0)
-            + np.where(j > 0, j * log_ratio, 0.0))
+        powers = np.where(j > 0, j * log_ratio, 0.0)
+    return gammaln(R + j) - gammaln(R) - gammaln(j + 1.0) + powers
 
 
 def _log_s1(a, b, k, r, alpha, x, t_x, T, modified):
