@@ -362,10 +362,14 @@ class BetaGeoCNBD(BetaGeo):
                     if len(ks) == 1 or k == 1:
                         raise
                     break                     # BTYDplus: stop at the first k that fails
+            params = self.params_.copy()
+            params["k"] = float(k)            # exactly, not exp(log k)
+            self.params_ = params
             lls[k] = self.log_likelihood_ + (k - 1) * total_litt
             if best is None or lls[k] > best[0]:
                 best = (lls[k], dict(self.__dict__), caught)
-            if k > 2 and lls[k] < lls[k - 1] < lls[k - 2]:
+            last = list(lls.values())[-3:]
+            if len(last) == 3 and last[2] < last[1] < last[0]:
                 break
         _, state, caught = best
         self.__dict__.clear()
