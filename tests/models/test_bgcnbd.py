@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import expit
 
 from clvkit.datasets import load_cdnow
 from clvkit.errors import ConfigError, DataError
@@ -193,7 +194,7 @@ def test_loglik_finite_and_gradient_matches_differences(params, hs, modified):
 def test_p_alive_in_unit_interval_and_expectation_nondecreasing(params, hs, modified):
     mod = MODELS[modified][0]
     x, t_x, T = _rows(hs)
-    p = 1.0 / (1.0 + np.exp(mod.log_alive_odds(params, x, t_x, T)))
+    p = expit(-mod.log_alive_odds(params, x, t_x, T))
     assert np.all((p >= 0) & (p <= 1))
     path = np.array([mod.expected_purchases(params, t, x, t_x, T) for t in (0.0, 1.0, 10.0, 50.0)])
     assert np.all(np.isfinite(path)) and np.all(path[0] == 0)

@@ -306,6 +306,8 @@ class BetaGeoCNBD(BetaGeo):
     """
 
     param_names = PARAM_NAMES
+    #: parameters chosen by a discrete search (standard error 0, interval the value itself)
+    searched_params = ("k",)
     scale_params = ("alpha",)
     _modified = False
     _loglik = staticmethod(loglik)

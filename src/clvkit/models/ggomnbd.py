@@ -40,7 +40,7 @@ Bachmann, Meierer and Naef, CLVTools (R package): ``ggomnbd``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, expit, gammaln
 
 from clvkit.models._base import unique_rows
 from clvkit.models.bgnbd import BetaGeo, _arrays
@@ -206,8 +206,7 @@ def expected_if_alive(params, t, x, T):
 
 def expected_purchases(params, t, x, t_x, T):
     """E[Y(t) | x, t_x, T]: expected purchases in (T, T+t] given the history."""
-    odds = log_alive_odds(params, x, t_x, T)
-    return expected_if_alive(params, t, x, T) / (1.0 + np.exp(odds))
+    return expected_if_alive(params, t, x, T) * expit(-log_alive_odds(params, x, t_x, T))
 
 
 def expected_purchases_new_customer(params, t):
