@@ -175,6 +175,15 @@ class ScoreResult:
     run_date: pd.Timestamp
 
 
+def _needs_litt(config: Config) -> bool:
+    """Whether the chosen purchase model needs ``litt`` (the CNBD-k models); ``best`` does not
+    compute it, and its comparison leaves such models out with the reason."""
+    from clvkit.models import registry
+
+    spec = registry.MODELS.get(config.model.transaction)
+    return spec is not None and "litt" in spec.needs
+
+
 def fit_models(config: Config, summary: pd.DataFrame):
     """Fit the configured transaction model (``best``: lowest AIC of the registry's purchase
     models) and Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
@@ -195,14 +204,29 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
     m = config.model
     specs = (registry.purchase_models() if m.transaction == "best"
              else {m.transaction: registry.get(m.transaction, kind="purchase")})
-    rows, fitted = [], {}
+    from clvkit.errors import ModelError
+
+    rows, fitted, skipped = [], {}, {}
     for key, spec in specs.items():
-        if m.transaction == "best" and not set(spec.needs) <= set(summary.columns):
+        missing = [c for c in spec.needs if c not in summary.columns]
+        if m.transaction == "best" and missing:
+            skipped[key] = (f"the summary has no {', '.join(missing)} column "
+                            f"(clvkit.rfm.rfm_summary(..., {missing[0]}=True) adds it)")
             continue
-        fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        try:
+            fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        except ModelError as exc:        # in the comparison, one model that cannot fit is left out
+            if m.transaction != "best":
+                raise
+            skipped[key] = f"not fitted: {exc}"
+            continue
         ll, k = fitted[key].log_likelihood_, len(fitted[key].params_)
         rows.append({"model": key, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
+    if not rows:
+        raise ModelError("no purchase model could be fitted: " + "; ".join(
+            f"{key}: {why}" for key, why in skipped.items()))
     comparison = pd.DataFrame(rows).sort_values("aic", kind="mergesort").reset_index(drop=True)
+    comparison.attrs["skipped"] = skipped
     return fitted[comparison.loc[0, "model"]], comparison
 
 
@@ -233,7 +257,7 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
     summary = rfm_summary(data.transactions, observation_end=data.observation_end,
                           time_unit=config.summary.time_unit, period=config.summary.period,
-                          engine=config.summary.engine)
+                          engine=config.summary.engine, litt=_needs_litt(config))
     tm, sm, comparison = fit_models(config, summary)
     v = config.value
     scored = score_customers(tm, sm, summary, horizon=v.horizon, horizon_unit=v.horizon_unit,
