@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy.special import expit
 
 from clvkit.datasets import load_cdnow
-from clvkit.errors import ConfigError, DataError
+from clvkit.errors import ConfigError, DataError, ModelError
 from clvkit.models import BetaGeo, BetaGeoCNBD, ModifiedBetaGeo, ModifiedBetaGeoCNBD
 from clvkit.models import bgcnbd, bgnbd, mbgcnbd, mbgnbd
 from clvkit.rfm import rfm_summary
@@ -127,7 +127,7 @@ def test_exact_predictions_match_simulated_holdout(modified):
     d = simulate_bgcnbd(20_000, *true, seed=11, modified=modified, horizon=30.0)
     m = cls(k=3).fit(d.iloc[:2000])          # any fitted model; the truth is plugged in
     at_truth = m.with_params(np.array(true, dtype=float))
-    predicted = at_truth.expected_purchases(30.0, d)
+    predicted = pd.Series(at_truth.expected_purchases_path([30.0], d)[0], index=d.index)
     assert predicted.sum() == pytest.approx(d["frequency_holdout"].sum(), rel=0.03)
     by_x = pd.DataFrame({"x": np.minimum(d["frequency"], 4), "pred": predicted,
                          "act": d["frequency_holdout"]}).groupby("x").sum()
@@ -231,11 +231,15 @@ def test_bad_litt_and_bad_k_are_clear_errors(cdnow_litt):
             BetaGeoCNBD(k=k).fit(cdnow_litt)
 
 
-def test_array_horizon_says_what_to_use_and_path_matches_single_horizons(cdnow_litt):
+def test_path_matches_single_horizons_and_array_horizons_say_what_to_use(cdnow_litt):
     m = BetaGeoCNBD(k=2).fit(cdnow_litt)
     s = cdnow_litt.iloc[:40]
     path = m.expected_purchases_path([5.0, 52.0], s)
-    np.testing.assert_allclose(path[1], m.expected_purchases(52.0, s).to_numpy(), rtol=1e-12)
+    stats = [s[c].to_numpy() for c in ("frequency", "recency", "T")]
+    np.testing.assert_allclose(path[1], bgcnbd.expected_purchases(m._params(), 52.0, *stats),
+                               rtol=1e-12)
+    with pytest.raises(ModelError, match="depends on recency too"):
+        bgcnbd._no_array_horizon(m._params(), np.ones(3), *stats[:1], stats[2])
     disc = m.discounted_purchases(np.array([5.0, 52.0]), np.array([1.0, 0.5]), s)
     np.testing.assert_allclose(disc, path[0] + 0.5 * (path[1] - path[0]), rtol=1e-12)
     draws = m.sample_params(5)

@@ -115,8 +115,10 @@ def test_cdnow_fit_is_the_pareto_nbd_limit(cdnow_fit, cdnow_summary):
     pnbd = ParetoNBD().fit(cdnow_summary)
     assert m.log_likelihood_ == pytest.approx(pnbd.log_likelihood_, abs=1e-3)
     assert m.params_["beta"] / m.params_["b"] == pytest.approx(pnbd.params_["beta"], rel=5e-3)
-    np.testing.assert_allclose(m.expected_purchases(39.0, cdnow_summary),
-                               pnbd.expected_purchases(39.0, cdnow_summary), rtol=5e-3)
+    np.testing.assert_allclose(m.expected_purchases_path([39.0], cdnow_summary),
+                               pnbd.expected_purchases_path([39.0], cdnow_summary), rtol=5e-3)
+    np.testing.assert_allclose(m.probability_alive(cdnow_summary),
+                               pnbd.probability_alive(cdnow_summary), rtol=5e-3)
 
 
 def test_small_b_limit_is_pareto_nbd_exactly():

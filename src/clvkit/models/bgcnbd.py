@@ -301,8 +301,8 @@ class BetaGeoCNBD(BetaGeo):
     >>> from clvkit.datasets import load_cdnow
     >>> from clvkit.rfm import rfm_summary
     >>> s = rfm_summary(load_cdnow(), observation_end="1997-09-30", litt=True)
-    >>> BetaGeoCNBD().fit(s).params_["k"]
-    1.0
+    >>> BetaGeoCNBD().fit(s)     # on CDNOW the search keeps k = 1: the BG/NBD of FHL (2005)
+    <BetaGeoCNBD fitted on 2,357 customers: k=1.000 r=0.243 alpha=4.414 a=0.793 b=2.426>
     """
 
     param_names = PARAM_NAMES

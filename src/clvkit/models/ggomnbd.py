@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, expit, gammaln
 
+from clvkit.errors import ConvergenceError, ModelError
 from clvkit.models._base import unique_rows
 from clvkit.models.bgnbd import BetaGeo, _arrays
 from clvkit.models.paretonbd import log_nbd_pmf
@@ -253,6 +254,14 @@ class GammaGompertzNBD(BetaGeo):
     the Pareto/NBD limit (CDNOW is such a case: CLVTools and Bemmaor and Glady report b near 0).
     Then b and beta are not identified separately, the Hessian is singular, standard errors are
     NaN with a warning, and the predictions equal the Pareto/NBD's.
+
+    Examples
+    --------
+    >>> from clvkit.datasets import load_cdnow
+    >>> from clvkit.rfm import rfm_summary
+    >>> s = rfm_summary(load_cdnow(), observation_end="1998-06-30")    # all 78 weeks
+    >>> GammaGompertzNBD().fit(s)
+    <GammaGompertzNBD fitted on 2,357 customers: r=0.579 alpha=12.643 b=0.045 s=0.175 beta=0.129>
     """
 
     param_names = PARAM_NAMES
@@ -267,8 +276,16 @@ class GammaGompertzNBD(BetaGeo):
         """alpha is a time (multiplied back by the scale), b a rate (divided by it)."""
         return np.array([0.0, 1.0, -1.0, 0.0, 0.0])
 
-    def _check_data(self, stats, weights):
-        super()._check_data(stats, weights)
+    def _optimise(self, rows):
+        try:
+            return super()._optimise(rows)
+        except ConvergenceError:
+            raise
+        except ModelError as exc:
+            if "parameter(s) b" not in str(exc) and ", b" not in str(exc):
+                raise
+            raise ModelError(f"{exc}; b -> 0 is the Pareto/NBD limit (no effect of customer "
+                             "age on dropout): fit ParetoNBD instead") from None
 
     def _start_points(self, stats, weights):
         # natural parameters in time scaled so that max T = 1

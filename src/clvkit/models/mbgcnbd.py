@@ -48,6 +48,14 @@ class ModifiedBetaGeoCNBD(BetaGeoCNBD):
 
     Same API as :class:`~clvkit.models.BetaGeoCNBD`; P(alive) is below 1 also for customers
     without repeat purchases.
+
+    Examples
+    --------
+    >>> from clvkit.datasets import load_cdnow
+    >>> from clvkit.rfm import rfm_summary
+    >>> s = rfm_summary(load_cdnow(), observation_end="1997-09-30", litt=True)
+    >>> ModifiedBetaGeoCNBD().fit(s).k_log_likelihoods_.round(1).to_dict()
+    {1: -9582.1, 2: -9853.3, 3: -10394.4}
     """
 
     _modified = True
