@@ -214,3 +214,16 @@ def test_pmf_sums_to_one_and_its_mean_is_the_new_customer_expectation():
         pmf = ggomnbd.probability_of_purchases(TRUE, n, t)
         assert pmf.sum() == pytest.approx(1.0, abs=1e-9)
         assert n @ pmf == pytest.approx(ggomnbd.expected_purchases_new_customer(TRUE, t), rel=1e-8)
+
+
+def test_b_running_off_to_zero_points_to_the_pareto_nbd(monkeypatch):
+    from clvkit.errors import ModelError
+    from clvkit.models import Model
+
+    def ran_off(self, rows):      # the base's message when log b reaches its bound
+        raise ModelError("GammaGompertzNBD: parameter(s) b, beta ran off to 0 or infinity; ...")
+
+    monkeypatch.setattr(Model, "_optimise", ran_off)
+    d = simulate_ggomnbd(200, *TRUE, seed=1)
+    with pytest.raises(ModelError, match="Pareto/NBD limit .* fit ParetoNBD instead"):
+        GammaGompertzNBD().fit(d)
