@@ -252,3 +252,33 @@ def test_weighted_rows_equal_expanded_rows(cdnow_litt):
     a, b = BetaGeoCNBD(k=2).fit(pd.concat([s, s])), BetaGeoCNBD(k=2).fit(w)
     np.testing.assert_allclose(a.params_, b.params_, rtol=1e-6)
     assert a.log_likelihood_ == pytest.approx(b.log_likelihood_, rel=1e-10)
+
+
+def _expected_if_alive_by_m(params, t, x, t_x, T, modified):
+    """The module doc's double sum taken over purchases m with incomplete-beta tails (the model
+    sums over tick counts with recurrences instead)."""
+    from scipy.special import betainc, betaln, gammaln, logsumexp
+    k, r, alpha, a, b = params
+    R0, bp, q = r + k * x, b + x + (1.0 if modified else 0.0), t / (alpha + T + t)
+    j = np.arange(k)
+    with np.errstate(divide="ignore"):
+        lw = gammaln(R0 + j) - gammaln(R0) - gammaln(j + 1) + j * np.log((T - t_x) / (alpha + T))
+    lw[0] = 0.0
+    pi = np.exp(lw - logsumexp(lw))
+    m = np.arange(1, 1200)
+    rho = np.exp(betaln(a, bp + m - 1) - betaln(a, bp))
+    return sum(pi[i] * np.sum(rho * betainc(m * k - i, R0 + i, q)) for i in j)
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_expectation_sums_match_the_sum_over_purchases(modified):
+    mod = MODELS[modified][0]
+    rows = [(0, 0.0, 30.0), (1, 5.0, 30.0), (4, 20.0, 25.0), (12, 29.5, 30.0), (60, 30.0, 39.0),
+            (300, 38.0, 39.0)]
+    for params in [(2, 1.3, 2.8, 0.42, 0.79), (5, 0.3, 0.2, 3.0, 0.5), (12, 2.0, 10.0, 0.1, 8.0)]:
+        for t in (0.5, 52.0):
+            x, t_x, T = map(np.array, zip(*rows))
+            alive = expit(-mod.log_alive_odds(params, x, t_x, T))
+            ref = [_expected_if_alive_by_m(params, t, *row, modified) for row in rows]
+            np.testing.assert_allclose(mod.expected_purchases(params, t, x, t_x, T),
+                                       alive * ref, rtol=1e-8, atol=1e-14)

@@ -49,7 +49,7 @@ from clvkit.models.bgnbd import BetaGeo, _arrays
 PARAM_NAMES = ("k", "r", "alpha", "a", "b")
 #: the regularities tried when ``k`` is not given (BTYDplus searches 1..12)
 K_MAX = 12
-#: tail probability below which the series of future purchases is cut
+#: relative size of the rest of a row's series of future purchases at which it is cut
 _TAIL = 1e-16
 
 
@@ -137,30 +137,47 @@ def log_alive_odds(params, x, t_x, T, *, modified=False):
     return log_S1 - log_S2
 
 
-def _tail_sum(k, R0, log_pi, q, log_rho, shift):
-    """sum_j pi_j sum_{m>=1} rho_m I_q(m k - j + shift, R0 + j) per row.
+def _future_sum(k, R0, log_pi, q, a, bp, log_rho1):
+    """sum_j pi_j sum_{m>=1} rho_m P(N_j >= m k - j) per row, N_j ~ NB(R0 + j, q).
 
-    ``R0, q`` shape (n,), ``log_pi`` (k, n), ``log_rho(m)`` -> (M, n) log weights of the m-th
-    future purchase. Terms are added in blocks of m until every row's incomplete-beta tail is
-    below ``_TAIL`` (the weights rho_m are <= 1).
+    Summed over the count n instead of m: sum_n P(N_j = n) C(floor((n + j) / k)), with
+    C(M) = rho_1 + ... + rho_M and rho_{m+1} = rho_m (bp+m-1)/(a+bp+m-1) (ratios of
+    B(a, bp+m-1)); the negative binomial probabilities follow their own recurrence, in logs.
+    Each row leaves the loop once it is past the mode and a geometric bound on the rest of its
+    sum is below ``_TAIL`` of what it has. Only multiplications and one log/exp per row and
+    count: no special functions (an incomplete beta per term was ~100 times slower).
     """
-    n = R0.size
-    total = np.zeros(n)
+    total = np.zeros(R0.size)
     pi = np.exp(log_pi)
-    active = np.arange(n)
-    m0, block = 1, 64
-    while active.size:
-        m = np.arange(m0, m0 + block, dtype=float)[:, None]             # (M, 1)
-        qa, Ra = q[active], R0[active]
-        rho = np.exp(log_rho(m, active))                                # (M, na)
-        last = np.zeros(active.size)
-        for j in range(k):
-            tail = betainc(m * k - j + shift, Ra + j, qa)               # (M, na)
-            total[active] += pi[j, active] * (rho * tail).sum(0)
-            last = np.maximum(last, tail[-1])
-        active = active[last > _TAIL]
-        m0 += block
-        block = min(block * 2, 8192)
+    for j in range(k):
+        idx = np.flatnonzero(pi[j] > 0)
+        R, qj, bpj = R0[idx] + j, q[idx], bp[idx]
+        lq = np.log(qj)
+        lp = R * np.log1p(-qj)                     # log P(N = 0)
+        mode = np.where(R > 1, (R - 1) * qj / (1 - qj), 0.0)
+        rho = np.exp(log_rho1[idx])
+        C = np.zeros(idx.size)
+        acc = np.zeros(idx.size)
+        n, m = 0, 0
+        while idx.size:
+            if n + j >= k and (n + j) % k == 0:    # the (m+1)-th purchase is reached at n
+                if m > 0:
+                    rho = rho * (bpj + m - 1.0) / (a + bpj + m - 1.0)
+                m += 1
+                C = C + rho
+            pmf = np.exp(lp)
+            acc += pmf * C
+            ratio = (R + n) / (n + 1.0) * qj
+            lp = lp + np.log(R + n) - np.log(n + 1.0) + lq
+            n += 1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                left = ratio / (1.0 - ratio) * pmf * (C + rho / (k * (1.0 - ratio)))
+            done = (n > mode) & (ratio < 1.0) & (left <= _TAIL * acc)
+            if done.any():
+                total[idx[done]] += pi[j, idx[done]] * acc[done]
+                keep = ~done
+                idx, R, qj, bpj, lq, lp = idx[keep], R[keep], qj[keep], bpj[keep], lq[keep], lp[keep]
+                mode, rho, C, acc = mode[keep], rho[keep], C[keep], acc[keep]
     return total
 
 
@@ -170,15 +187,11 @@ def _expected_if_alive_rows(params, t, x, t_x, T, modified):
     R0 = r + k * x
     ls2 = _log_s2(k, R0, T - t_x, alpha, T)
     log_pi = ls2 - np.logaddexp.reduce(ls2, axis=0)
-    q = t / (alpha + T + t)
+    q = np.broadcast_to(t / (alpha + T + t), R0.shape)
     bp = b + x + (1.0 if modified else 0.0)
-
-    def log_rho(m, idx):
-        return betaln(a, bp[idx] + m - 1.0) - betaln(a, bp[idx])
-
     if t <= 0:
         return np.zeros_like(R0)
-    return _tail_sum(k, R0, log_pi, np.broadcast_to(q, R0.shape), log_rho, 0.0)
+    return _future_sum(k, R0, log_pi, q, a, bp, np.zeros_like(R0))
 
 
 def expected_purchases(params, t, x, t_x, T, *, modified=False):
@@ -207,17 +220,15 @@ def expected_purchases_new_customer(params, t, *, modified=False):
     t = np.asarray(t, dtype=float)
     flat = np.ravel(t)
     shift = 1.0 if modified else 0.0
-
-    def log_rho(m, idx):
-        return np.broadcast_to(betaln(a, b + m - 1.0 + shift) - betaln(a, b), (m.shape[0], idx.size))
-
     out = np.zeros(flat.size)
     pos = flat > 0
     if pos.any():
         q = flat[pos] / (alpha + flat[pos])
         R0 = np.full(q.size, r)
         log_pi = np.concatenate([np.zeros((1, q.size)), np.full((k - 1, q.size), -np.inf)])
-        out[pos] = _tail_sum(k, R0, log_pi, q, log_rho, 0.0)
+        bp = np.full(q.size, b + shift)
+        out[pos] = _future_sum(k, R0, log_pi, q, a, bp,
+                               np.full(q.size, betaln(a, b + shift) - betaln(a, b)))
     return out.reshape(t.shape)
 
 
