@@ -107,7 +107,12 @@ def test_ggomnbd_cdnow_matches_bemmaor_glady_table2_and_clvtools(cdnow_fit):
     # off there, and b, beta are not identified apart, only the Pareto scale beta / b
     assert m.params_["s"] == pytest.approx(TABLE2["s"], rel=1e-2)
     assert m.params_["b"] < TABLE2["b"]
-    assert any(issubclass(w.category, StatisticalWarning) for w in caught)
+    # not identified apart: intervals of b and beta span hundreds of orders of magnitude (or the
+    # Hessian is declared singular, with a warning), while r, alpha and s are precise
+    table = m.summary()
+    wide = ~np.isfinite(table["se"]) | (table["upper"] / table["lower"] > 1e6)
+    assert wide["b"] and wide["beta"] and not wide[["r", "alpha", "s"]].any()
+    assert all(issubclass(w.category, StatisticalWarning) for w in caught)
 
 
 def test_cdnow_fit_is_the_pareto_nbd_limit(cdnow_fit, cdnow_summary):

@@ -17,9 +17,11 @@ for large by, so e^(by) is never formed):
 
 The integral has no closed form. CLVTools integrates it per customer with GSL's adaptive QAGS;
 here it is evaluated for all distinct (x, t_x, T) rows at once in log space by composite
-Gauss-Legendre quadrature in u = log(alpha+y) (which turns the steep (alpha+y)^-(r+x) factor of
-heavy buyers into an exponential), with the number of panels doubled per row until two
-successive rules agree to 1e-12 relative (at most 2^10 panels of 16 nodes). The gradient
+Gauss-Legendre quadrature in v = log(y - c), c the singularity of the integrand nearest to the
+interval (y = -alpha, or y_s where beta + e^(by) - 1 = 0 when beta < 1): this turns the steep
+(alpha+y)^-(r+x) factor of heavy buyers into an exponential and crowds nodes towards a sharp
+left end (small beta/b). The number of panels is doubled per row until two successive rules
+agree to 1e-12 relative (at most 2^10 panels of 16 nodes). The gradient
 differentiates under the integral on the same nodes, so it is the exact gradient of the value
 the optimiser sees.
 
@@ -56,13 +58,33 @@ _MAX_LEVEL = 10
 _CHUNK = 1 << 21          # nodes per block of rows (bounds memory on large data)
 
 
-def _log_bexp(beta, b, y):
-    """L(y) = log(beta + e^(by) - 1) and q(y) = e^(by) / (beta + e^(by) - 1), stably."""
+def _log_expm1(z):
+    """log(e^z - 1) for z > 0, without overflow."""
+    big = z > 30.0
+    return np.where(big, z + np.log1p(-np.exp(-np.where(big, z, 30.0))),
+                    np.log(np.expm1(np.where(big, 1.0, z))))
+
+
+def _singularity(b, beta):
+    """y_s = log(1 - beta) / b, where beta + e^(by) - 1 = 0 (-inf when beta >= 1: none)."""
+    return np.log1p(-beta) / b if beta < 1.0 else -np.inf
+
+
+def _log_bexp(beta, b, y, ds=None):
+    """L(y) = log(beta + e^(by) - 1) and q(y) = e^(by) / (beta + e^(by) - 1), stably.
+
+    With ``ds`` = y - y_s (beta < 1) it uses beta + e^(by) - 1 = (1 - beta) expm1(b ds), exact
+    and free of cancellation next to the singularity y_s; otherwise log(beta + expm1(by)), or
+    by + log1p((beta - 1) e^(-by)) for large by (e^(by) is never formed).
+    """
     u = b * y
-    big = u > 30.0
-    with np.errstate(over="ignore"):
-        small = np.log(beta + np.expm1(np.where(big, 0.0, u)))
-    L = np.where(big, u + np.log1p((beta - 1.0) * np.exp(-np.where(big, u, 0.0))), small)
+    if ds is not None and beta < 1.0:
+        L = np.log1p(-beta) + _log_expm1(b * ds)
+    else:
+        big = u > 30.0
+        with np.errstate(over="ignore"):
+            small = np.log(beta + np.expm1(np.where(big, 0.0, u)))
+        L = np.where(big, u + np.log1p((beta - 1.0) * np.exp(-np.where(big, u, 0.0))), small)
     return L, np.exp(u - L)
 
 
@@ -127,21 +149,28 @@ def _parts(params, x, t_x, T, grad):
     shape = x.shape
     x, t_x, T = x.ravel(), t_x.ravel(), T.ravel()
     rx = r + x
-    LT, qT = _log_bexp(beta, b, T)
+    LT, qT = _log_bexp(beta, b, T, T - _singularity(b, beta))
     C = gammaln(rx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     A = -rx * np.log(alpha + T) - s * LT
-    a0 = np.log(alpha + t_x)
+    # integrate in v = log(y - c), c the nearer singularity of the integrand: y = -alpha, or
+    # y_s where beta + e^(by) - 1 = 0: nodes crowd towards a sharp left end, and both factors
+    # become smooth in v
+    ys = _singularity(b, beta)
+    c = max(-alpha, ys)
+    gap, shift = c - ys, c + alpha            # both >= 0, and one of them is exactly 0
 
-    def integrand(u, idx):                      # in u = log(alpha + y): dy = (alpha + y) du
-        y = np.exp(u) - alpha
-        L, q = _log_bexp(beta, b, y)
+    def integrand(v, idx):                    # dy = (y - c) dv
+        d = np.exp(v)
+        y = c + d
+        L, q = _log_bexp(beta, b, y, d + gap)
+        ay = d + shift                        # alpha + y
         rxi = rx[idx][:, None]
-        lf = -(rxi - 1.0) * u + b * y - (s + 1.0) * L
+        lf = -rxi * np.log(ay) + b * y - (s + 1.0) * L + v
         if not grad:
             return lf, []
-        return lf, [-u, -rxi * np.exp(-u), y - (s + 1.0) * y * q, -L, -(s + 1.0) * np.exp(-L)]
+        return lf, [-np.log(ay), -rxi / ay, y - (s + 1.0) * y * q, -L, -(s + 1.0) * np.exp(-L)]
 
-    log_i, E = log_quad(integrand, a0, np.log(alpha + T), 5 if grad else 0)
+    log_i, E = log_quad(integrand, np.log(t_x - c), np.log(T - c), 5 if grad else 0)
     with np.errstate(divide="ignore"):
         B = np.log(b) + np.log(s) + log_i
     if not grad:
@@ -189,12 +218,18 @@ def _survival_integral(params, t, T):
     t, T = np.broadcast_arrays(np.asarray(t, float), np.asarray(T, float))
     shape = t.shape
     pairs, inv = unique_rows(np.column_stack([t.ravel(), T.ravel()]))
-    LT = _log_bexp(beta, b, pairs[:, 1])[0]
+    ys = _singularity(b, beta)
+    LT = _log_bexp(beta, b, pairs[:, 1], pairs[:, 1] - ys)[0]
+    # in v = log(u - c): c = y_s - T, the singularity of L(T + u), or the scale -1/b without one
+    c = pairs[:, 1] * 0.0 + (ys - pairs[:, 1] if beta < 1.0 else -1.0 / b)
 
-    def integrand(u, idx):
-        return s * (LT[idx][:, None] - _log_bexp(beta, b, pairs[idx, 1][:, None] + u)[0]), []
+    def integrand(v, idx):
+        d = np.exp(v)
+        y = pairs[idx, 1][:, None] + c[idx][:, None] + d
+        return s * (LT[idx][:, None] - _log_bexp(beta, b, y, d)[0]) + v, []
 
-    log_j, _ = log_quad(integrand, np.zeros(len(pairs)), pairs[:, 0], 0)
+    with np.errstate(divide="ignore"):
+        log_j, _ = log_quad(integrand, np.log(-c), np.log(pairs[:, 0] - c), 0)
     return np.exp(log_j)[inv].reshape(shape)
 
 
@@ -225,15 +260,20 @@ def probability_of_purchases(params, n, t):
     n, t = np.broadcast_arrays(np.asarray(n, float), np.asarray(t, float))
     shape = n.shape
     n, t = n.ravel(), t.ravel()
-    Lt = _log_bexp(beta, b, t)[0]
+    ys = _singularity(b, beta)
+    Lt = _log_bexp(beta, b, t, t - ys)[0]
     survive = s * (np.log(beta) - Lt) + log_nbd_pmf(n, r, alpha, t)
+    c = ys if beta < 1.0 else -1.0 / b        # as in _survival_integral
 
-    def integrand(tau, idx):
-        L = _log_bexp(beta, b, tau)[0]
+    def integrand(v, idx):
+        d = np.exp(v)
+        tau = c + d
+        L = _log_bexp(beta, b, tau, d)[0]
         return (np.log(b * s) + s * np.log(beta) + b * tau - (s + 1.0) * L
-                + log_nbd_pmf(n[idx][:, None], r, alpha, tau)), []
+                + log_nbd_pmf(n[idx][:, None], r, alpha, tau) + v), []
 
-    log_int, _ = log_quad(integrand, np.zeros_like(t), t, 0)
+    with np.errstate(divide="ignore"):
+        log_int, _ = log_quad(integrand, np.full(t.shape, np.log(-c)), np.log(t - c), 0)
     return np.exp(np.logaddexp(survive, log_int)).reshape(shape)
 
 
@@ -252,8 +292,9 @@ class GammaGompertzNBD(BetaGeo):
     -----
     When the data show no age effect the likelihood is highest as b -> 0 with beta/b fixed,
     the Pareto/NBD limit (CDNOW is such a case: CLVTools and Bemmaor and Glady report b near 0).
-    Then b and beta are not identified separately, the Hessian is singular, standard errors are
-    NaN with a warning, and the predictions equal the Pareto/NBD's.
+    Then b and beta are not identified separately: the Hessian is (nearly) singular, so their
+    intervals span many orders of magnitude (or all standard errors are NaN, with a warning),
+    and the predictions equal the Pareto/NBD's.
 
     Examples
     --------
