@@ -52,6 +52,7 @@ from clvkit.models.paretonbd import log_nbd_pmf
 PARAM_NAMES = ("r", "alpha", "b", "s", "beta")
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
+_GL8_X, _GL8_W = np.polynomial.legendre.leggauss(8)
 #: relative agreement of two successive quadrature rules at which a row is accepted
 _QUAD_RTOL = 1e-12
 _MAX_LEVEL = 10
@@ -59,10 +60,8 @@ _CHUNK = 1 << 21          # nodes per block of rows (bounds memory on large data
 
 
 def _log_expm1(z):
-    """log(e^z - 1) for z > 0, without overflow."""
-    big = z > 30.0
-    return np.where(big, z + np.log1p(-np.exp(-np.where(big, z, 30.0))),
-                    np.log(np.expm1(np.where(big, 1.0, z))))
+    """log(e^z - 1) = z + log(1 - e^-z) for z > 0: no overflow, exact for small z."""
+    return z + np.log(-np.expm1(-z))
 
 
 def _singularity(b, beta):
@@ -92,9 +91,10 @@ def log_quad(fn, lo, hi, n_out):
     """log int_lo^hi e^(f) dy and the e^f-weighted means of ``n_out`` factors, per row.
 
     ``fn(y, idx)`` returns ``(log f, [factor, ...])`` at nodes ``y`` of shape ``(len(idx), m)``
-    for rows ``idx``. Composite 16-point Gauss-Legendre in ``y`` with 2^level equal panels;
-    rows are refined until two successive levels agree to ``_QUAD_RTOL``. Rows with lo = hi
-    give -inf and zero means.
+    for rows ``idx``. The rules are 8-point and 16-point Gauss-Legendre on the whole interval,
+    then 16 points on 2, 4, ... equal panels; a row is accepted when two successive rules agree
+    to ``_QUAD_RTOL`` (most rows at the 16-point rule: 24 evaluations). Rows with lo = hi give
+    -inf and zero means.
     """
     lo, hi = np.broadcast_arrays(np.asarray(lo, float), np.asarray(hi, float))
     n = lo.size
@@ -102,7 +102,7 @@ def log_quad(fn, lo, hi, n_out):
     means = np.zeros((n_out, n))
     todo = np.flatnonzero(hi > lo)
     prev = None
-    for level in range(_MAX_LEVEL + 1):
+    for level in range(-1, _MAX_LEVEL + 1):
         if not todo.size:
             break
         res = _rule(fn, lo, hi, todo, level, n_out)
@@ -120,11 +120,13 @@ def log_quad(fn, lo, hi, n_out):
 
 
 def _rule(fn, lo, hi, idx, level, n_out):
-    panels = 1 << level
-    m = panels * _GL_X.size
+    """Composite Gauss-Legendre: 8 points for level -1, else 16 points on 2^level panels."""
+    gx, gw = (_GL8_X, _GL8_W) if level < 0 else (_GL_X, _GL_W)
+    panels = 1 << max(level, 0)
+    m = panels * gx.size
     edges = np.arange(panels, dtype=float)
-    unit = ((edges[:, None] + (_GL_X[None, :] + 1.0) / 2.0) / panels).ravel()       # in [0, 1]
-    logw = np.log(np.tile(_GL_W, panels) / (2.0 * panels))
+    unit = ((edges[:, None] + (gx[None, :] + 1.0) / 2.0) / panels).ravel()         # in [0, 1]
+    logw = np.log(np.tile(gw, panels) / (2.0 * panels))
     out_i, out_m = np.empty(idx.size), np.empty((n_out, idx.size))
     step = max(1, _CHUNK // m)
     for s0 in range(0, idx.size, step):
@@ -137,8 +139,8 @@ def _rule(fn, lo, hi, idx, level, n_out):
         e = np.exp(lt - top)
         tot = e.sum(axis=1)
         out_i[s0:s0 + step] = top[:, 0] + np.log(tot)
-        for k, f in enumerate(factors):
-            out_m[k, s0:s0 + step] = (e * f).sum(axis=1) / tot
+        if factors:
+            out_m[:, s0:s0 + step] = np.einsum("ij,kij->ki", e, np.array(factors)) / tot
     return out_i, out_m
 
 
