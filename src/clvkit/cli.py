@@ -381,7 +381,7 @@ def _describe_score(cfg, data, result, fitted) -> list[str]:
         models.append(("spend", result.spend_model))
     for role, model in models:
         name = type(model).__name__
-        unit = getattr(model, "time_unit", None)
+        unit = getattr(model, "time_unit_", None)
         lines.append(f"{role + ':':<11}{MODEL_NAMES.get(name, name)} fitted on "
                      f"{model.n_customers_:,} customers"
                      + (f" (time unit {unit})" if unit and role == "purchases" else "")
@@ -431,13 +431,8 @@ def _print_data(data, indent: str = "") -> None:
 
 
 def _print_rfm(cfg, data, header: bool = True) -> None:
-    try:
-        from clvkit.rfm import rfm_summary
-    except ModuleNotFoundError as e:
-        if e.name != "clvkit.rfm":
-            raise
-        print("RFM summary: not available (clvkit.rfm is not installed in this version)")
-        return
+    from clvkit.rfm import rfm_summary
+
     s = cfg.summary
     amount = "amount" if "amount" in data.transactions.columns else None
     summary = rfm_summary(data.transactions, observation_end=data.observation_end,
