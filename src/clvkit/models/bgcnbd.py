@@ -420,8 +420,8 @@ class BetaGeoCNBD(BetaGeo):
         H[0, 0] = 1.0
         return H
 
-    def _set_cov(self, H):
-        super()._set_cov(H)
+    def _set_cov(self, H, warn=True):
+        super()._set_cov(H, warn=warn)
         self._cov_log[0, :] = self._cov_log[:, 0] = 0.0
         D = np.diag(self.params_.to_numpy())
         names = list(self.param_names)
@@ -454,6 +454,10 @@ class BetaGeoCNBD(BetaGeo):
             self.k_log_likelihoods_ = pd.Series({int(k): v for k, v in lls.items()},
                                                 name="log_likelihood", dtype=float)
             self.k_log_likelihoods_.index.name = "k"
+
+    def _check_estimate(self):
+        """BG/NBD's probe of its closed-form expectation does not apply: the CNBD-k
+        expectation needs recency, and is computed as finite sums (see the tests)."""
 
     # ------------------------------------------------------------- predictions
     def _path(self, ts, x, t_x, T_):
