@@ -226,6 +226,8 @@ def test_bad_litt_and_bad_k_are_clear_errors(cdnow_litt):
     bad.loc[bad.index[3], "litt"] = np.nan
     with pytest.raises(DataError, match="litt values"):
         BetaGeoCNBD().fit(bad)
+    with pytest.raises(DataError, match="missing column"):
+        BetaGeoCNBD().fit(cdnow_litt.drop(columns="frequency"))
     for k in (0, 2.5, True, "2"):
         with pytest.raises(ConfigError, match="k="):
             BetaGeoCNBD(k=k).fit(cdnow_litt)

@@ -276,8 +276,9 @@ def litt_total(data, k_needed: bool, name: str) -> float:
                                 "or fix the regularity with k=1")
         return 0.0
     litt = data["litt"].to_numpy(dtype=float, na_value=np.nan)
-    freq = data["frequency"].to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(litt) | ((freq == 0) & (litt != 0))
+    bad = ~np.isfinite(litt)
+    if "frequency" in data.columns:           # (a missing frequency is the base's error)
+        bad |= (data["frequency"].to_numpy(dtype=float, na_value=np.nan) == 0) & (litt != 0)
     if bad.any():
         raise DataError(f"{bad.sum()} missing, infinite or impossible litt values (customers "
                         "without repeat purchases have litt 0)", file="summary", column="litt",
@@ -394,10 +395,6 @@ class BetaGeoCNBD(BetaGeo):
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return self
-
-    def _check_data(self, stats, weights):
-        if not self._modified:
-            super()._check_data(stats, weights)
 
     def _start_points(self, stats, weights):
         k = self._k_try
