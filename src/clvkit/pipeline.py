@@ -560,7 +560,7 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
     """
     import time
 
-    from clvkit import __version__, retention, satisfaction, units
+    from clvkit import __version__, models, retention, satisfaction, units
     from clvkit.result import RunInfo, ScenarioResult
     from clvkit.rfm import calibration_holdout
 
@@ -574,8 +574,6 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         observation_end=data.observation_end, time_unit=s.time_unit, period=s.period,
         engine=s.engine)
     tm, choice, cal_fits = choose_transaction_model(config, summary, holdout)
-    from clvkit import models
-
     sm = models.GammaGamma(penalizer=config.model.penalizer,
                            ci_level=config.model.ci_level).fit(summary)
     comparison = choice.comparison.reset_index()[["model", "log_likelihood", "n_params", "aic"]]
