@@ -239,6 +239,10 @@ def test_report_computes_once_and_a_users_own_notebooks_read_the_stored_result(
                   if c.cell_type == "code" for o in c.get("outputs", []))
     assert f"fingerprint {run.fingerprint}" in out
     assert not (tmp_path / "cache").exists()  # the kernel read the stored result
+    # the executed notebook, opened from the published run, points at the run's result
+    injected = nbformat.read(run.path / "mine.ipynb", 4).cells[2]
+    assert "injected-parameters" in injected.metadata.tags
+    assert f'result_dir = "{run.path / "result"}"' in injected.source
 
 
 def test_clvkit_report_runs_from_a_folder_outside_the_project(tmp_path):
