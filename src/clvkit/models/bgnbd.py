@@ -455,8 +455,8 @@ class BetaGeo(CovariateMixin, Model):
         then set to 1: it enters no prediction (P(alive) = 1, E[Y(t) | x, T] = (r + x) t /
         (alpha + T)).
         """
-        if self.penalizer > 0 or tuple(self.param_names) != PARAM_NAMES:
-            return None  # subclasses with other parameters (Pareto/NBD, GGompertz, CNBD-k)
+        if self.penalizer > 0:
+            return None
         n = rows.weights.sum()
         with np.errstate(all="ignore"):
             ll_fit = float(self._total(np.exp(theta), rows))
@@ -490,8 +490,6 @@ class BetaGeo(CovariateMixin, Model):
     def _near_boundary(self, theta):
         """A mean dropout probability a/(a+b) below 1e-4, or a > 100 (a beta so concentrated
         that the hypergeometric terms lose accuracy): compare with the no-dropout limit."""
-        if tuple(self.param_names) != PARAM_NAMES:  # a subclass with other parameters
-            return False
         a, b = np.exp(theta[2]), np.exp(theta[3])
         return bool(a / (a + b) < 1e-4 or a > 100)
 
