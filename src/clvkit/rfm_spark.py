@@ -51,6 +51,8 @@ appender.file.name = file
 appender.file.fileName = {path}
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = info
 """
 
 
@@ -99,14 +101,16 @@ def get_session(settings=None):
         java_opts = f"-Dlog4j2.configurationFile={props.as_uri()}"
         if conf.get("spark.driver.extraJavaOptions"):
             java_opts = f"{conf['spark.driver.extraJavaOptions']} {java_opts}"
-        conf = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8", **conf,
+        conf = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                "spark.sql.shuffle.partitions": "8", **conf,
                 "spark.driver.extraJavaOptions": java_opts}
         builder = builder.master(master).appName(getattr(settings, "app_name", None) or "clvkit")
     for key, value in conf.items():
         builder = builder.config(key, value)
     try:
-        with quiet():
+        with quiet(), _output_to(log):
             session = builder.getOrCreate()
+        with quiet():
             session.range(1).count()  # fail here, not in the first real job, if the master is away
     except Exception as exc:  # py4j/Java errors have no common base class worth naming
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -119,6 +123,28 @@ def get_session(settings=None):
               "from spark-submit" if log is None else "from the params file",
               "" if log is None else f"; Spark's log: {log}")
     return session
+
+
+@contextlib.contextmanager
+def _output_to(log: Path | None):
+    """Point this process's stdout and stderr at ``log`` while the JVM is launched, so the JVM
+    and the Python workers it forks write there for good; ours are restored at once."""
+    if log is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 1)
+        os.dup2(target, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, target):
+            os.close(fd)
 
 
 @contextlib.contextmanager
