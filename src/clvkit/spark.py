@@ -44,7 +44,8 @@ from clvkit.rfm_spark import get_session, read_transactions
 from clvkit.value import score_customers
 
 __all__ = ["get_session", "read_transactions", "summary_frame", "compressed_statistics",
-           "fit_models", "score_frame", "score_scenario", "tier_cuts", "SparkFit"]
+           "fit_models", "score_frame", "score_scenario", "tier_cuts", "master_in_use", "watchlist",
+           "migration", "SparkFit"]
 
 
 def compressed_statistics(summary, *, max_spend_rows: int = 2_000_000, seed: int = 0):
@@ -504,6 +505,14 @@ def _write_small(spark, frame: pd.DataFrame, out, name: str, csv_bom: bool) -> s
     return target
 
 
+def master_in_use() -> str | None:
+    """The master of the active Spark session (None without one), for the CLI to report."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    return None if session is None else session.sparkContext.master
+
+
 def score_scenario(config, out_dir, run_date=None) -> list:
     """``clvkit score`` with ``summary.engine: spark``: summary, fit, score, write.
 
@@ -551,7 +560,10 @@ def _score_scenario(config, out_dir, run_date) -> list:
     try:
         summary = summary_frame(transactions, observation_end=observation_end,
                                 time_unit=config.summary.time_unit, period=config.summary.period,
-                                **cols).cache()
+                                **cols)
+        # one task per core or two: every later pass runs a Python worker per partition, and
+        # the shuffle's spark.sql.shuffle.partitions (200 by default) would mean 200 of them
+        summary = summary.coalesce(2 * spark.sparkContext.defaultParallelism).cache()
     except DataError as exc:
         role = {v: k for k, v in cols.items()}.get(exc.column)
         if role is None or "column" not in exc.problem:
