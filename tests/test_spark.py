@@ -370,7 +370,7 @@ def test_missing_mapped_column_names_the_file_and_the_params_key(spark, tmp_path
                                         r"fix: set data\.transactions\.customer_id"):
         score_scenario(cfg, tmp_path / "out")
     missing = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, transactions=(
-        dataclasses.replace(cfg.data.transactions, path=tmp_path / "nowhere"))))
-    with pytest.raises(DataError, match=r"nowhere: file not found; fix: check the "
+        dataclasses.replace(cfg.data.transactions, path=tmp_path / "nowhere.parquet"))))
+    with pytest.raises(DataError, match=r"nowhere\.parquet: file not found; fix: check the "
                                         r"data\.transactions\.path"):
         score_scenario(missing, tmp_path / "out")
