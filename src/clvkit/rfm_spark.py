@@ -177,7 +177,7 @@ def check_path(path, *, what: str = "Parquet path") -> None:
         raise DataError("file not found", file=str(path), fix=f"check the {what}")
 
 
-def _read_error(exc: Exception, path: str) -> DataError:
+def _read_error(exc: Exception, path: str, *, writing: bool = False) -> DataError:
     text = str(exc)
     missing = re.search(r'No FileSystem for scheme "?([A-Za-z0-9+.-]+)"?', text)
     if missing:
@@ -187,6 +187,9 @@ def _read_error(exc: Exception, path: str) -> DataError:
                          fix=f"add {connector} to the session (spark-submit --packages, or "
                              "spark.jars.packages in the params' spark.conf)")
     first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+    if writing:
+        return DataError(f"Spark cannot write it ({first})", file=path,
+                         fix="check the --out location and the permissions there")
     return DataError(f"Spark cannot read it as Parquet ({first})", file=path,
                      fix="give a Parquet file or folder of Parquet files")
 
@@ -244,7 +247,7 @@ def write_bytes(spark, uri: str, data: bytes) -> None:
         finally:
             stream.close()
     except Exception as exc:
-        raise _read_error(exc, uri) from None
+        raise _read_error(exc, uri, writing=True) from None
 
 
 def query(sdf, sql: str, source: str):

@@ -424,7 +424,7 @@ def migration(assigned, previous, labels):
     return counts, moved
 
 
-def _prospect_rows(config, prospects, run_date, id_type_sample) -> pd.DataFrame:
+def _prospect_rows(config, prospects, run_date) -> pd.DataFrame:
     """Export rows for customers who never bought, as :func:`clvkit.pipeline.score` gives them."""
     t, pb = config.tiers, config.playbook
     ids = pd.Index(prospects, name="customer_id")
@@ -576,7 +576,7 @@ def _score_scenario(config, out_dir, run_date) -> list:
         buyers = set(summary.select("customer_id").toPandas()["customer_id"])
         prospects = [c for c in customers["customer_id"] if c not in buyers]
         if prospects:
-            rows = _prospect_rows(config, prospects, run_date, None)
+            rows = _prospect_rows(config, prospects, run_date)
             with rfm_spark.quiet():
                 assigned = assigned.unionByName(spark.createDataFrame(rows, assigned.schema))
     assigned = assigned.cache()
