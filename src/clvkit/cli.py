@@ -206,6 +206,8 @@ def _score(args: argparse.Namespace) -> int:
     score_scenario = _needs(scorer, "score_scenario", "clvkit score")
     uri = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", args.out)  # s3a://, file://: kept as written
     result = score_scenario(cfg, args.out if uri else Path(args.out), args.run_date)
+    if scorer is not pipeline:
+        print(f"Spark master: {scorer.master_in_use()}")
     for line in _describe_result(result):
         print(line)
     return 0
