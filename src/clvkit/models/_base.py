@@ -39,12 +39,28 @@ their customers through ``self._rfm_inputs(frequency, recency, T)`` / ``self._wr
   per value instead of once per row. Used only when declared by the class that declares
   ``_loglik``; it must equal ``weights @ _loglik(...)`` (tested per model).
 
-The optimiser minimises the mean weighted negative log-likelihood in log-parameters with
+* ``_loglik_total_hess(params, rows) -> (ll, grad, hess)``: the weighted total with its gradient
+  and Hessian in log-parameters. With it the fit takes Newton steps (trust-region on a
+  deterministic subsample of large data, then plain Newton steps on all rows) and the
+  covariance uses the exact Hessian (BG/NBD, MBG/NBD, Gamma-Gamma).
+* ``compress_rows = False``: skip compression above 10,000 rows (continuous statistics such as
+  spend, where nearly every row is distinct).
+* ``_log_jacobian(stats, weights, log_scale)``: how rescaling the statistics changes the
+  log-likelihood (the default covers the purchase models), so ``log_likelihood_`` is that of
+  the data in their own units without another pass over them.
+* ``_near_boundary(theta)`` / ``_boundary_limit(rows, theta)``: a limit the model reduces to at
+  the edge of its parameter space (BG/NBD: no dropout, b = inf), taken instead of an estimate
+  stranded on a flat ridge; ``_check_estimate()``: refuse an estimate whose predictions are
+  not finite.
+
+Hyperparameters are validated in ``fit`` (``ConfigError``, a ``ValueError``). Without the Newton
+hook the optimiser minimises the mean weighted negative log-likelihood in log-parameters with
 L-BFGS-B from the declared start points in order (deterministic; the next start is tried only
 when one fails), plus ``penalizer * sum(theta**2)`` on the natural parameters in scaled units (as
 lifetimes' ``penalizer_coef``). The covariance comes from the inverse Hessian of the total
-weighted objective in log-parameters (forward differences of the analytic gradient), mapped to
-natural parameters with the delta method.
+weighted objective in log-parameters (analytic, or forward differences of the analytic
+gradient), mapped to natural parameters with the delta method. Predictions default to the
+training customers (a loaded model keeps parameters only: pass the customers).
 """
 from __future__ import annotations
 
