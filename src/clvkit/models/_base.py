@@ -630,6 +630,10 @@ class Model:
         Hessian), exponentiated: one row per draw, one column per parameter.
         """
         self._check_fitted()
+        if getattr(self, "covariates_", None) is not None:
+            raise ModelError(f"{type(self).__name__} with covariates: parameter draws and "
+                             "per-customer intervals are not available yet; use the point "
+                             "predictions and effects() for the coefficients' intervals")
         if np.isnan(self._cov_log).any():
             raise ModelError(f"{type(self).__name__}: the covariance is NaN (singular Hessian), "
                              "so parameters cannot be drawn; refit with a small penalizer")

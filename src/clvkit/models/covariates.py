@@ -33,7 +33,7 @@ from clvkit.errors import DataError, ModelError, StatisticalWarning
 from clvkit.models._arrays import _first_ids, compress, rfm_arrays, unique_rows
 
 #: distinct covariate patterns above which a fit is refused (each is one model evaluation)
-MAX_PATTERNS = 2_000
+MAX_PATTERNS = 500
 
 
 @dataclass
