@@ -63,7 +63,7 @@ def assert_same(a, b, where="result"):
     elif isinstance(a, Model):
         assert type(a) is type(b), where
         pd.testing.assert_series_equal(a.params_, b.params_, obj=where)
-        assert a.log_likelihood_ == b.log_likelihood_ and a.time_unit == b.time_unit
+        assert a.log_likelihood_ == b.log_likelihood_ and a.time_unit_ == b.time_unit_
     elif dataclasses.is_dataclass(a) and not isinstance(a, type):
         assert type(a) is type(b), where
         for f in dataclasses.fields(a):

@@ -558,6 +558,13 @@ class Model:
         return h.hexdigest()[:16]
 
     @property
+    def time_unit(self) -> str | None:
+        """Deprecated read-only alias of ``time_unit_`` (fitted attributes end in ``_``)."""
+        warnings.warn(f"{type(self).__name__}.time_unit is deprecated: use time_unit_",
+                      DeprecationWarning, stacklevel=2)
+        return self.time_unit_
+
+    @property
     def data_fingerprint_(self) -> str:
         """Fingerprint of the fitted data (computed on first use; read from the file when
         loaded), so that models fitted on the same customers can be recognised."""
