@@ -93,6 +93,7 @@ class TableSource:
     timezone: str | None = None
     sep: str | None = None
     encoding: str | None = None
+    thousands: str | None = None  # transactions: "," for 1,234.50 ("." for 1.234,50)
 
     @property
     def location(self) -> Path | str:
@@ -115,7 +116,7 @@ class TableSource:
                            "use an IANA name such as 'Asia/Shanghai' or 'UTC'") from None
         table = path.rsplit(".", 1)[-1]
         allowed = _TABLE_KEYS.get(table, ())
-        for key in ("date", "amount", "date_format", "timezone"):
+        for key in ("date", "amount", "date_format", "timezone", "thousands"):
             if getattr(self, key) is not None and key not in allowed:
                 raise _err(f"{path}.{key}", f"not used for the {table} table; remove it")
         extra = _TABLE_COLUMNS.get(table, ())
@@ -126,7 +127,7 @@ class TableSource:
 
 
 #: keys of TableSource that each table uses, and the other columns its reader maps
-_TABLE_KEYS = {"transactions": ("date", "amount", "date_format", "timezone"),
+_TABLE_KEYS = {"transactions": ("date", "amount", "date_format", "timezone", "thousands"),
                "customers": ("date", "date_format", "timezone"),
                "surveys": ("date", "date_format", "timezone"),
                "complaints": ("date", "date_format", "timezone"),
@@ -196,6 +197,12 @@ class CleaningConfig:
     zero_amounts: Literal["keep", "drop"] = "keep"
     amount_cap: float | None = _f(None, gt=0.0)
     observation_end: pd.Timestamp | None = None
+    #: stop when misread data drops more than this share of rows (per reason and in total)
+    max_drop_share: float = _f(0.05, ge=0.0, le=1.0)
+    #: purchases before this date are implausible (dropped and counted); null: no floor
+    date_floor: pd.Timestamp | None = pd.Timestamp("1990-01-01")
+    #: purchases dated more than this many days after the run date (or today) are implausible
+    future_tolerance_days: int = _f(1, ge=0)
 
 
 # --------------------------------------------------------------------- summary, models, value
@@ -572,7 +579,7 @@ def load(path: str | Path) -> Config:
         raise ConfigError("params file is not UTF-8 text", file=path,
                           fix="save it as UTF-8") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_loader())  # noqa: S506 -- a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -583,6 +590,34 @@ def load(path: str | Path) -> Config:
         raise ConfigError("params file is empty", file=path,
                           fix="start it with 'scenario: <name>' and a 'data:' section")
     return Config.from_dict(raw, source=p)
+
+
+def _loader():
+    """PyYAML's SafeLoader, strict where a silent choice would hide a mistake: a key given twice
+    in one mapping is an error (PyYAML keeps the last), and dates stay text so an impossible
+    date such as 2024-13-01 is reported by the key that holds it (PyYAML raises a bare
+    ValueError)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first on line "
+                    f"{seen[key] + 1}); the second would silently win", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return loader.construct_mapping(node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return StrictLoader
 
 
 # ------------------------------------------------------------------------ generic builder
