@@ -250,8 +250,9 @@ def parse_amounts(values, *, thousands=None, source=None, column="amount"):
     explicit = thousands is not None
     if not explicit:
         thousands = _detect_thousands(number[~blank & plain.isna()], number[plain.notna()])
-        if thousands is None:
-            return _combine(values, plain)  # at most a currency symbol was dropped
+        if thousands is None:  # at most one currency symbol to drop
+            return _combine(values, plain) if len(symbols) == 1 and _is_currency(symbols) \
+                else values
     decimal = _SEPARATORS[thousands]
     sep, dec = re.escape(thousands), re.escape(decimal)
     grouped = number.str.fullmatch(rf"[+-]?(?:\d{{1,3}}(?:{sep}\d{{3}})+|\d+)(?:{dec}\d+)?",
