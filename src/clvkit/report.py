@@ -110,7 +110,7 @@ def select_notebooks(notebooks_dir: str | os.PathLike, only=None) -> list[Path]:
     found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
     if not found:
         raise ConfigError(f"no report notebooks (*.ipynb) in {folder}", key="notebooks",
-                          fix="run from the project root or pass the notebooks folder")
+                          fix="run from the project root, or pass --notebooks DIR")
     if only is None:
         return found
     wanted = [only] if isinstance(only, str) else list(only)
