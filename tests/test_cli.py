@@ -189,7 +189,7 @@ def test_bad_input_in_a_real_process_prints_only_the_error_line(name):
 @pytest.mark.parametrize("name", sorted(n for n, e in MANIFEST.items() if "ledger" in e))
 def test_every_bad_input_ledger_entry_is_exit_0_with_the_reason_counted(capsys, name):
     """These tiny files drop far more than the default 5 %, so the share is raised on purpose
-    (tests/test_guard_dates.py checks that without it they stop)."""
+    (tests/test_guard_data.py checks that without it they stop)."""
     entry = MANIFEST[name]
     code, out, err = run_main(capsys, *validate_args(name, entry, max_drop_share=1))
     assert code == 0, err

@@ -584,8 +584,10 @@ def load(path: str | Path) -> Config:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
+        twice = "appears twice" in problem
         raise ConfigError(f"not valid YAML{where}: {problem}", file=path,
-                          fix="check indentation and quoting there") from None
+                          fix="keep one of the two" if twice
+                          else "check indentation and quoting there") from None
     if raw is None:
         raise ConfigError("params file is empty", file=path,
                           fix="start it with 'scenario: <name>' and a 'data:' section")
