@@ -430,10 +430,14 @@ class ImpactConfig:
 # ------------------------------------------------------------------------- report, spark
 @dataclass(frozen=True)
 class ReportConfig:
-    """Which report notebooks to run (empty = all) and the report title."""
+    """Which report notebooks to run (empty = all) and the report title; ``cell_timeout``
+    (seconds) fails a run whose notebook cell hangs, ``keep_runs`` keeps only the newest runs
+    (null: all; the run ``latest`` points at is never deleted)."""
 
     notebooks: tuple[str, ...] = ()
     title: str | None = None
+    cell_timeout: float = _f(3600.0, gt=0.0)
+    keep_runs: int | None = _f(None, ge=1)
 
 
 @dataclass(frozen=True)
@@ -507,6 +511,13 @@ class Config:
     def to_dict(self) -> dict:
         """Plain-Python form (ISO dates, str paths, lists) e.g. for run metadata."""
         return _plain(self)
+
+    def public_dict(self) -> dict:
+        """The effective configuration (defaults filled in) safe to publish in a report or
+        ``run.json``: database URL passwords and secret-looking settings (``password``,
+        ``secret``, ``token``, ``key`` in a name or URL query) are replaced by ``***``.
+        Comments and anything else of the params file that is not configuration are absent."""
+        return _mask(self.to_dict())
 
     def _validate(self, path: str) -> None:
         if not re.fullmatch(r"[\w.-]+", self.scenario):
@@ -739,6 +750,28 @@ def _check_range(v: Any, meta: typing.Mapping, path: str) -> None:
     for op, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
         if op in meta and not getattr(operator, op)(v, meta[op]):
             raise _err(path, f"{v!r} out of range: must be {word} {meta[op]}")
+
+
+_SECRET = re.compile(r"pass(word|wd)?|pwd|secret|token|api[_-]?key|access[_-]?key|credential"
+                     r"|auth", re.I)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][\w+.-]*://[^/:@\s]*:)(?P<pw>[^@/\s]*)(?=@)", re.I)
+_QUERY_SECRET = re.compile(r"(?P<key>[?&;][^=&;#\s]*(?:pass|pwd|secret|token|key|auth)[^=&;#\s]*=)"
+                           r"[^&;#\s]*", re.I)
+
+
+def _mask(obj: Any, key: str = "", by_name: bool = False) -> Any:
+    """Secrets in a plain config tree replaced by ``***`` (see ``Config.public_dict``): URL
+    passwords and secret query values everywhere; whole values by a secret-looking name in the
+    free-form ``spark`` settings (elsewhere names are labels, e.g. playbook tiers)."""
+    if isinstance(obj, dict):
+        return {k: _mask(v, str(k), by_name or k == "spark") for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_mask(v, key, by_name) for v in obj]
+    if by_name and _SECRET.search(key) and obj is not None:
+        return "***"
+    if isinstance(obj, str):
+        return _QUERY_SECRET.sub(r"\g<key>***", _URL_PASSWORD.sub(r"\g<head>***", obj))
+    return obj
 
 
 def _plain(obj: Any) -> Any:

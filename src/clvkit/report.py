@@ -17,7 +17,9 @@ Why this shape: a scheduler (cron, Airflow, CI) can run the same command every n
 run never damages what leadership already has. Each run is built in a hidden folder next to its
 destination and moved into place only when every notebook succeeded; re-running a date swaps the
 folders by renames (the old run is removed only after the new one is in place). Runs of one
-scenario are serialised by an ``fcntl.flock`` lock.
+scenario are serialised by a lock. The run-folder rules (lock, build folder, ``latest`` only for
+complete runs, retention, clean-up after killed runs) live in :mod:`clvkit.publish`; a notebook
+cell that runs longer than ``report.cell_timeout`` seconds fails the run cleanly.
 
 The HTML pages make no network request at all: the ``clvkit_report`` nbconvert template (in
 ``clvkit/templates``) extends JupyterLab's template and removes its require.js, MathJax, mermaid
@@ -25,9 +27,7 @@ and widget scripts, which would otherwise be fetched from a CDN.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import fcntl
 import hashlib
 import html
 import json
@@ -42,7 +42,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from clvkit.errors import ClvkitError, ConfigError
+from clvkit import publish
+from clvkit.errors import ConfigError
+# the run-folder rules live in clvkit.publish; these names stay importable from here
+from clvkit.publish import ReportError, point_latest, scenario_lock  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +54,6 @@ PARAMETERS = ("params", "run_date")
 TEMPLATE = "clvkit_report"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-
-class ReportError(ClvkitError):
-    """A report run failed; the message names the notebook and the cell, or the lock holder."""
 
 
 @dataclass(frozen=True)
@@ -140,28 +140,6 @@ def check_run_date(run_date) -> str:
     return text
 
 
-@contextlib.contextmanager
-def scenario_lock(scenario_dir: Path):
-    """Hold ``<scenario_dir>/.lock`` for the duration; raise ReportError if another run holds it."""
-    scenario_dir.mkdir(parents=True, exist_ok=True)
-    path = scenario_dir / ".lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ReportError(
-                f"another report run of scenario '{scenario_dir.name}' is in progress (lock {path} "
-                "is held); wait for it to finish: runs of one scenario never interleave") from None
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} since {_dt.datetime.now().isoformat(timespec='seconds')}\n")
-            handle.flush()
-            yield path
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _kernel_manager(socket_dir: str):
     """A kernel manager that starts ipykernel in *this* interpreter, whatever kernelspecs exist.
 
@@ -177,21 +155,30 @@ def _kernel_manager(socket_dir: str):
                          transport="ipc", ip=str(Path(socket_dir) / "kernel"))
 
 
-def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None = None) -> None:
+def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None = None,
+            timeout: float | None = None) -> None:
     """Execute one notebook with Papermill into ``output``; the progress bar only on a terminal.
 
+    ``timeout`` is the longest a single cell may run, in seconds (``report.cell_timeout``); a
+    cell that takes longer is interrupted and fails the notebook. The kernel's sockets and
+    connection file live in one temporary folder named with this process's id, so the next
+    run removes it if this one is killed (:func:`clvkit.publish.cleanup`).
+
     Raises ``papermill.PapermillExecutionError`` when a cell fails (the partial notebook is
-    written to ``output`` first).
+    written to ``output`` first), ``nbclient`` 's ``CellTimeoutError`` on a timeout.
     """
     import papermill
 
-    with tempfile.TemporaryDirectory(prefix="clvkit-kernel-") as socket_dir:
+    from clvkit.publish import KERNEL_PREFIX
+
+    with tempfile.TemporaryDirectory(prefix=f"{KERNEL_PREFIX}{os.getpid()}-") as socket_dir:
         km = _kernel_manager(socket_dir)
+        km.connection_file = str(Path(socket_dir) / "kernel.json")
         try:
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name="python3",
                 language="python", km=km, progress_bar=sys.stderr.isatty(), log_output=False,
-                cwd=str(cwd or notebook.parent))
+                cwd=str(cwd or notebook.parent), execution_timeout=timeout)
         finally:  # a kernel manager passed in is not shut down by nbclient
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
@@ -251,50 +238,6 @@ def _failure_line(nb_name: str, exc: Exception, kept: Path) -> str:
     return f"report failed in notebook {nb_name}, {where}: {what}; executed notebook kept in {kept}"
 
 
-def _replace_dir(src: Path, dest: Path) -> None:
-    """Move ``src`` to ``dest`` by renames; an existing ``dest`` is removed only once replaced."""
-    old = dest.with_name(f".old-{dest.name}-{os.getpid()}")
-    if dest.exists():
-        os.rename(dest, old)
-    try:
-        os.rename(src, dest)
-    except BaseException:
-        if old.exists():
-            os.rename(old, dest)
-        raise
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def point_latest(scenario_dir: Path) -> str | None:
-    """Point ``latest`` (symlink) and ``latest.html`` (redirect page) at the newest good run."""
-    runs = sorted(p.name for p in scenario_dir.iterdir() if p.is_dir() and not p.is_symlink()
-                  and _DATE.match(p.name) and (p / "index.html").exists())
-    if not runs:
-        return None
-    newest = runs[-1]
-    link = scenario_dir / "latest"
-    tmp = scenario_dir / f".latest-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(newest, tmp)
-    os.replace(tmp, link)
-    target = f"{newest}/index.html"
-    _write_atomic(scenario_dir / "latest.html", (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="refresh" content="0; url={target}">'
-        f"<title>{html.escape(scenario_dir.name)}: latest report</title></head>\n"
-        f'<body><p>Latest report of {html.escape(scenario_dir.name)}: '
-        f'<a href="{target}">{newest}</a></p></body></html>\n'))
-    return newest
-
-
 def _title(notebook: Path) -> str:
     """The first markdown heading of a notebook, else its file name."""
     import nbformat
@@ -306,6 +249,12 @@ def _title(notebook: Path) -> str:
                 if line.startswith("#"):
                     return line.lstrip("#").strip()
     return notebook.stem
+
+
+def _yaml(tree) -> str:
+    import yaml
+
+    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
 def render_index(folder: Path, meta: dict) -> Path:
@@ -352,7 +301,8 @@ pre {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
 {table}
 </table>
 <h2>Parameters</h2>
-<pre>{esc(meta["params_text"])}</pre>
+<p class="aux">The effective configuration of this run, defaults included; secrets masked.</p>
+<pre>{esc(_yaml(meta["config"]))}</pre>
 </body></html>
 """
     path = folder / "index.html"
@@ -403,20 +353,17 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     date = check_run_date(run_date if run_date is not None else cfg.run_date)
     if only is None and cfg.report.notebooks:
         only = list(cfg.report.notebooks)
-    notebooks = select_notebooks(notebooks_dir or default_notebooks_dir(params), only)
+    folder = notebooks_dir or default_notebooks_dir(params)
+    notebooks = select_notebooks(folder, only)
+    full_set = select_notebooks(folder, list(cfg.report.notebooks) or None)
     scenario = cfg.scenario
-    scenario_dir = Path(out).resolve() / scenario
+    scenario_dir = publish.check_out_dir(Path(out)).resolve() / scenario
+    publish.check_scenario_dir(scenario_dir)
     dest = scenario_dir / date
     parameters = {"params": str(params), "run_date": date}
 
     with scenario_lock(scenario_dir):
-        build = scenario_dir / f".build-{date}-{os.getpid()}"
-        if build.exists():
-            shutil.rmtree(build)
-        if only is not None and dest.is_dir():
-            shutil.copytree(dest, build, symlinks=True)
-        else:
-            build.mkdir()
+        build = publish.build_dir(scenario_dir, date, copy_from=dest if only is not None else None)
         try:
             if export:
                 fingerprint, exports = score_step(cfg, build, date)
@@ -426,11 +373,12 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                 executed = build / nb.name
                 logger.info("executing %s", nb.name)
                 try:
-                    execute(nb, executed, parameters, cwd=nb.parent)
+                    execute(nb, executed, parameters, cwd=nb.parent,
+                            timeout=cfg.report.cell_timeout)
                 except Exception as exc:
                     failed = scenario_dir / "failed" / date
                     failed.parent.mkdir(parents=True, exist_ok=True)
-                    _replace_dir(build, failed)
+                    publish.replace_dir(build, failed)
                     raise ReportError(_failure_line(nb.name, exc, failed)) from exc
                 to_html(executed, executed.with_suffix(".html"))
             from clvkit import __version__
@@ -438,18 +386,20 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
             meta = {"scenario": scenario, "run_date": date,
                     "generated": _dt.datetime.now().isoformat(timespec="seconds"),
                     "clvkit_version": __version__, "params_path": str(params),
-                    "params_text": params.read_text(encoding="utf-8"), "fingerprint": fingerprint,
+                    "config": cfg.public_dict(), "fingerprint": fingerprint,
                     "notebooks": [nb.name for nb in notebooks],
+                    "complete": all((build / f"{nb.stem}.html").exists() for nb in full_set),
                     "exports": [p.name for p in exports],
                     "duration_seconds": time.perf_counter() - started}
             index = render_index(build, meta)
             (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
                                             encoding="utf-8")
-            _replace_dir(build, dest)
+            publish.replace_dir(build, dest)
         finally:
             if build.exists():
                 shutil.rmtree(build)
         point_latest(scenario_dir)
+        publish.prune(scenario_dir, cfg.report.keep_runs)
 
     return RunResult(scenario=scenario, run_date=date, path=dest, index=dest / index.name,
                      reports=tuple(dest / (nb.stem + ".html") for nb in notebooks),
