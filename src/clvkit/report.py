@@ -55,7 +55,6 @@ TEMPLATE = "clvkit_report"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-
 @dataclass(frozen=True)
 class RunResult:
     """What one successful ``run_report`` produced.
