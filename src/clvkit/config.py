@@ -101,6 +101,14 @@ class TableSource:
         """The ``source`` argument for the ``clvkit.io`` readers."""
         return self.path if self.path is not None else self.url
 
+    def _resolve(self, base: Path) -> TableSource:
+        """A relative ``sqlite:///file.db`` is relative to the params file, as ``path`` is."""
+        m = re.match(r"^(sqlite(?:\+\w+)?:///)(?!/)(?!:memory:)([^?]+)(.*)$", self.url or "")
+        if not m:
+            return self
+        return dataclasses.replace(self, url=f"{m.group(1)}{(base / m.group(2)).resolve()}"
+                                              f"{m.group(3)}")
+
     def _validate(self, path: str) -> None:
         if (self.path is None) == (self.url is None):
             raise _err(path, "give exactly one of 'path' (a file) or 'url' (a database URL)")
@@ -696,6 +704,8 @@ def _build_dataclass(cls: type, value: Any, path: str, base: Path) -> Any:
         _check_range(v, f.metadata, sub)
         kwargs[name] = v
     obj = cls(**kwargs)
+    if hasattr(obj, "_resolve"):
+        obj = obj._resolve(base)
     if hasattr(obj, "_validate"):
         obj._validate(path)
     return obj

@@ -459,7 +459,20 @@ def _load_sql(url, table, query):
         if not Path(parsed.database).exists():  # sqlite would silently create an empty file
             raise DataError("database file not found", file=label,
                             fix=f"check the path (relative paths start at {Path.cwd()})")
-    engine = sa.create_engine(parsed)
+    try:
+        engine = sa.create_engine(parsed)
+    except ImportError as exc:  # the URL names a driver that is not installed
+        raise DataError(f"the database driver for '{parsed.drivername}' is not installed "
+                        f"({_first_line(exc)})", file=label,
+                        fix="install it (e.g. pip install psycopg2-binary for postgresql) or "
+                            "name an installed driver in the URL") from None
+    except sa.exc.NoSuchModuleError:
+        raise DataError(f"unknown database scheme '{parsed.drivername}'", file=label,
+                        fix="use a scheme SQLAlchemy knows, e.g. sqlite:///shop.db or "
+                            "postgresql://user@host/db") from None
+    except sa.exc.ArgumentError as exc:
+        raise DataError(f"is not a usable database URL ({_first_line(exc)})", file=label,
+                        fix="use e.g. sqlite:///path/to/file.db") from None
     try:
         with engine.connect() as conn:
             if table is not None:
