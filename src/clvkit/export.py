@@ -18,7 +18,7 @@ action                 the playbook action
 run_date               the run's date (YYYY-MM-DD)
 =====================  ===========================================================
 
-CSV is UTF-8; ``csv_bom=True`` adds a byte-order mark so Excel shows Chinese labels correctly.
+CSV is UTF-8 with CRLF line ends (RFC 4180); ``csv_bom=True`` adds a byte-order mark so Excel shows Chinese labels correctly.
 Reading accepts either.
 
 CSV cells are inert in a spreadsheet (OWASP's advice on CSV injection): every text cell and
@@ -100,7 +100,9 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, csv_bom: bool =
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix == ".csv":
-        neutralise_frame(out).to_csv(tmp, index=False,
+        # CRLF rows (RFC 4180): the csv module then quotes a cell holding a lone CR, which a
+        # spreadsheet would otherwise read as a line break
+        neutralise_frame(out).to_csv(tmp, index=False, lineterminator="\r\n",
                                      encoding="utf-8-sig" if csv_bom else "utf-8")
     elif path.suffix == ".parquet":
         out.to_parquet(tmp, index=False)

@@ -113,8 +113,8 @@ def lines(frame, *, ax=None, title, xlabel, ylabel, styles=None):
     ax = _axes(ax)
     for i, col in enumerate(frame.columns):
         style = (styles or {}).get(col, "-" if i == 0 else "--")
-        ax.plot(frame.index, frame[col], style, color=PALETTE[i % len(PALETTE)], label=literal(col),
-                linewidth=2)
+        ax.plot(frame.index, frame[col], style, color=PALETTE[i % len(PALETTE)],
+                label=literal(col), linewidth=2)
     ax.legend(frameon=False)
     _label(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
@@ -129,7 +129,7 @@ def grouped_bars(frame, *, ax=None, title, xlabel, ylabel, percent=False):
     for i, col in enumerate(frame.columns):
         ax.bar([p + (i - (n - 1) / 2) * width for p in positions], frame[col], width,
                label=literal(col), color=PALETTE[i % len(PALETTE)])
-    ax.set_xticks(list(positions), [str(x) for x in frame.index])
+    ax.set_xticks(list(positions), [literal(x) for x in frame.index])
     if percent:
         from matplotlib.ticker import PercentFormatter
 
