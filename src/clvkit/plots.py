@@ -16,6 +16,7 @@ matplotlib and seaborn are imported inside the functions, so importing clvkit ne
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 #: Fonts tried in order for CJK text; the first one installed is used, with DejaVu Sans behind it.
@@ -36,12 +37,64 @@ def _label(ax, **texts):
     ax.set(**{k: (literal(v) if v is not None else v) for k, v in texts.items()})
 
 
+#: File names of CJK fonts, to find one installed after matplotlib cached its font list.
+CJK_FILES = re.compile(r"(NotoSans|NotoSerif|SourceHanSans|SourceHanSerif)[\w-]*CJK|"
+                       r"NotoSansCJK|SourceHan|wqy-|WenQuanYi|msyh|simhei|PingFang|"
+                       r"Arial Unicode", re.I)
+
+
 def cjk_font() -> str | None:
-    """The first installed font of :data:`CJK_FONTS`, or None when there is none."""
+    """The first installed font of :data:`CJK_FONTS`, or None when there is none.
+
+    matplotlib caches its font list once; a CJK font installed later (``apt-get install
+    fonts-noto-cjk``) is invisible to it until the cache is purged by hand. When no CJK font is
+    in the list but a CJK font file is on the system, the missing files are added to the font
+    manager (and the cache is rewritten), so the font is found without a manual purge.
+    """
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
+    manager = font_manager.fontManager
+    found = _first_cjk(manager)
+    if found is None and _add_uncached_cjk_files(manager):
+        found = _first_cjk(manager)
+    return found
+
+
+_ADDED: list[str] = []  # files already added in this process
+
+
+def _first_cjk(manager) -> str | None:
+    installed = {f.name for f in manager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def _add_uncached_cjk_files(manager) -> list[str]:
+    """Add the CJK font files on the system whose fonts the cached list lacks (once a process)."""
+    import os
+
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    if _ADDED:
+        return []
+    usable = {os.path.realpath(f.fname) for f in manager.ttflist if f.name in CJK_FONTS}
+    new = [path for path in font_manager.findSystemFonts()
+           if CJK_FILES.search(os.path.basename(path)) and os.path.realpath(path) not in usable]
+    _ADDED.extend(new)
+    added = []
+    for path in new:
+        try:
+            manager.addfont(path)
+            added.append(path)
+        except (OSError, RuntimeError, ValueError):  # an unreadable font file: skip it
+            continue
+    if added:
+        try:  # so the next process finds them in the cache
+            font_manager.json_dump(manager, os.path.join(
+                mpl.get_cachedir(), f"fontlist-v{font_manager.FontManager.__version__}.json"))
+        except OSError:
+            pass
+    return added
 
 
 def set_theme() -> str | None:

@@ -146,12 +146,15 @@ def _kernel_manager(socket_dir: str):
     jupyter/kernels``); with no kernel dirs only ipykernel's native spec, built from
     ``sys.executable``, is left, so cron, CI and a fresh venv all run the notebooks here. The
     kernel talks over local IPC sockets in ``socket_dir`` (no TCP port, no warning about one).
+    The manager is the asynchronous one nbclient expects: with a blocking client, a cell that
+    never answers would block the event loop and the per-cell timeout could never fire.
     """
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
-    return KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]),
-                         transport="ipc", ip=str(Path(socket_dir) / "kernel"))
+    return AsyncKernelManager(kernel_name="python3",
+                              kernel_spec_manager=KernelSpecManager(kernel_dirs=[]),
+                              transport="ipc", ip=str(Path(socket_dir) / "kernel"))
 
 
 def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None = None,
@@ -170,6 +173,8 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None 
 
     from clvkit.publish import KERNEL_PREFIX
 
+    quiet = logging.NullHandler()  # nbclient logs a timeout itself; the run's error line says it
+    logging.getLogger("papermill").addHandler(quiet)
     with tempfile.TemporaryDirectory(prefix=f"{KERNEL_PREFIX}{os.getpid()}-") as socket_dir:
         km = _kernel_manager(socket_dir)
         km.connection_file = str(Path(socket_dir) / "kernel.json")
@@ -180,7 +185,10 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None 
                 cwd=str(cwd or notebook.parent), execution_timeout=timeout)
         finally:  # a kernel manager passed in is not shut down by nbclient
             if km.has_kernel:
-                km.shutdown_kernel(now=True)
+                from jupyter_core.utils import run_sync
+
+                run_sync(km.shutdown_kernel)(now=True)
+            logging.getLogger("papermill").removeHandler(quiet)
 
 
 def to_html(notebook: Path, output: Path) -> Path:
@@ -232,9 +240,25 @@ def _failure_line(nb_name: str, exc: Exception, kept: Path) -> str:
         evalue = (str(exc.evalue).strip().splitlines() or [""])[0]
         where = f"cell {exc.cell_index} (execution count {exc.exec_count})"
         what = f"{exc.ename}: {evalue}"
+    elif type(exc).__name__ == "CellTimeoutError":  # nbclient's; the kept notebook shows which
+        where = _running_cell(kept / nb_name)
+        what = "CellTimeoutError: it ran longer than report.cell_timeout, and was stopped"
     else:
         where, what = "before or between cells", f"{type(exc).__name__}: {exc}".splitlines()[0]
     return f"report failed in notebook {nb_name}, {where}: {what}; executed notebook kept in {kept}"
+
+
+def _running_cell(path: Path) -> str:
+    """"cell N" for the last cell papermill started in a partial notebook (the one stopped)."""
+    try:
+        import nbformat
+
+        cells = nbformat.read(path, as_version=4).cells
+        started = [i for i, c in enumerate(cells)
+                   if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+        return f"cell {started[-1]}"
+    except Exception:  # a partial notebook may be unreadable; the line still names the notebook
+        return "a cell"
 
 
 def _title(notebook: Path) -> str:
