@@ -135,6 +135,7 @@ def test_a_stale_lock_is_taken_over_saying_so_and_leftovers_removed(project):
 
 
 # ------------------------------------------------------------------ 10. hanging cell
+@pytest.mark.slow
 def test_a_hanging_cell_fails_the_run_cleanly(project):
     assert report(project, "2024-05-01").returncode == 0
     before = snapshot(scenario(project) / "2024-05-01")
@@ -323,6 +324,7 @@ def kernels_of(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_killed_run_leaves_the_previous_run_and_latest_and_the_next_run_works(project, sig):
     assert report(project, "2024-05-01").returncode == 0
