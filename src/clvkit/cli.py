@@ -230,8 +230,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Run intake, summary, models and tiers for PARAMS and write "
                         "tiers.csv / tiers.parquet to DIR.", formatter_class=_Formatter)
     sc.add_argument("params", metavar="PARAMS", help="scenario params YAML")
-    sc.add_argument("--out", required=True, type=Path, metavar="DIR",
-                    help="folder for the exports")
+    sc.add_argument("--out", required=True, metavar="DIR",  # a URI stays as given (Spark)
+                    help="output folder, or a URI such as s3a://... with the spark engine")
     sc.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD",
                     help="date stamped on the export (default: run_date in PARAMS, else today)")
     sc.set_defaults(func=_score)
@@ -245,11 +245,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="reports root folder")
     rp.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD",
                     help="the run's date (default: run_date in PARAMS, else today)")
-    rp.add_argument("--notebooks", type=Path, metavar="DIR",
-                    help="folder of the report notebooks (default: notebooks/ beside the "
-                         "params folder, else in the current folder)")
     rp.add_argument("--only", action="append", metavar="NAME",
                     help="run only this notebook (repeatable), e.g. 03_tiers")
+    rp.add_argument("--notebooks", type=Path, metavar="DIR",
+                    help="run your own report notebooks from DIR (default: the notebooks "
+                    "shipped with clvkit); each gets params, run_date and result_dir")
     rp.set_defaults(func=_report)
     return p
 
@@ -326,10 +326,16 @@ def _score(args: argparse.Namespace) -> int:
     from clvkit import config, pipeline
 
     cfg = config.load(args.params)
-    _check_out(args.out)
-    score_scenario = _needs(pipeline, "score_scenario", "clvkit score")
+    if cfg.summary.engine == "spark":  # scoring where the data lives (clvkit.spark)
+        from clvkit import spark as scorer
+    else:
+        scorer = pipeline
+    score_scenario = _needs(scorer, "score_scenario", "clvkit score")
+    uri = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", args.out)  # s3a://, file://: kept as written
+    if not uri:
+        _check_out(Path(args.out))
     with _ledger_lines():
-        result = score_scenario(cfg, args.out, args.run_date)
+        result = score_scenario(cfg, args.out if uri else Path(args.out), args.run_date)
     for line in _describe_result(result):
         print(line)
     return 0
@@ -345,13 +351,12 @@ def _report(args: argparse.Namespace) -> int:
             raise
         raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
                           "version", fix=f"use clvkit run {args.params}") from None
-    kwargs = {"notebooks_dir": args.notebooks} if args.notebooks is not None else {}
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _stop)
     try:
         with _ledger_lines():
             result = report.run_report(args.params, out=args.out, run_date=args.run_date,
-                                       only=args.only, **kwargs)
+                                       only=args.only, notebooks_dir=args.notebooks)
     finally:
         signal.signal(signal.SIGTERM, previous)
     for line in _describe_result(result):
@@ -361,6 +366,9 @@ def _report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ helpers
 def _stop(signum, frame):
+    from clvkit import report
+
+    report.stop_kernels()  # notebooks running in other threads end now, not when they finish
     raise Stopped()
 
 
@@ -441,13 +449,8 @@ def _print_data(data, indent: str = "") -> None:
 
 
 def _print_rfm(cfg, data, header: bool = True) -> None:
-    try:
-        from clvkit.rfm import rfm_summary
-    except ModuleNotFoundError as e:
-        if e.name != "clvkit.rfm":
-            raise
-        print("RFM summary: not available (clvkit.rfm is not installed in this version)")
-        return
+    from clvkit.rfm import rfm_summary
+
     s = cfg.summary
     summary = rfm_summary(data.transactions, observation_end=data.observation_end,
                           time_unit=s.time_unit, period=s.period, engine=s.engine)
