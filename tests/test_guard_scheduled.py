@@ -56,9 +56,9 @@ def notebook(folder: Path, name: str, code: str) -> Path:
 @pytest.fixture()
 def project(tmp_path):
     """A params file (tiny simulated data) and two quick notebooks."""
-    params = {"scenario": "nightly", "data": {"source": "simulate",
-                                               "simulate": {"customers": 300}},
-              "impact": {"n_boot": 20}}
+    params = {"scenario": "nightly", "data": {"source": "simulate", "simulate": {
+        "customers": 300, "programme": False}},
+        "satisfaction": {"enabled": False}, "impact": {"enabled": False}}
     (tmp_path / "nightly.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     notebook(tmp_path / "nb", "01_first", "print('first')")
     notebook(tmp_path / "nb", "02_second", "print('second')")
