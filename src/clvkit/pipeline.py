@@ -118,10 +118,13 @@ def load_data(config: Config) -> ScenarioData:
 
     from clvkit.clean import clean_transactions
 
+    c = config.cleaning
     clean, ledger = clean_transactions(
-        raw, observation_end=obs_end, returns=config.cleaning.returns,
-        zero_amounts=config.cleaning.zero_amounts, amount_cap=config.cleaning.amount_cap,
-        source=description)
+        raw, observation_end=obs_end, returns=c.returns, zero_amounts=c.zero_amounts,
+        amount_cap=c.amount_cap, source=description, date_floor=c.date_floor,
+        date_ceiling=(pd.Timestamp(config.run_date or pd.Timestamp.today()).normalize()
+                      + pd.Timedelta(days=c.future_tolerance_days)),
+        max_drop_share=c.max_drop_share)
     if obs_end is None:
         obs_end = clean["date"].max().normalize()
     return ScenarioData(transactions=clean, ledger=ledger, observation_end=pd.Timestamp(obs_end),
@@ -147,6 +150,8 @@ def _reader_kwargs(table: str, src: TableSource) -> dict[str, Any]:
         kw["signup_date" if table == "customers" else "date"] = src.date
     if src.amount is not None:
         kw["amount"] = src.amount
+    if src.thousands is not None:
+        kw["thousands"] = src.thousands
     kw.update(src.columns)
     return kw
 
