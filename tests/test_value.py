@@ -96,8 +96,10 @@ def test_score_customers_has_the_scored_customers_contract(weekly):
     np.testing.assert_allclose(out["expected_purchases"], bg.expected_purchases(12 * DAYS_PER_MONTH / 7, s))
     np.testing.assert_allclose(out["expected_spend"], gg.expected_spend(s))
     np.testing.assert_allclose(out["clv"], customer_lifetime_value(bg, gg, s))
-    np.testing.assert_allclose(out["clv_at_risk"], out["clv"] * (1 - out["p_alive"]))
+    np.testing.assert_allclose(out["clv_at_risk"],
+                               out["clv"] / out["p_alive"] * (1 - out["p_alive"]))
     assert out.attrs["time_unit"] == "W" and out.attrs["horizon"] == 12
+    assert out.attrs["value"] == "discounted revenue"
     assert (out["clv"] >= 0).all()
 
 
@@ -134,3 +136,37 @@ def test_fast_discounted_purchases_equal_the_generic_path_form(weekly):
     ts, disc = np.arange(1, 13) * 4.348, 1.01 ** -np.arange(1, 13)
     np.testing.assert_allclose(bg.discounted_purchases(ts, disc, s),
                                Model.discounted_purchases(bg, ts, disc, s), rtol=1e-12)
+
+
+def test_value_if_alive_is_bgnbd_expected_purchases_given_alive_by_closed_form(weekly):
+    """E[X(t) | alive, x, t_x, T] (FHL 2005, eq. 10 without its P(alive) factor) × spend."""
+    from scipy.special import hyp2f1
+    s, bg, gg = weekly
+    out = score_customers(bg, gg, s, horizon=1, horizon_unit="Y", discount_rate=0.0,
+                          discount_unit="Y")
+    r, alpha, a, b = (bg.params_[k] for k in ("r", "alpha", "a", "b"))
+    t = 365.2425 / 7
+    x, T = s["frequency"].to_numpy(float), s["T"].to_numpy(float)
+    z = t / (alpha + T + t)
+    given_alive = ((a + b + x - 1) / (a - 1)
+                   * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x)
+                      * hyp2f1(r + x, b + x, a + b + x - 1, z)))
+    np.testing.assert_allclose(out["clv_if_alive"], given_alive * gg.expected_spend(s), rtol=1e-7)
+    np.testing.assert_allclose(out["clv_at_risk"], out["clv_if_alive"] * (1 - out["p_alive"]),
+                               rtol=1e-12)
+    # a one-time buyer has P(alive) = 1 under BG/NBD: nothing at risk, whatever their recency
+    assert (out.loc[s["frequency"] == 0, "clv_at_risk"] == 0).all()
+
+
+def test_value_at_risk_edge_and_margin(weekly):
+    from clvkit.value import value_at_risk
+    if_alive, at_risk = value_at_risk([0.0, 10.0, 10.0], [0.0, 1.0, 0.5])
+    assert if_alive.tolist() == [0.0, 10.0, 20.0] and at_risk.tolist() == [0.0, 0.0, 10.0]
+    s, bg, gg = weekly
+    full = score_customers(bg, gg, s)
+    half = score_customers(bg, gg, s, margin=0.3)
+    np.testing.assert_allclose(half["clv"], 0.3 * full["clv"])
+    np.testing.assert_allclose(half["clv_at_risk"], 0.3 * full["clv_at_risk"])
+    assert "30 %" in half.attrs["value"]
+    with pytest.raises(ConfigError, match=r"value.margin: margin=1.5 must be a share"):
+        customer_lifetime_value(bg, gg, s, margin=1.5)

@@ -8,6 +8,18 @@ with E[X(t)] the conditional expected purchases of the customer in (T, T+t] and 
 converted to the model's time unit by :mod:`clvkit.units` (12 months = 52.18 weeks). Units are
 explicit: a horizon that is not a whole number of discount periods, or models fitted in
 different time units, is an error rather than a silent rescale.
+
+CLV is discounted *revenue* over the horizon; with ``margin`` (a share, e.g. 0.3) it is
+discounted gross margin, ``margin × revenue``.
+
+**Value at risk.** Every purchase model is a mixture "alive or not": E[X(t) | data] =
+P(alive) · E[X(t) | alive, data], so CLV already counts P(alive) once. The value at stake if the
+customer has in fact left is the value they would bring *if alive*,
+
+    clv_if_alive = CLV / P(alive),   clv_at_risk = clv_if_alive × (1 − P(alive)),
+
+not CLV × (1 − P(alive)) (which counts P(alive) twice and favours the customers already likely
+alive).
 """
 from __future__ import annotations
 
@@ -18,7 +30,34 @@ from clvkit.errors import ConfigError, DataError, ModelError
 from clvkit.models._base import column_quantiles, rfm_arrays, unique_rows
 from clvkit.units import check_unit, convert
 
-SCORE_COLUMNS = ["p_alive", "expected_purchases", "expected_spend", "clv", "clv_at_risk"]
+SCORE_COLUMNS = ["p_alive", "expected_purchases", "expected_spend", "clv", "clv_if_alive",
+                 "clv_at_risk"]
+#: Read beside the scores (docs/DATA.md, reports).
+VALUE_AT_RISK_DEFINITION = ("CLV at risk = CLV if alive × (1 − P(alive)), CLV if alive = CLV / "
+                            "P(alive): the value forgone if the customer has in fact left")
+CLV_INTERVAL_LABEL = ("interval for the expected CLV (parameter uncertainty only): it is not a "
+                      "range for what one customer will actually spend")
+
+
+def _check_margin(margin):
+    if margin is None:
+        return 1.0
+    if isinstance(margin, bool) or not (np.isfinite(margin) and 0 < margin <= 1):
+        raise ConfigError(f"margin={margin!r} must be a share in (0, 1] (0.3 = 30 % gross "
+                          "margin)", key="value.margin", fix="give the gross margin as a share, "
+                          "or leave it out to report revenue")
+    return float(margin)
+
+
+def value_at_risk(clv, p_alive):
+    """``(clv_if_alive, clv_at_risk)`` from CLV and P(alive) (module doc for the definition).
+
+    A customer with P(alive) = 0 has CLV 0 and no value at stake: both are 0 (not 0/0).
+    """
+    clv, p = np.asarray(clv, dtype=float), np.asarray(p_alive, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if_alive = np.where(p > 0, clv / np.where(p > 0, p, 1.0), 0.0)
+    return if_alive, if_alive * (1.0 - p)
 
 
 def _unit(value, key):
@@ -57,7 +96,8 @@ def _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
 
 
 def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=12,
-                            horizon_unit="M", discount_rate=0.01, discount_unit="M") -> pd.Series:
+                            horizon_unit="M", discount_rate=0.01, discount_unit="M",
+                            margin=None) -> pd.Series:
     """Discounted expected value of each customer over ``horizon`` (module doc for the formula).
 
     Parameters
@@ -71,6 +111,9 @@ def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=
         Length of the value horizon (e.g. 12 months).
     discount_rate, discount_unit : float, {"D", "W", "M", "Y"}
         Discount rate per period of ``discount_unit`` (0.01 = 1 % a month).
+    margin : float, optional
+        Gross margin share: CLV is then margin × discounted revenue. Without it, CLV is
+        discounted revenue.
 
     Returns
     -------
@@ -88,9 +131,10 @@ def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=
     """
     ts, discount = _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
                           discount_unit)
+    share = _check_margin(margin)
     _require_frame(summary)
     spend = spend_model.expected_spend(summary).to_numpy()
-    clv = transaction_model.discounted_purchases(ts, discount, summary) * spend
+    clv = share * transaction_model.discounted_purchases(ts, discount, summary) * spend
     return pd.Series(clv, index=summary.index, name="clv")
 
 
@@ -101,36 +145,44 @@ def _require_frame(summary):
 
 
 def score_customers(transaction_model, spend_model, summary, *, horizon=12, horizon_unit="M",
-                    discount_rate=0.01, discount_unit="M") -> pd.DataFrame:
+                    discount_rate=0.01, discount_unit="M", margin=None) -> pd.DataFrame:
     """Score every customer of ``summary``: the "Scored customers" table of docs/DATA.md.
 
     Returns the summary's columns plus ``p_alive``, ``expected_purchases`` (over the whole
-    horizon), ``expected_spend``, ``clv`` and ``clv_at_risk`` (= clv * (1 - p_alive)), indexed
-    like ``summary``; ``attrs`` are kept and the horizon and discounting recorded in them.
+    horizon), ``expected_spend``, ``clv`` (× ``margin`` when given), ``clv_if_alive`` (= clv /
+    p_alive) and ``clv_at_risk`` (= clv_if_alive × (1 − p_alive), see the module doc), indexed
+    like ``summary``; ``attrs`` are kept and the horizon, discounting and margin recorded in them.
     """
     ts, discount = _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
                           discount_unit)
+    share = _check_margin(margin)
     _require_frame(summary)
     spend = spend_model.expected_spend(summary).to_numpy()
     p_alive = transaction_model.probability_alive(summary).to_numpy()
-    clv = transaction_model.discounted_purchases(ts, discount, summary) * spend
+    clv = share * transaction_model.discounted_purchases(ts, discount, summary) * spend
     horizon_purchases = transaction_model.expected_purchases(ts[-1], summary).to_numpy()
     out = summary.copy()
     out["p_alive"] = p_alive
     out["expected_purchases"] = horizon_purchases
     out["expected_spend"] = spend
     out["clv"] = clv
-    out["clv_at_risk"] = clv * (1.0 - p_alive)
+    out["clv_if_alive"], out["clv_at_risk"] = value_at_risk(clv, p_alive)
     out.attrs.update(summary.attrs)
     out.attrs.update({"horizon": horizon, "horizon_unit": horizon_unit,
-                      "discount_rate": discount_rate, "discount_unit": discount_unit})
+                      "discount_rate": discount_rate, "discount_unit": discount_unit,
+                      "margin": margin, "value": "discounted revenue" if margin is None else
+                      f"discounted gross margin ({share:.0%} of revenue)".replace("%", " %")})
     return out
 
 
 def clv_interval(transaction_model, spend_model, summary, *, horizon=12, horizon_unit="M",
                  discount_rate=0.01, discount_unit="M", level=0.9, n_draws=200,
                  seed=0) -> pd.DataFrame:
-    """CLV with a per-customer interval combining parameter draws of both models.
+    """CLV with an interval for the *expected* CLV, from parameter draws of both models.
+
+    The interval reflects parameter uncertainty only: it says where each customer's expected
+    value lies, not what one customer will actually spend (that spread is far wider; see
+    :func:`clv_predictive_interval`). Label it as such (``CLV_INTERVAL_LABEL``).
 
     Each draw takes parameters of the transaction model (``seed``) and of the spend model
     (``seed + 1``) from their estimated sampling distributions, independently (they are fitted on
