@@ -133,7 +133,8 @@ def _days(dates: pd.Series, origin: pd.Timestamp) -> np.ndarray:
 
 def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: float = 0.5,
                   effects: dict | None = None, churn_window_days: int = 180,
-                  survey_every_days: float = 180.0, assignment: str = "random"):
+                  survey_every_days: float = 180.0, assignment: str = "random",
+                  selection_noise: float = 0.0):
     """Add the tiering programme, surveys and complaints to a simulated customer base.
 
     Parameters
@@ -157,7 +158,9 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
         Mean days between survey invitations per customer.
     assignment : {"random", "value"}
         Which eligible customers are treated: a random half, or the half with the highest
-        pre-start spend (selection on value).
+        value score, log(pre-start spend) + ``selection_noise`` × N(0, 1) (selection on value;
+        noise 0 = strictly the top spenders, a positive noise = a judgement that mostly but not
+        only follows spend).
 
     Returns
     -------
@@ -197,8 +200,10 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
     eligible[order[:n_elig]] = True
     treated = np.zeros(n, dtype=bool)
     shuffled = rng.permutation(np.flatnonzero(eligible))
-    if assignment == "value":       # the most valuable half of the eligible, by pre-start spend
-        shuffled = order[:n_elig]
+    if assignment == "value":       # the most valuable half of the eligible, by a value score
+        score = np.log(np.maximum(pre_spend[shuffled], 1e-9)) + selection_noise * rng.normal(
+            size=shuffled.size)
+        shuffled = shuffled[np.argsort(-score, kind="stable")]
     treated[shuffled[: n_elig // 2]] = True
 
     # --- re-simulate treated customers alive at start in both worlds ---------------------
