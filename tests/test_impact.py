@@ -257,7 +257,11 @@ def test_selection_on_value_with_zero_effect_one_seed():
     spend = r.effects.loc["spend"]
     assert spend["high"] < 0                      # plain DiD: a confident, wrong "fall"
     adj = r.adjusted.loc["spend"]
-    assert adj["low"] <= 0 <= adj["high"]         # ANCOVA: no effect
+    # ANCOVA removes most of the regression to the mean (its coverage of 0 over seeded runs is
+    # the slow test below and bench/RESULTS.md)
+    assert abs(adj["estimate"]) < 0.25 * abs(spend["estimate"])
+    churn, adj_churn = r.effects.loc["churn"], r.adjusted.loc["churn"]
+    assert churn["low"] > 0 and adj_churn["low"] <= 0 <= adj_churn["high"]
     # even told "random", the wording switches: the groups differed before the start
     text, reason = headline(r, "spend")
     assert "associated with" in text and "differed before the start" in reason
