@@ -170,3 +170,37 @@ def test_value_at_risk_edge_and_margin(weekly):
     assert "30 %" in half.attrs["value"]
     with pytest.raises(ConfigError, match=r"value.margin: margin=1.5 must be a share"):
         customer_lifetime_value(bg, gg, s, margin=1.5)
+
+
+def test_one_time_buyer_note_says_what_bgnbd_implies(weekly):
+    from clvkit.models import ParetoNBD
+    from clvkit.value import one_time_buyer_note
+    s, bg, gg = weekly
+    scored = score_customers(bg, gg, s)
+    note = one_time_buyer_note(scored, "BG/NBD")
+    n_one = int((s["frequency"] == 0).sum())
+    assert n_one == 1411                                # CDNOW 2,357: 1,411 never repeat
+    assert f"its {n_one:,} one-time buyers (60 % of customers" in note
+    assert "P(alive) = 1" in note and "watchlist" in note
+    pnbd = ParetoNBD().fit(s)
+    assert one_time_buyer_note(score_customers(pnbd, gg, s), "Pareto/NBD") == ""
+    assert one_time_buyer_note(scored, "BG/NBD", min_share=0.7) == ""
+
+
+def test_cdnow_watchlist_can_contain_one_time_buyers(weekly):
+    """Acceptance 12: with a model that lets one-time buyers drop out (the CDNOW scenario's
+    Pareto/NBD), one-time buyers long silent are flagged and ranked by value at risk."""
+    from clvkit.config import load
+    from clvkit.models import ParetoNBD
+    from clvkit.tiers import churn_warning
+    cfg = load("params/cdnow.yaml")
+    assert cfg.model.transaction in ("paretonbd", "mbgnbd", "best")
+    s, bg, gg = weekly
+    scored = score_customers(ParetoNBD().fit(s), gg, s)
+    w = churn_warning(scored, p_alive_below=0.3).watchlist
+    one_time = w["customer_id"].isin(s.index[s["frequency"] == 0])
+    assert one_time.sum() >= 50           # 80 of the 296 flagged (measured)
+    assert w["clv_at_risk"].is_monotonic_decreasing
+    # under BG/NBD none could be there
+    bg_list = churn_warning(score_customers(bg, gg, s), p_alive_below=0.3).watchlist
+    assert not bg_list["customer_id"].isin(s.index[s["frequency"] == 0]).any()

@@ -421,9 +421,11 @@ def adjusted_effects(panel: pd.DataFrame, outcomes=OUTCOMES, *, min_per_group: i
                      ) -> pd.DataFrame:
     """ANCOVA estimate of each outcome's effect, adjusting for pre-period behaviour.
 
-    Per customer with the outcome defined in both windows, ``y_post`` is regressed (OLS) on a
-    constant, ``treated``, ``y_pre`` and the pre-start covariates of the panel (purchases,
-    spend, tenure, days since the last purchase); the ``treated`` coefficient is the estimate,
+    Per customer in the outcome's post-window base, ``y_post`` is regressed (OLS) on a
+    constant, ``treated``, ``y_pre`` (0 with an indicator where the customer was not in the
+    pre-window base, e.g. a one-time buyer for conversion) and the pre-start covariates of the
+    panel (purchases, spend, tenure, days since the last purchase); the ``treated`` coefficient
+    is the estimate,
     with an HC3 robust 95 % interval. One row per customer, so the robust interval is clustered
     by customer. (Richer forms — average order, spend rate, a log-link model — were tried on the
     zero-effect simulations of bench/bench_impact_coverage.py and covered no better.)
@@ -445,22 +447,23 @@ def adjusted_effects(panel: pd.DataFrame, outcomes=OUTCOMES, *, min_per_group: i
             rows.append(row)
             continue
         den_pre, den_post = (panel[f"{o}_den_{w}"].to_numpy(float) for w in ("pre", "post"))
-        ok = (den_pre > 0) & (den_post > 0)
+        ok = den_post > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             y = panel[f"{o}_num_post"].to_numpy(float) / den_post
-            y_pre = panel[f"{o}_num_pre"].to_numpy(float) / den_pre
+            y_pre = np.where(den_pre > 0, panel[f"{o}_num_pre"].to_numpy(float) / den_pre,
+                             np.nan)
         t = t_all[ok]
         row |= {"n_treated": int(t.sum()), "n_comparison": int((~t).sum())}
         if t.sum() < min_per_group or (~t).sum() < min_per_group:
             row["note"] = (f"fewer than {min_per_group} customers per group with the outcome "
-                           "in both windows")
+                           "in the post window")
             rows.append(row)
             continue
         X = np.column_stack([t.astype(float), y_pre[ok], *(x[ok] for x in cov.values())])
         missing = ~np.isfinite(X)
-        if missing.any():               # no purchase before start: fill 0, flag the rows
-            flag = missing.any(axis=1).astype(float)
-            X = np.column_stack([np.where(missing, 0.0, X), flag])
+        if missing.any():   # no pre-window outcome / purchase before start: 0 and a flag
+            flags = [missing[:, j].astype(float) for j in range(X.shape[1]) if missing[:, j].any()]
+            X = np.column_stack([np.where(missing, 0.0, X), *flags])
         X = np.column_stack([np.ones(X.shape[0]), X])
         beta, se = _ols_robust(y[ok], X)
         row |= {"estimate": beta[1], "low": beta[1] - _Z * se[1], "high": beta[1] + _Z * se[1]}

@@ -223,3 +223,42 @@ def clv_interval(transaction_model, spend_model, summary, *, horizon=12, horizon
     lo, hi = column_quantiles(sims, [(1 - level) / 2, (1 + level) / 2])
     return pd.DataFrame({"estimate": est[inverse], "lower": lo[inverse], "upper": hi[inverse]},
                         index=summary.index)
+
+
+def one_time_buyer_note(scored: pd.DataFrame, model_name: str = "the purchase model", *,
+                        min_share: float = 0.2) -> str:
+    """What the purchase model implies for one-time buyers, in a sentence ("" if nothing).
+
+    BG/NBD (and BG/CNBD-k) let a customer leave only at a repeat purchase, so every customer
+    with no repeat purchase (``frequency == 0``) gets P(alive) = 1 however long ago they bought:
+    they can never be "at risk" nor on the churn watchlist. When such a model scores at least
+    ``min_share`` of the customers as one-time buyers, the report must say so. The check is on
+    the scores, not the model's name: any model whose one-time buyers all have P(alive) = 1.
+
+    Parameters
+    ----------
+    scored : DataFrame
+        ``frequency``, ``T`` and ``p_alive`` per customer (:func:`score_customers`); ``T`` in
+        ``attrs["time_unit"]`` (weeks if absent).
+    model_name : str
+        Display name of the model that scored them (e.g. "BG/NBD").
+    """
+    need = [c for c in ("frequency", "T", "p_alive") if c not in scored.columns]
+    if need:
+        raise DataError(f"scored customers lack {', '.join(need)}", column=need[0],
+                        fix="pass the output of clvkit.value.score_customers")
+    one = scored[scored["frequency"].to_numpy(dtype=float) == 0]
+    if one.empty or len(one) < min_share * len(scored):
+        return ""
+    p = one["p_alive"].to_numpy(dtype=float)
+    if not (p >= 1.0 - 1e-9).all():
+        return ""
+    unit = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}.get(
+        scored.attrs.get("time_unit", "W"), "weeks")
+    return (f"{model_name} assumes a customer can leave only right after a repeat purchase, so "
+            f"its {len(one):,} one-time buyers ({len(one) / len(scored):.0%} of customers, on "
+            f"average {one['T'].mean():.0f} {unit} since their only purchase) all have P(alive) "
+            f"= 1: none of them can count as at risk or appear on the churn watchlist, and their "
+            "CLV assumes they are all still customers. Pareto/NBD and MBG/NBD let one-time "
+            "buyers drop out; prefer one of them when it predicts the holdout as well."
+            ).replace("%", " %")
