@@ -103,8 +103,9 @@ def main_null(args) -> None:
              "| selection noise | outcome | sims | DiD mean | DiD covers 0 | adjusted mean | "
              "adjusted covers 0 | placebo flags |", "|---|---|---|---|---|---|---|---|"]
     for (noise, o), r in t.iterrows():
-        lines.append(f"| {noise:g} | {o} | {r.sims} | {r.did_mean:+.2f} | {r.did_covers} | "
-                     f"{r.adj_mean:+.2f} | {r.adj_covers} | {r.placebo} |")
+        lines.append(f"| {noise:g} | {o} | {int(r.sims)} | {r.did_mean:+.2f} | "
+                     f"{int(r.did_covers)} | {r.adj_mean:+.2f} | {int(r.adj_covers)} | "
+                     f"{int(r.placebo)} |")
     ok = bool((t["adj_covers"] >= np.ceil(0.9 * t["sims"])).all())
     lines += ["", f"Acceptance (adjusted interval covers 0 in ≥ 90 % of runs, every outcome and "
               f"noise): {'PASS' if ok else 'FAIL'}; plain DiD covers 0 in "

@@ -328,7 +328,8 @@ def _assigner(config, cuts, run_date):
             stage = lifecycle_stages(scored, rules).stage
             action = assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
                                     require_actions=pb.require_actions,
-                                    prospect_label=t.prospect_label, labels=labels).action
+                                    prospect_label=t.prospect_label, labels=labels,
+                                    table=pb.table, protect=pb.protect).action
             yield pd.DataFrame({
                 "customer_id": scored.index.to_numpy(), "tier": tier.astype(str).to_numpy(),
                 "stage": stage.astype(str).to_numpy(),
