@@ -171,3 +171,28 @@ def test_cohort_matrix_cuts_at_the_observation_end_and_marks_partial_periods(tx)
     full = cohort_matrix(tx, "M", observation_end="2024-04-30")
     assert not full.partial.to_numpy().any()
     assert "partial" in m.definitions
+
+
+def test_churn_reconciliation_counts_every_definition_by_hand(tx):
+    from clvkit.errors import ConfigError
+    from clvkit.retention import churn_headline, churn_reconciliation
+    ids = ["a", "b", "c"]
+    stages = pd.Series(["loyal", "lost", "lost"], index=ids)
+    segments = pd.Series(["champions", "lost", "hibernating"], index=ids)
+    p_alive = pd.Series([0.9, 0.3, 0.1], index=ids)
+    t = churn_reconciliation("p_alive", stages=stages, segments=segments, p_alive=p_alive,
+                             transactions=tx, window_days=45)
+    assert t["definition"].tolist() == ["p_alive", "stage_lost", "rfm_lost", "no_purchase"]
+    assert t["churned"].tolist() == [2, 2, 1, 1]   # last purchases 04-01, 03-03, 02-15
+    assert t["base"].tolist() == [3, 3, 3, 3]
+    assert t["primary"].tolist() == [True, False, False, False]
+    assert t.loc[0, "note"] == ""
+    assert t.loc[3, "note"].startswith("also: 1 customers (33 %) by no purchase in the 45 days "
+                                       "up to 2024-04-01")
+    head, notes = churn_headline(t)
+    assert head == "2 of 3 customers (67 %) have churned: model P(alive) below 0.5."
+    assert len(notes) == 3
+    with pytest.raises(ConfigError, match="retention.churn_definition: 'gone' is not a churn"):
+        churn_reconciliation("gone", stages=stages)
+    with pytest.raises(DataError, match="primary churn definition 'rfm_lost' has no data"):
+        churn_reconciliation("rfm_lost", stages=stages)

@@ -54,6 +54,17 @@ def _library_impact(section):
     impact.check_outcomes(section["outcomes"], key="impact.outcomes")
 
 
+def _library_assignment(section):
+    impact.check_assignment(section.get("assignment", "random"), section.get("rule"),
+                            key="impact")
+
+
+def _library_churn(section):
+    from clvkit import retention
+    retention.check_churn_definition(section["churn_definition"],
+                                     key="retention.churn_definition")
+
+
 def _library_model(section):
     registry.get(section["transaction"], kind="purchase")
 
@@ -84,6 +95,12 @@ CASES = [  # (section, fragment, library check, expected key or None when good)
     ("playbook", {"table": {"VIP": {"gone": "save call"}}}, _library_playbook,
      "playbook.table.VIP.gone"),
     ("playbook", {"protect": ["VIPs"]}, _library_playbook, "playbook.protect"),
+    ("impact", {"enabled": False, "assignment": "rule", "rule": "top spenders"},
+     _library_assignment, None),
+    ("impact", {"enabled": False, "assignment": "rule"}, _library_assignment, "impact.rule"),
+    ("retention", {"churn_definition": "p_alive"}, _library_churn, None),
+    ("retention", {"churn_definition": "gone"}, _library_churn,
+     "retention.churn_definition"),
     ("playbook", {"require_actions": True, "tiers": {"VIP": "call"}}, _library_playbook,
      "playbook.tiers.regular"),
     ("impact", {"enabled": False, "outcomes": ["csat", "csat"]}, _library_impact,

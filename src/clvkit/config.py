@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from clvkit import impact, tiers
+from clvkit import impact, retention, tiers
 from clvkit.errors import ConfigError
 from clvkit.models import registry
 
@@ -233,6 +233,8 @@ class ValueConfig:
     horizon_unit: Literal["D", "W", "M", "Y"] = "M"
     discount_rate: float = _f(0.01, ge=0.0, lt=1.0)
     discount_unit: Literal["D", "W", "M", "Y"] = "M"
+    #: gross margin share: CLV is margin × discounted revenue; null = CLV is discounted revenue
+    margin: float | None = _f(None, gt=0.0, le=1.0)
 
 
 # ---------------------------------------------------------------------------------- tiers
@@ -361,10 +363,16 @@ class SatisfactionConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """Churn definitions: no purchase within a window, or P(alive) below a threshold."""
+    """Churn definitions: no purchase within a window, or P(alive) below a threshold; the
+    ``churn_definition`` every headline uses (the others are footnoted with their numbers:
+    ``clvkit.retention.churn_reconciliation``)."""
 
     churn_window_days: int = _f(180, gt=0)
     p_alive_threshold: float = _f(0.5, ge=0.0, le=1.0)
+    churn_definition: str = "stage_lost"
+
+    def _validate(self, path: str) -> None:
+        retention.check_churn_definition(self.churn_definition, key=f"{path}.churn_definition")
 
 
 @dataclass(frozen=True)
@@ -382,9 +390,14 @@ class ImpactConfig:
     outcomes: tuple[str, ...] = ("csat", "nps", "repurchase", "churn", "spend")
     n_boot: int = _f(1000, ge=1)
     seed: int = 0
+    #: how treatment was assigned: ``random`` (a randomised programme) or ``rule`` (say which in
+    #: ``rule``); only random assignment lets the headline say "effect of" (clvkit.impact)
+    assignment: Literal["random", "rule"] = "random"
+    rule: str | None = None
 
     def _validate(self, path: str) -> None:
         impact.check_outcomes(self.outcomes, key=f"{path}.outcomes")
+        impact.check_assignment(self.assignment, self.rule, key=path)
 
 
 # ------------------------------------------------------------------------- report, spark

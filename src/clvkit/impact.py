@@ -371,6 +371,18 @@ def check_outcomes(outcomes, key: str = "impact.outcomes") -> tuple[str, ...]:
     return outcomes
 
 
+def check_assignment(assignment, rule=None, key: str = "impact") -> tuple[str, str | None]:
+    """Validate how treatment was assigned (params ``impact.assignment`` / ``impact.rule``;
+    config loading calls it too): ``random``, or ``rule`` with the rule said in words."""
+    if assignment not in ASSIGNMENTS:
+        raise ConfigError(f"unknown assignment {assignment!r}", key=f"{key}.assignment",
+                          fix="say how treatment was assigned: random or rule (and give the rule)")
+    if assignment == "rule" and not (rule and str(rule).strip()):
+        raise ConfigError("assignment by rule needs the rule", key=f"{key}.rule",
+                          fix="say who was picked, e.g. 'top 20 % by spend in 2023'")
+    return assignment, rule
+
+
 def _result(panel, w, outcomes, n_boot, seed, design, surveys_given, churn_window_days,
             assignment="random", rule=None, placebo=None):
     outcomes = check_outcomes(outcomes)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from clvkit.errors import DataError, ModelError
+from clvkit.errors import ConfigError, DataError, ModelError
 
 _Z = stats.norm.ppf(0.975)
 PERIODS = ("W", "M", "Q")
@@ -345,3 +345,98 @@ def contract_retention(active: pd.DataFrame, *, horizon: int = 12) -> ContractPr
             "retention_rate": "r(t) = S(t) / S(t − 1)",
             "observed_survival": "mean over cohorts of active(t) / active(0)"}
     return ContractProjection(params, table, defs)
+
+
+#: The churn definitions a scenario may choose as primary (``retention.churn_definition``).
+CHURN_DEFINITIONS = {
+    "stage_lost": "lifecycle stage 'lost'",
+    "rfm_lost": "RFM segment 'lost'",
+    "p_alive": "model P(alive) below {threshold:g}",
+    "no_purchase": "no purchase in the {window_days} days up to {end}",
+}
+
+
+def check_churn_definition(name, key: str = "retention.churn_definition") -> str:
+    """Validate a churn definition name (config loading calls it too)."""
+    if name not in CHURN_DEFINITIONS:
+        raise ConfigError(f"{name!r} is not a churn definition", key=key,
+                          fix=f"use one of {', '.join(CHURN_DEFINITIONS)}")
+    return name
+
+
+def churn_reconciliation(primary: str, *, stages: pd.Series | None = None,
+                         segments: pd.Series | None = None, p_alive: pd.Series | None = None,
+                         transactions: pd.DataFrame | None = None, observation_end=None,
+                         window_days: int = 180, threshold: float = 0.5) -> pd.DataFrame:
+    """One primary churn count for every headline, the others footnoted with their numbers.
+
+    Reports otherwise show several "lost / churned" counts that disagree (a lifecycle stage, an
+    RFM segment, P(alive) below a threshold, no purchase in a window) without saying why. This
+    table puts them side by side: the scenario's ``primary`` definition (params
+    ``retention.churn_definition``) is the one headlines use; the others are footnotes.
+
+    Parameters
+    ----------
+    primary : {"stage_lost", "rfm_lost", "p_alive", "no_purchase"}
+    stages, segments, p_alive : Series indexed by customer_id, optional
+        Lifecycle stage, RFM segment and P(alive) of each scored customer.
+    transactions : DataFrame, optional
+        ``customer_id``, ``date`` for the no-purchase window (up to ``observation_end``).
+
+    Returns
+    -------
+    DataFrame
+        ``definition`` (key), ``label`` (plain words), ``churned``, ``base`` (customers it
+        applies to), ``share``, ``primary`` (bool) and ``note`` — the footnote text for the
+        non-primary rows ("also: 1,675 by P(alive) below 0.5 — a model probability, not an
+        observed lapse"), in that order with the primary first. A definition whose inputs were
+        not given is left out.
+    """
+    check_churn_definition(primary)
+    end = None
+    rows = []
+    why = {"stage_lost": "the lifecycle rule (P(alive) below the stage's lost floor)",
+           "rfm_lost": "lowest recency and frequency scores (relative to this customer base)",
+           "p_alive": "a model probability, not an observed lapse",
+           "no_purchase": "observed inactivity, whatever the customer's usual pace"}
+    if stages is not None:
+        s = stages.dropna().astype(str)
+        rows.append(("stage_lost", int((s == "lost").sum()), len(s)))
+    if segments is not None:
+        s = segments.dropna().astype(str)
+        rows.append(("rfm_lost", int((s == "lost").sum()), len(s)))
+    if p_alive is not None:
+        p = p_alive.dropna().astype(float)
+        rows.append(("p_alive", int((p < threshold).sum()), len(p)))
+    if transactions is not None:
+        _check_tx(transactions)
+        end = pd.Timestamp(observation_end if observation_end is not None
+                           else transactions["date"].max()).normalize()
+        last = transactions.loc[transactions["date"] < end + pd.Timedelta(days=1)].groupby(
+            "customer_id")["date"].max()
+        lapsed = last < end + pd.Timedelta(days=1) - pd.Timedelta(days=window_days)
+        rows.append(("no_purchase", int(lapsed.sum()), len(last)))
+    if primary not in [r[0] for r in rows]:
+        raise DataError(f"the primary churn definition {primary!r} has no data to count",
+                        column=primary, fix="pass the table it needs (stages, segments, p_alive "
+                                            "or transactions) or choose another definition")
+    fmt = {"threshold": threshold, "window_days": window_days,
+           "end": end.date() if end is not None else "the observation end"}
+    out = pd.DataFrame(rows, columns=["definition", "churned", "base"])
+    out["label"] = [CHURN_DEFINITIONS[d].format(**fmt) for d in out["definition"]]
+    out["share"] = out["churned"] / out["base"].where(out["base"] > 0)
+    out["primary"] = out["definition"] == primary
+    out["note"] = [("" if p else f"also: {c:,} customers ({s:.0%}) by {lab} — "
+                    f"{why[d]}".replace("%", " %"))
+                   for d, c, s, lab, p in zip(out["definition"], out["churned"], out["share"],
+                                               out["label"], out["primary"])]
+    out = pd.concat([out[out["primary"]], out[~out["primary"]]], ignore_index=True)
+    return out[["definition", "label", "churned", "base", "share", "primary", "note"]]
+
+
+def churn_headline(reconciliation: pd.DataFrame) -> tuple[str, list[str]]:
+    """The churn headline (primary definition) and the footnotes (the others, with numbers)."""
+    p = reconciliation[reconciliation["primary"]].iloc[0]
+    text = (f"{p['churned']:,} of {p['base']:,} customers ({p['share']:.0%}) have churned: "
+            f"{p['label']}.").replace("%", " %")
+    return text, [n for n in reconciliation["note"] if n]
