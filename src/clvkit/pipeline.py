@@ -237,7 +237,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     tm, sm, comparison = fit_models(config, summary)
     v = config.value
     scored = score_customers(tm, sm, summary, horizon=v.horizon, horizon_unit=v.horizon_unit,
-                             discount_rate=v.discount_rate, discount_unit=v.discount_unit)
+                             discount_rate=v.discount_rate, discount_unit=v.discount_unit,
+                             margin=v.margin)
     tx = data.transactions
     scored["revenue"] = tx.groupby("customer_id")["amount"].sum().reindex(scored.index).fillna(0.0)
     customers = data.customers

@@ -110,8 +110,9 @@ def _scorer(fit: SparkFit, config):
             summary.attrs["time_unit"] = unit
             scored = score_customers(fit.transaction_model, fit.spend_model, summary,
                                      horizon=v.horizon, horizon_unit=v.horizon_unit,
-                                     discount_rate=v.discount_rate, discount_unit=v.discount_unit)
-            yield scored.reset_index()
+                                     discount_rate=v.discount_rate, discount_unit=v.discount_unit,
+                                     margin=v.margin)
+            yield scored.reset_index()[["customer_id", *_SCORED_COLUMNS]]   # the schema's
     return score
 
 

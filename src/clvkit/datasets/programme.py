@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from clvkit.datasets._process import BULK_PROB, BULK_SIZE, season_clock
+
 DEFAULT_EFFECTS = {"purchase_rate": 1.3, "dropout": 0.6, "spend": 1.15, "satisfaction": 0.4}
 CATEGORIES = np.array(["delivery", "product", "billing", "service", "website"])
 CATEGORY_P = np.array([0.3, 0.25, 0.15, 0.2, 0.1])
@@ -221,7 +223,6 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
     origin = getattr(truth, "start", None)
     clock, offset = None, 0.0
     if origin is not None:
-        from clvkit.datasets.simulate import season_clock
         offset = float((start - pd.Timestamp(origin)).days)
         clock = season_clock(origin, offset + L + future_days + 2,
                              float(getattr(truth, "seasonality", 0.0)))
@@ -229,7 +230,6 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
                                         np.nan_to_num(mu[resim]), L + future_days,
                                         levers["purchase_rate"], levers["dropout"], shape, rng,
                                         clock, offset)
-    from clvkit.datasets.simulate import BULK_PROB, BULK_SIZE
     world_tx = []
     for w, (k, t, g, ub) in enumerate(worlds):
         k = np.asarray(k, dtype=np.int64)
