@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
     rp.add_argument("--only", action="append", metavar="NAME",
                     help="run only this notebook (repeatable), e.g. 03_tiers")
+    rp.add_argument("--notebooks", type=Path, metavar="DIR",
+                    help="run your own report notebooks from DIR (default: the notebooks "
+                    "shipped with clvkit); each gets params, run_date and result_dir")
     rp.set_defaults(func=_report)
     return p
 
@@ -219,7 +222,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
                           "version", fix=f"use clvkit run {args.params}") from None
     result = report.run_report(args.params, out=args.out, run_date=args.run_date,
-                               only=args.only)
+                               only=args.only, notebooks_dir=args.notebooks)
     for line in _describe_result(result):
         print(line)
     return 0
@@ -270,13 +273,8 @@ def _print_data(data, indent: str = "") -> None:
 
 
 def _print_rfm(cfg, data, header: bool = True) -> None:
-    try:
-        from clvkit.rfm import rfm_summary
-    except ModuleNotFoundError as e:
-        if e.name != "clvkit.rfm":
-            raise
-        print("RFM summary: not available (clvkit.rfm is not installed in this version)")
-        return
+    from clvkit.rfm import rfm_summary
+
     s = cfg.summary
     summary = rfm_summary(data.transactions, observation_end=data.observation_end,
                           time_unit=s.time_unit, period=s.period, engine=s.engine)

@@ -39,15 +39,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from clvkit.errors import ClvkitError, ConfigError
 
 logger = logging.getLogger(__name__)
 
-#: Names every report notebook's ``parameters`` cell may define; ``run_report`` injects all of them.
-PARAMETERS = ("params", "run_date")
+#: Names every report notebook's ``parameters`` cell may define; ``run_report`` injects all of them
+#: (``result_dir``: the folder of the stored scenario result, None when the run computed none).
+PARAMETERS = ("params", "run_date", "result_dir")
+#: The stored scenario result's folder inside a run (``clvkit.result.ScenarioResult.save``).
+RESULT_DIR = "result"
 TEMPLATE = "clvkit_report"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -88,14 +90,15 @@ class RunResult:
     fingerprint: str = ""
 
 
-def default_notebooks_dir(params_path: str | os.PathLike) -> Path:
-    """Where the report notebooks live: ``notebooks/`` next to the params folder, else in the cwd.
+def default_notebooks_dir(params_path: str | os.PathLike | None = None) -> Path:
+    """The report notebooks shipped with clvkit (package data), so a run needs no project folder.
 
-    A project keeps ``params/<scenario>.yaml`` and ``notebooks/`` side by side at its root, so the
-    notebooks are found from the params file wherever the command is run from (cron's cwd is ``~``).
+    ``params_path`` is accepted for compatibility and not used: a user's own notebook set is
+    passed explicitly (``run_report(notebooks_dir=...)``, ``clvkit report --notebooks DIR``).
     """
-    beside = Path(params_path).resolve().parent.parent / "notebooks"
-    return beside if beside.is_dir() else Path.cwd() / "notebooks"
+    from clvkit.notebook import notebooks_dir
+
+    return notebooks_dir()
 
 
 def select_notebooks(notebooks_dir: str | os.PathLike, only=None) -> list[Path]:
@@ -110,7 +113,8 @@ def select_notebooks(notebooks_dir: str | os.PathLike, only=None) -> list[Path]:
     found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
     if not found:
         raise ConfigError(f"no report notebooks (*.ipynb) in {folder}", key="notebooks",
-                          fix="run from the project root or pass the notebooks folder")
+                          fix="pass a folder of .ipynb files with --notebooks DIR, or leave it "
+                              "out to run the notebooks shipped with clvkit")
     if only is None:
         return found
     wanted = [only] if isinstance(only, str) else list(only)
@@ -197,29 +201,40 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None 
                 km.shutdown_kernel(now=True)
 
 
+#: Notebooks executed at the same time (each in its own kernel process), at most one per core:
+#: the notebooks only read the stored result, so they are independent of each other.
+MAX_PARALLEL = 2
+
+
+def execute_all(notebooks, folder: Path, parameters: dict) -> dict:
+    """Execute each notebook into ``folder`` and convert it to HTML, up to ``MAX_PARALLEL`` at
+    a time; return ``{notebook: exception}`` of those that failed, in notebook order (empty when
+    all succeeded). Every notebook runs to its end even when another fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(nb: Path) -> None:
+        executed = folder / nb.name
+        logger.info("executing %s", nb.name)
+        execute(nb, executed, parameters, cwd=nb.parent)
+        to_html(executed, executed.with_suffix(".html"))
+
+    workers = max(1, min(MAX_PARALLEL, os.cpu_count() or 1, len(notebooks)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="clvkit-notebook") as pool:
+        futures = {nb: pool.submit(one, nb) for nb in notebooks}
+        return {nb: f.exception() for nb, f in futures.items() if f.exception() is not None}
+
+
 def to_html(notebook: Path, output: Path) -> Path:
     """Convert an executed notebook to a self-contained HTML page with the code hidden."""
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(
-        template_name=TEMPLATE,
-        extra_template_basedirs=[str(resources.files("clvkit") / "templates")],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        embed_images=True)
+    from clvkit.nbexport import ClvkitHTMLExporter  # also nbconvert's ``--to clvkit_html``
+
     nb = nbformat.read(notebook, as_version=4)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
-    head, sep, rest = body.partition("<body")
-    output.write_text(_CSS_COMMENT.sub(_drop_url_comment, head) + sep + rest, encoding="utf-8")
+    body, _ = ClvkitHTMLExporter().from_notebook_node(
+        nb, resources={"metadata": {"name": notebook.stem}})
+    output.write_text(body, encoding="utf-8")
     return output
-
-
-_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-
-
-def _drop_url_comment(match: re.Match) -> str:
-    """JupyterLab's inlined CSS cites web pages in comments; drop those so no URL is left at all."""
-    return "" if "://" in match.group() else match.group()
 
 
 def _fingerprint_params(params_path: Path) -> str:
@@ -227,16 +242,20 @@ def _fingerprint_params(params_path: Path) -> str:
 
 
 def score_step(config, folder: Path, run_date: str) -> tuple[str, tuple[Path, ...]]:
-    """Run the score step once for the run: write the tier export, return the data fingerprint.
+    """Compute the scenario once for the run: store the result, write the tier export.
 
-    The export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
+    ``clvkit.pipeline.run`` computes everything every notebook shows; the result is stored in
+    ``folder/result`` (``ScenarioResult.save``), which the notebooks read with one call, and the
+    export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
+    Returns the data fingerprint and the export files.
     """
     from clvkit import export, pipeline
 
-    data = pipeline.load_data(config)
-    assignments = pipeline.score(config, data, run_date=run_date).assignments
-    written = export.write_assignments(assignments, folder, csv_bom=config.export.csv_bom)
-    return data.fingerprint, tuple(written.values())
+    result = pipeline.run(config, run_date=run_date)
+    shutil.rmtree(folder / RESULT_DIR, ignore_errors=True)  # a rerun of ``only`` copied the old one
+    result.save(folder / RESULT_DIR)
+    written = export.write_assignments(result.assignments, folder, csv_bom=config.export.csv_bom)
+    return result.info.fingerprint, tuple(written.values())
 
 
 def _failure_line(nb_name: str, exc: Exception, kept: Path) -> str:
@@ -378,9 +397,12 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
         Run only these notebooks (``03_tiers`` or ``tiers``); the other reports of an existing
         run of that date are kept.
     notebooks_dir : path, optional
-        Where the notebooks are; by default ``notebooks/`` beside the params folder.
+        A folder of one's own report notebooks; by default the notebooks shipped with clvkit.
+        Each gets the parameters ``params``, ``run_date`` and ``result_dir``.
     export : bool
-        Run the score step that writes the tier export (``tiers.csv``, ``tiers.parquet``).
+        Compute the scenario once (``clvkit.pipeline.run``), store its result in the run
+        (``result/``, read by the notebooks) and write the tier export (``tiers.csv``,
+        ``tiers.parquet``). False: the notebooks get ``result_dir=None``.
 
     Returns
     -------
@@ -407,7 +429,6 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     scenario = cfg.scenario
     scenario_dir = Path(out).resolve() / scenario
     dest = scenario_dir / date
-    parameters = {"params": str(params), "run_date": date}
 
     with scenario_lock(scenario_dir):
         build = scenario_dir / f".build-{date}-{os.getpid()}"
@@ -422,17 +443,14 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                 fingerprint, exports = score_step(cfg, build, date)
             else:
                 fingerprint, exports = _fingerprint_params(params), ()
-            for nb in notebooks:
-                executed = build / nb.name
-                logger.info("executing %s", nb.name)
-                try:
-                    execute(nb, executed, parameters, cwd=nb.parent)
-                except Exception as exc:
-                    failed = scenario_dir / "failed" / date
-                    failed.parent.mkdir(parents=True, exist_ok=True)
-                    _replace_dir(build, failed)
-                    raise ReportError(_failure_line(nb.name, exc, failed)) from exc
-                to_html(executed, executed.with_suffix(".html"))
+            parameters = {"params": str(params), "run_date": date,
+                          "result_dir": str(build / RESULT_DIR) if export else None}
+            errors = execute_all(notebooks, build, parameters)
+            for nb, exc in errors.items():  # the first failing notebook, in notebook order
+                failed = scenario_dir / "failed" / date
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                _replace_dir(build, failed)
+                raise ReportError(_failure_line(nb.name, exc, failed)) from exc
             from clvkit import __version__
 
             meta = {"scenario": scenario, "run_date": date,

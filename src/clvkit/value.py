@@ -71,8 +71,8 @@ def _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
     """Horizon steps in the model's time unit and the discount factor of each step."""
     transaction_model._check_fitted()
     spend_model._check_fitted()
-    unit = transaction_model.time_unit
-    spend_unit = getattr(spend_model, "time_unit", None)
+    unit = transaction_model.time_unit_
+    spend_unit = getattr(spend_model, "time_unit_", None)
     if spend_unit is not None and spend_unit != unit:
         raise ModelError(f"the transaction model was fitted in {unit!r} but the spend model in "
                          f"{spend_unit!r}; refit both on the same summary (no silent rescale)")
@@ -103,7 +103,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=
     Parameters
     ----------
     transaction_model : fitted BetaGeo, ModifiedBetaGeo, ParetoNBD, ...
-        Any clvkit purchase model (``discounted_purchases``, ``time_unit``).
+        Any clvkit purchase model (``discounted_purchases``, ``time_unit_``).
     spend_model : fitted GammaGamma
     summary : pandas.DataFrame
         ``frequency, recency, T, monetary_value`` per customer, in the models' time unit.
@@ -160,7 +160,7 @@ def score_customers(transaction_model, spend_model, summary, *, horizon=12, hori
     spend = spend_model.expected_spend(summary).to_numpy()
     p_alive = transaction_model.probability_alive(summary).to_numpy()
     clv = share * transaction_model.discounted_purchases(ts, discount, summary) * spend
-    horizon_purchases = transaction_model.expected_purchases(ts[-1], summary).to_numpy()
+    horizon_purchases = transaction_model.expected_purchases(summary, horizon=ts[-1]).to_numpy()
     out = summary.copy()
     out["p_alive"] = p_alive
     out["expected_purchases"] = horizon_purchases
@@ -273,6 +273,9 @@ def _posterior_draws(model, x, T, size, rng):
     """
     from clvkit.models import BetaGeo, ModifiedBetaGeo, ParetoNBD
 
+    if getattr(model, "covariates_", None) is not None:
+        raise ModelError("no predictive simulation for a model with covariates (each customer "
+                         "has their own prior); fit it without covariates for this interval")
     par = {k: float(v) for k, v in model.params_.items()}
     lam = rng.gamma(par["r"] + x, 1.0 / (par["alpha"] + T), size)
     if isinstance(model, ParetoNBD):
