@@ -1,6 +1,8 @@
 """CLV and customer scoring: the defining sum, explicit units, lifetimes parity, errors."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -193,7 +195,7 @@ def test_cdnow_watchlist_can_contain_one_time_buyers(weekly):
     from clvkit.config import load
     from clvkit.models import ParetoNBD
     from clvkit.tiers import churn_warning
-    cfg = load("params/cdnow.yaml")
+    cfg = load(Path(__file__).resolve().parents[1] / "params" / "cdnow.yaml")
     assert cfg.model.transaction in ("paretonbd", "mbgnbd", "best")
     s, bg, gg = weekly
     scored = score_customers(ParetoNBD().fit(s), gg, s)
