@@ -277,7 +277,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     tm, sm, comparison = fitted if fitted is not None else fit_models(config, summary)
     v = config.value
     scored = score_customers(tm, sm, summary, horizon=v.horizon, horizon_unit=v.horizon_unit,
-                             discount_rate=v.discount_rate, discount_unit=v.discount_unit)
+                             discount_rate=v.discount_rate, discount_unit=v.discount_unit,
+                             margin=v.margin)
     tx = data.transactions
     scored["revenue"] = tx.groupby("customer_id")["amount"].sum().reindex(scored.index).fillna(0.0)
     customers = data.customers
@@ -309,7 +310,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     pb = config.playbook
     playbook = tiers.assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
                                     require_actions=pb.require_actions,
-                                    prospect_label=t.prospect_label, labels=t.labels)
+                                    prospect_label=t.prospect_label, labels=t.labels,
+                                    table=pb.table, protect=pb.protect)
     table = pd.DataFrame({"customer_id": tier.index.to_numpy(), "tier": tier.array,
                           "tier_2d": (grid.tier_2d.astype("string").to_numpy() if grid is not None
                                       else pd.array([pd.NA] * len(tier), dtype="string")),
