@@ -114,7 +114,7 @@ def test_init_cust_date_only_then_score_counts(log, tmp_path):
 def test_init_chinese_headed_gb18030_file_then_score(log, tmp_path):
     frame = pd.DataFrame({"会员号": "M" + log["customer_id"].astype(str),
                           "下单时间": log["date"].dt.strftime("%Y年%m月%d日"),
-                          "实付金额": log["amount"].round(2)})
+                          "实付金额": log["amount"].map(lambda a: f"¥{a:,.2f}")})
     frame.to_csv(tmp_path / "订单.csv", index=False, encoding="gb18030")
     res = clvkit("init", "订单.csv", "--out", "zh.yaml", cwd=tmp_path)
     text = (tmp_path / "zh.yaml").read_text(encoding="utf-8")
@@ -122,6 +122,7 @@ def test_init_chinese_headed_gb18030_file_then_score(log, tmp_path):
     tx = params["data"]["transactions"]
     assert (tx["customer_id"], tx["date"], tx["amount"]) == ("会员号", "下单时间", "实付金额")
     assert tx["encoding"] == "gb18030" and tx["date_format"] == "%Y年%m月%d日"
+    assert params["currency"] == "CNY"
     assert res.returncode == 0, res.stdout + res.stderr
     res = clvkit("score", "zh.yaml", "--out", "out", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -552,7 +552,7 @@ def _amount_format(values: pd.Series, column: str, out: Sniffed) -> None:
         out.currency = codes.pop() if len(codes) == 1 else None
         notes.append(f"currency symbol {' '.join(sorted(symbols))}")
     if (dot_thousands | decimal_comma).any() and not (comma_thousands | decimal_point).any():
-        out.decimal, out.thousands = ",", "." if dot_thousands.any() else None
+        out.decimal, out.thousands = ",", "."  # for clvkit.io, '.' groups means ',' decimals
         notes.append("decimal comma" + (", '.' thousands" if dot_thousands.any() else ""))
     elif comma_thousands.any() and not (dot_thousands | decimal_comma).any():
         ambiguous = num.str.fullmatch(r"-?\d{1,3},\d{3}")
@@ -567,6 +567,13 @@ def _amount_format(values: pd.Series, column: str, out: Sniffed) -> None:
         out.undecided.append(f"the amounts of '{column}' mix '1,234.5' and '1.234,5' forms: "
                              "export them as plain numbers")
     out.decided["amount"] += "; " + (", ".join(notes) if notes else "plain numbers")
+    from clvkit import io  # the reader's own parsing decides whether the values can be read
+
+    parsed = pd.to_numeric(io.parse_amounts(text, thousands=out.thousands), errors="coerce")
+    if parsed.isna().any() and not any(column in u for u in out.undecided):
+        bad = text[parsed.isna().to_numpy()].iloc[0]
+        out.undecided.append(f"amounts of '{column}' such as {bad!r} cannot be read as numbers "
+                             "by clvkit: export them as plain numbers (e.g. 1234.50)")
 
 
 # ----------------------------------------------------------------------------- defaults
@@ -604,8 +611,6 @@ def render_params(s: Sniffed, *, scenario: str, location: str, start=None, end=N
     (for the time unit and calibration defaults).
     """
     import yaml
-
-    from clvkit.config import TableSource
 
     def val(v) -> str:
         return yaml.safe_dump(v, default_flow_style=True, allow_unicode=True,
@@ -649,14 +654,9 @@ def render_params(s: Sniffed, *, scenario: str, location: str, start=None, end=N
             lines += [line("sep", s.sep, s.decided.get("sep", ""))]
         if s.encoding not in ("utf-8", "utf-8-sig"):
             lines += [line("encoding", s.encoding, s.decided.get("encoding", ""))]
-    known = {f.name for f in __import__("dataclasses").fields(TableSource)}
-    for key_, value in (("thousands", s.thousands), ("decimal", s.decimal)):
-        if value is not None:
-            if key_ in known:
-                lines += [line(key_, value, "seen in the amounts")]
-            else:
-                lines += [f"    # {key_}: {val(value)}   (seen in the amounts; this clvkit "
-                          "version cannot parse it: export plain numbers)"]
+    if s.thousands is not None:
+        lines += [line("thousands", s.thousands, "seen in the amounts" + (
+            " (the decimal mark is ',')" if s.thousands == "." else ""))]
     if start is not None and end is not None:
         unit, why = default_time_unit(start, end)
         cal, cal_why = default_calibration(start, end, unit)
