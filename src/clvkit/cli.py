@@ -336,6 +336,8 @@ def _score(args: argparse.Namespace) -> int:
         _check_out(Path(args.out))
     with _ledger_lines():
         result = score_scenario(cfg, args.out if uri else Path(args.out), args.run_date)
+    if scorer is not pipeline:
+        print(f"Spark master: {scorer.master_in_use()}")
     for line in _describe_result(result):
         print(line)
     return 0

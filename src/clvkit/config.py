@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from clvkit import impact, tiers
+from clvkit import impact, retention, tiers
 from clvkit.errors import ConfigError
 from clvkit.models import registry
 
@@ -263,6 +263,8 @@ class ValueConfig:
     horizon_unit: Literal["D", "W", "M", "Y"] = "M"
     discount_rate: float = _f(0.01, ge=0.0, lt=1.0)
     discount_unit: Literal["D", "W", "M", "Y"] = "M"
+    #: gross margin share: CLV is margin × discounted revenue; null = CLV is discounted revenue
+    margin: float | None = _f(None, gt=0.0, le=1.0)
 
 
 # ---------------------------------------------------------------------------------- tiers
@@ -355,11 +357,15 @@ class ChurnWarningConfig:
 
 @dataclass(frozen=True)
 class PlaybookConfig:
-    """Follow-up actions per tier label and per lifecycle stage, carried in the export."""
+    """Follow-up actions per tier label, per lifecycle stage and per (tier, stage) cell; the
+    precedence and its validation are owned by ``clvkit.tiers.playbook``. ``protect``: tiers
+    whose action a generic stage action never replaces (null = the top tier)."""
 
     require_actions: bool = False
     tiers: dict[str, str] = _f({})
     stages: dict[str, str] = _f({})
+    table: dict[str, dict[str, str]] = _f({})
+    protect: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -387,10 +393,16 @@ class SatisfactionConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """Churn definitions: no purchase within a window, or P(alive) below a threshold."""
+    """Churn definitions: no purchase within a window, or P(alive) below a threshold; the
+    ``churn_definition`` every headline uses (the others are footnoted with their numbers:
+    ``clvkit.retention.churn_reconciliation``)."""
 
     churn_window_days: int = _f(180, gt=0)
     p_alive_threshold: float = _f(0.5, ge=0.0, le=1.0)
+    churn_definition: str = "stage_lost"
+
+    def _validate(self, path: str) -> None:
+        retention.check_churn_definition(self.churn_definition, key=f"{path}.churn_definition")
 
 
 @dataclass(frozen=True)
@@ -408,9 +420,14 @@ class ImpactConfig:
     outcomes: tuple[str, ...] = ("csat", "nps", "repurchase", "churn", "spend")
     n_boot: int = _f(1000, ge=1)
     seed: int = 0
+    #: how treatment was assigned: ``random`` (a randomised programme) or ``rule`` (say which in
+    #: ``rule``); only random assignment lets the headline say "effect of" (clvkit.impact)
+    assignment: Literal["random", "rule"] = "random"
+    rule: str | None = None
 
     def _validate(self, path: str) -> None:
         impact.check_outcomes(self.outcomes, key=f"{path}.outcomes")
+        impact.check_assignment(self.assignment, self.rule, key=path)
 
 
 # ------------------------------------------------------------------------- report, spark
@@ -532,7 +549,8 @@ class Config:
         pb = self.playbook
         tiers.check_playbook(self.tiers.labels, pb.tiers, pb.stages,
                              require_actions=pb.require_actions,
-                             prospect_label=self.tiers.prospect_label)
+                             prospect_label=self.tiers.prospect_label, table=pb.table,
+                             protect=pb.protect)
 
     def _validate_needs(self, section: str, enabled: bool, table: str) -> None:
         if not enabled:

@@ -186,6 +186,15 @@ class ScoreResult:
     run_date: pd.Timestamp
 
 
+def _needs_litt(config: Config) -> bool:
+    """Whether the chosen purchase model needs ``litt`` (the CNBD-k models); ``best`` does not
+    compute it, and its comparison leaves such models out with the reason."""
+    from clvkit.models import registry
+
+    spec = registry.MODELS.get(config.model.transaction)
+    return spec is not None and "litt" in spec.needs
+
+
 def fit_models(config: Config, summary: pd.DataFrame):
     """Fit the configured transaction model (``best``: lowest AIC of the registry's purchase
     models) and Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
@@ -206,14 +215,29 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
     m = config.model
     specs = (registry.purchase_models() if m.transaction == "best"
              else {m.transaction: registry.get(m.transaction, kind="purchase")})
-    rows, fitted = [], {}
+    from clvkit.errors import ModelError
+
+    rows, fitted, skipped = [], {}, {}
     for key, spec in specs.items():
-        if m.transaction == "best" and not set(spec.needs) <= set(summary.columns):
+        missing = [c for c in spec.needs if c not in summary.columns]
+        if m.transaction == "best" and missing:
+            skipped[key] = (f"the summary has no {', '.join(missing)} column "
+                            f"(clvkit.rfm.rfm_summary(..., {missing[0]}=True) adds it)")
             continue
-        fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        try:
+            fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        except ModelError as exc:        # in the comparison, one model that cannot fit is left out
+            if m.transaction != "best":
+                raise
+            skipped[key] = f"not fitted: {exc}"
+            continue
         ll, k = fitted[key].log_likelihood_, len(fitted[key].params_)
         rows.append({"model": key, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
+    if not rows:
+        raise ModelError("no purchase model could be fitted: " + "; ".join(
+            f"{key}: {why}" for key, why in skipped.items()))
     comparison = pd.DataFrame(rows).sort_values("aic", kind="mergesort").reset_index(drop=True)
+    comparison.attrs["skipped"] = skipped
     return fitted[comparison.loc[0, "model"]], comparison
 
 
@@ -253,7 +277,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     tm, sm, comparison = fitted if fitted is not None else fit_models(config, summary)
     v = config.value
     scored = score_customers(tm, sm, summary, horizon=v.horizon, horizon_unit=v.horizon_unit,
-                             discount_rate=v.discount_rate, discount_unit=v.discount_unit)
+                             discount_rate=v.discount_rate, discount_unit=v.discount_unit,
+                             margin=v.margin)
     tx = data.transactions
     scored["revenue"] = tx.groupby("customer_id")["amount"].sum().reindex(scored.index).fillna(0.0)
     customers = data.customers
@@ -285,7 +310,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     pb = config.playbook
     playbook = tiers.assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
                                     require_actions=pb.require_actions,
-                                    prospect_label=t.prospect_label, labels=t.labels)
+                                    prospect_label=t.prospect_label, labels=t.labels,
+                                    table=pb.table, protect=pb.protect)
     table = pd.DataFrame({"customer_id": tier.index.to_numpy(), "tier": tier.array,
                           "tier_2d": (grid.tier_2d.astype("string").to_numpy() if grid is not None
                                       else pd.array([pd.NA] * len(tier), dtype="string")),
@@ -378,7 +404,7 @@ def _summary(config: Config, data: ScenarioData) -> pd.DataFrame:
 
     return rfm_summary(data.transactions, observation_end=data.observation_end,
                        time_unit=config.summary.time_unit, period=config.summary.period,
-                       engine=config.summary.engine)
+                       engine=config.summary.engine, litt=_needs_litt(config))
 
 
 def _candidates(config: Config, summary: pd.DataFrame) -> dict:
@@ -394,6 +420,39 @@ def _candidates(config: Config, summary: pd.DataFrame) -> dict:
     return {k: s.cls for k, s in specs.items()}
 
 
+def _missing_columns(summary: pd.DataFrame) -> dict:
+    """Registry key -> why a purchase model is left out of ``best``: columns its fit needs
+    (``litt`` for the CNBD-k models) that the summary lacks."""
+    from clvkit.models import registry
+
+    out = {}
+    for key, spec in registry.purchase_models().items():
+        missing = [c for c in spec.needs if c not in summary.columns]
+        if missing:
+            out[key] = (f"the summary has no {', '.join(missing)} column; "
+                        f"clvkit.rfm.rfm_summary(..., {missing[0]}=True) adds it")
+    return out
+
+
+def _fit_each(make: dict, keys, data: pd.DataFrame, skipped: dict, *, strict: bool) -> dict:
+    """Fit ``make[k]()`` on ``data`` for each key; with ``strict=False`` a model that cannot be
+    fitted (``ModelError``) is left out and its reason recorded in ``skipped``."""
+    from clvkit.errors import ModelError
+
+    fitted = {}
+    for k in keys:
+        try:
+            fitted[k] = make[k]().fit(data)
+        except ModelError as exc:
+            if strict:
+                raise
+            skipped[k] = f"not fitted: {exc}"
+    if not fitted:
+        raise ModelError("no purchase model could be fitted: " + "; ".join(
+            f"{k}: {why}" for k, why in skipped.items()))
+    return fitted
+
+
 def _display_name(key: str) -> str:
     from clvkit.models.registry import model_name
 
@@ -404,13 +463,13 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
                              holdout: pd.DataFrame | None = None):
     """Fit the purchase model(s) and choose the one that scores the customers.
 
-    With ``model.transaction: best`` every purchase model of the registry
-    (``clvkit.models.registry.purchase_models``) is fitted on the full ``summary`` and, when
-    a calibration/holdout frame is given, again on the calibration period: the chosen model has
-    the lowest holdout error per customer (mean absolute error of predicted holdout purchases);
-    candidates within ``HOLDOUT_TIE`` (1 %) of that error are tied and the lowest AIC (on the
-    full data) among them wins. Without a holdout the lowest AIC wins. A model named in the
-    params is used as it is (still compared on the holdout, for the report).
+    With ``model.transaction: best`` and a calibration/holdout frame, every purchase model of
+    the registry (``clvkit.models.registry.purchase_models``) is fitted on the calibration
+    period: the chosen model has the lowest holdout error per customer (mean absolute error of
+    predicted holdout purchases); candidates within ``HOLDOUT_TIE`` (1 %) of that error are
+    tied and the lowest AIC among them (on the same calibration customers) wins. Only the
+    chosen model is then fitted on the full ``summary``. Without a holdout every candidate is
+    fitted on ``summary`` and the lowest AIC wins. A model named in the params is used as it is.
 
     Parameters
     ----------
@@ -437,19 +496,27 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     cands = _candidates(config, summary)
     keys = list(cands) if m.transaction == "best" else [m.transaction]
     make = {k: (lambda c=cands[k]: c(penalizer=m.penalizer, ci_level=m.ci_level)) for k in cands}
-    full = {k: make[k]().fit(summary) for k in keys}
-    rows = pd.DataFrame({
-        "name": [_display_name(k) for k in keys],
-        "n_params": [len(full[k].params_) for k in keys],
-        "log_likelihood": [full[k].log_likelihood_ for k in keys]}, index=pd.Index(keys, name="model"))
-    rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
+    skipped = _missing_columns(summary)
+    strict = m.transaction != "best"
     cal_fits = None
-    if holdout is not None:
+    if holdout is not None:  # every candidate on the calibration period: fit and holdout error
         cal = holdout.drop(columns=[c for c in holdout.columns if c.endswith("_holdout")])
-        cal_fits = {k: make[k]().fit(cal) for k in cands}
-        errors = {k: holdout_errors(cal_fits[k], holdout) for k in keys}
-        rows["holdout_mae"] = [errors[k]["mae"] for k in keys]
-        rows["holdout_rmse"] = [errors[k]["rmse"] for k in keys]
+        cal_fits = _fit_each(make, list(cands), cal, skipped, strict=False)
+        if strict and m.transaction not in cal_fits:  # the named model must fit: say why not
+            make[m.transaction]().fit(cal)
+        fits = {k: cal_fits[k] for k in keys if k in cal_fits}
+    else:
+        fits = _fit_each(make, keys, summary, skipped, strict=strict)
+    rows = pd.DataFrame({
+        "name": [_display_name(k) for k in fits],
+        "n_params": [len(f.params_) for f in fits.values()],
+        "log_likelihood": [f.log_likelihood_ for f in fits.values()]},
+        index=pd.Index(list(fits), name="model"))
+    rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
+    if holdout is not None:
+        errors = {k: holdout_errors(fits[k], holdout) for k in fits}
+        rows["holdout_mae"] = [errors[k]["mae"] for k in fits]
+        rows["holdout_rmse"] = [errors[k]["rmse"] for k in fits]
         rows["tied"] = rows["holdout_mae"] <= rows["holdout_mae"].min() * (1 + HOLDOUT_TIE)
     if m.transaction != "best":
         chosen, criterion = m.transaction, "params"
@@ -475,9 +542,14 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
                   f"{', '.join(rows['name'])}. There is no holdout period to compare predictions "
                   "on: set summary.calibration_end to choose by holdout error.")
     rows["chosen"] = rows.index == chosen
+    if skipped and m.transaction == "best":
+        reason += " Not compared: " + "; ".join(
+            f"{_display_name(k)} ({why})" for k, why in skipped.items()) + "."
+    rows.attrs["skipped"] = skipped
     choice = ModelChoice(chosen=chosen, name=_display_name(chosen), criterion=criterion,
                          reason=reason, comparison=rows)
-    return full[chosen], choice, cal_fits
+    model = fits[chosen] if holdout is None else make[chosen]().fit(summary)
+    return model, choice, cal_fits
 
 
 def _calibration(config: Config, data: ScenarioData, holdout, cal_fits, chosen: str):
@@ -528,6 +600,54 @@ def _coverage(data: ScenarioData, config: Config) -> dict:
     return facts
 
 
+#: From this many transactions on, the case study runs in a second process while the models
+#: are fitted and the customers scored (it needs neither); below it, the process costs more
+#: than it saves.
+PARALLEL_MIN_ROWS = 100_000
+
+
+def _impact(config: Config, data: ScenarioData):
+    """The programme's case study (``clvkit.impact.evaluate_programme``) for the scenario."""
+    from clvkit import impact
+
+    i = config.impact
+    start = i.programme_start or data.truth.programme.start
+    return impact.evaluate_programme(
+        data.transactions, data.programme, start=start, surveys=data.surveys,
+        outcomes=i.outcomes, pre_days=i.pre_days, post_days=i.post_days,
+        observation_end=data.observation_end,
+        churn_window_days=config.retention.churn_window_days, n_boot=i.n_boot, seed=i.seed)
+
+
+def _start_impact(config: Config, data: ScenarioData):
+    """Start the case study; return a function that gives its result (None: no programme).
+
+    With enough data and more than one core it runs in a forked worker process, so its
+    bootstrap overlaps the model fits; any failure there is re-raised by running it here (the
+    error the user sees is the same either way).
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not (config.impact.enabled and data.programme is not None):
+        return None
+    if (len(data.transactions) < PARALLEL_MIN_ROWS or (os.cpu_count() or 1) < 2
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return lambda: _impact(config, data)
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    future = pool.submit(_impact, config, data)
+
+    def result():
+        try:
+            return future.result()
+        except Exception:  # errors do not always survive pickling: compute it here instead
+            return _impact(config, data)
+        finally:
+            pool.shutdown()
+    return result
+
+
 def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         data: ScenarioData | None = None):
     """Compute everything a scenario's reports show, once, into one result.
@@ -565,7 +685,7 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
     """
     import time
 
-    from clvkit import __version__, retention, satisfaction, units
+    from clvkit import __version__, models, retention, satisfaction, units
     from clvkit.result import RunInfo, ScenarioResult
     from clvkit.rfm import calibration_holdout
 
@@ -577,10 +697,9 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
     holdout = None if s.calibration_end is None else calibration_holdout(
         data.transactions, calibration_end=s.calibration_end,
         observation_end=data.observation_end, time_unit=s.time_unit, period=s.period,
-        engine=s.engine)
+        engine=s.engine, litt=_needs_litt(config))
+    impact_job = _start_impact(config, data)  # independent of the models: runs alongside
     tm, choice, cal_fits = choose_transaction_model(config, summary, holdout)
-    from clvkit import models
-
     sm = models.GammaGamma(penalizer=config.model.penalizer,
                            ci_level=config.model.ci_level).fit(summary)
     comparison = choice.comparison.reset_index()[["model", "log_likelihood", "n_params", "aic"]]
@@ -592,16 +711,7 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         sat = satisfaction.analyse(data.surveys, tier, complaints=data.complaints,
                                    transactions=tx, p_alive=sc.scored["p_alive"])
     r = config.retention
-    imp = None
-    if config.impact.enabled and data.programme is not None:
-        from clvkit import impact
-
-        i = config.impact
-        start = i.programme_start or data.truth.programme.start
-        imp = impact.evaluate_programme(
-            tx, data.programme, start=start, surveys=data.surveys, outcomes=i.outcomes,
-            pre_days=i.pre_days, post_days=i.post_days, observation_end=data.observation_end,
-            churn_window_days=r.churn_window_days, n_boot=i.n_boot, seed=i.seed)
+    imp = None if impact_job is None else impact_job()
     monthly = (tx.resample("MS", on="date")["amount"].agg(["size", "sum"])
                .rename(columns={"size": "lines", "sum": "revenue"}))
     v = config.value

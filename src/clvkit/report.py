@@ -163,38 +163,56 @@ def _kernel_manager(socket_dir: str):
 
 
 def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None = None,
-            timeout: float | None = None) -> None:
+            km=None, timeout: float | None = None) -> None:
     """Execute one notebook with Papermill into ``output``; the progress bar only on a terminal.
 
+    ``km``: a started kernel manager to run it on (its namespace is emptied first, so no name
+    is left over from an earlier notebook, while the imported modules stay loaded); by default
+    the notebook gets a kernel of its own (:func:`_kernel`), shut down afterwards.
     ``timeout`` is the longest a single cell may run, in seconds (``report.cell_timeout``); a
-    cell that takes longer is interrupted and fails the notebook. The kernel's sockets and
-    connection file live in one temporary folder named with this process's id, so the next
-    run removes it if this one is killed (:func:`clvkit.publish.cleanup`).
+    cell that takes longer is interrupted and fails the notebook.
 
     Raises ``papermill.PapermillExecutionError`` when a cell fails (the partial notebook is
     written to ``output`` first), ``nbclient`` 's ``CellTimeoutError`` on a timeout.
     """
     import papermill
 
-    from clvkit.publish import KERNEL_PREFIX
-
-    quiet = logging.NullHandler()  # nbclient logs a timeout itself; the run's error line says it
-    logging.getLogger("papermill").addHandler(quiet)
-    with tempfile.TemporaryDirectory(prefix=f"{KERNEL_PREFIX}{os.getpid()}-") as socket_dir:
-        km = _kernel_manager(socket_dir)
-        km.connection_file = str(Path(socket_dir) / "kernel.json")
-        _RUNNING.add(km)
+    def run(km) -> None:
+        quiet = logging.NullHandler()  # nbclient logs a timeout itself; the run's error line says it
+        logging.getLogger("papermill").addHandler(quiet)
         try:
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name="python3",
                 language="python", km=km, progress_bar=sys.stderr.isatty(), log_output=False,
                 cwd=str(cwd or notebook.parent), execution_timeout=timeout)
+        finally:
+            logging.getLogger("papermill").removeHandler(quiet)
+
+    if km is not None:
+        _reset_kernel(km, cwd or notebook.parent)
+        return run(km)
+    with _kernel() as km:
+        run(km)
+
+
+@contextlib.contextmanager
+def _kernel():
+    """A kernel manager for this run, shut down on exit. Its sockets and connection file live in
+    one temporary folder named with this process's id, so the next run removes it if this one
+    is killed (:func:`clvkit.publish.cleanup`); while it runs, :func:`stop_kernels` can kill it."""
+    from jupyter_core.utils import run_sync
+
+    from clvkit.publish import KERNEL_PREFIX
+
+    with tempfile.TemporaryDirectory(prefix=f"{KERNEL_PREFIX}{os.getpid()}-") as socket_dir:
+        km = _kernel_manager(socket_dir)
+        km.connection_file = str(Path(socket_dir) / "kernel.json")
+        _RUNNING.add(km)
+        try:
+            yield km
         finally:  # a kernel manager passed in is not shut down by nbclient
             if km.has_kernel:
-                from jupyter_core.utils import run_sync
-
                 run_sync(km.shutdown_kernel)(now=True)
-            logging.getLogger("papermill").removeHandler(quiet)
             _RUNNING.discard(km)
 
 
@@ -214,8 +232,28 @@ def stop_kernels() -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-#: Notebooks executed at the same time (each in its own kernel process), at most one per core:
-#: the notebooks only read the stored result, so they are independent of each other.
+def _reset_kernel(km, cwd: Path) -> None:
+    """Start ``km``'s kernel in ``cwd`` if it is not running, else empty its user namespace
+    (``%reset``) and change to ``cwd``. (``km`` is asynchronous: see :func:`_kernel_manager`.)"""
+    from jupyter_core.utils import run_sync
+
+    if not km.has_kernel or not run_sync(km.is_alive)():
+        run_sync(km.start_kernel)(cwd=str(cwd))
+        return
+    kc = km.client()
+    kc.start_channels()
+    try:
+        run_sync(kc.wait_for_ready)(timeout=60)
+        run_sync(kc.execute_interactive)(
+            "get_ipython().run_line_magic('reset', '-f'); "
+            f"__import__('os').chdir({str(cwd)!r})", timeout=60, output_hook=lambda msg: None)
+    finally:
+        kc.stop_channels()
+
+
+#: Notebooks executed at the same time, at most one per core: the notebooks only read the
+#: stored result, so they are independent of each other. Each worker keeps one kernel for its
+#: notebooks (emptied between them), so the imports are paid once per worker, not per notebook.
 MAX_PARALLEL = 2
 
 
@@ -224,18 +262,52 @@ def execute_all(notebooks, folder: Path, parameters: dict, *, timeout: float | N
     """Execute each notebook into ``folder`` and convert it to HTML, up to ``MAX_PARALLEL`` at
     a time; return ``{notebook: exception}`` of those that failed, in notebook order (empty when
     all succeeded). Every notebook runs to its end even when another fails."""
+    import queue
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(nb: Path) -> None:
-        executed = folder / nb.name
-        logger.info("executing %s", nb.name)
-        execute(nb, executed, parameters, cwd=nb.parent, timeout=timeout)
-        to_html(executed, executed.with_suffix(".html"))
+    todo: queue.Queue = queue.Queue()
+    for nb in notebooks:
+        todo.put(nb)
+    errors: dict = {}
+
+    def worker() -> None:
+        with _kernel() as km:
+            while True:
+                try:
+                    nb = todo.get_nowait()
+                except queue.Empty:
+                    return
+                executed = folder / nb.name
+                logger.info("executing %s", nb.name)
+                try:
+                    execute(nb, executed, parameters, cwd=nb.parent, km=km, timeout=timeout)
+                    to_html(executed, executed.with_suffix(".html"))
+                except Exception as exc:  # reported by the caller, with the notebook
+                    errors[nb] = exc
 
     workers = max(1, min(MAX_PARALLEL, os.cpu_count() or 1, len(notebooks)))
     with ThreadPoolExecutor(workers, thread_name_prefix="clvkit-notebook") as pool:
-        futures = {nb: pool.submit(one, nb) for nb in notebooks}
-        return {nb: f.exception() for nb, f in futures.items() if f.exception() is not None}
+        for f in [pool.submit(worker) for _ in range(workers)]:
+            f.result()
+    return {nb: errors[nb] for nb in notebooks if nb in errors}
+
+
+def repoint_result(notebooks, build: Path, dest: Path) -> None:
+    """Make the executed notebooks' ``result_dir`` name the published run, not the build folder,
+    so an executed notebook opened from the run re-runs on the run's stored result."""
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    for nb in notebooks:
+        path = build / nb.name
+        if not path.exists():
+            continue
+        doc = nbformat.read(path, as_version=4)
+        for cell in doc.cells:
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                old, new = (PythonTranslator.translate(str(d / RESULT_DIR)) for d in (build, dest))
+                cell.source = cell.source.replace(old, new)
+        nbformat.write(doc, path)
 
 
 def to_html(notebook: Path, output: Path) -> Path:
@@ -454,6 +526,7 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
             index = render_index(build, meta)
             (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
                                             encoding="utf-8")
+            repoint_result(notebooks, build, dest)
             publish.replace_dir(build, dest)
         finally:
             if build.exists():

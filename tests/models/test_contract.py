@@ -10,14 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvkit.datasets import load_donations
+from clvkit.datasets import load_cdnow, load_donations
 from clvkit.datasets.cdnow import lifetimes_data_path
 from clvkit import models
 from clvkit.errors import ClvkitError, ConfigError, DataError, ModelError, NotFittedError
-from clvkit.models import BetaGeo, GammaGamma, Model, ModifiedBetaGeo
+from clvkit.models import (BetaGeo, BetaGeoCNBD, GammaGamma, GammaGompertzNBD, Model,
+                           ModifiedBetaGeo, ModifiedBetaGeoCNBD)
 from clvkit.models.bgbb import BetaGeoBetaBinom
 from clvkit.models.paretonbd import ParetoNBD
 from clvkit.models.sbg import ShiftedBetaGeo
+from clvkit.rfm import rfm_summary
+
+from model_sim import simulate_ggomnbd
 
 
 @dataclass
@@ -55,11 +59,25 @@ def _cohorts(*_):
                                     500, 320, 240, 200, 170]})
 
 
+def _cdnow_with_litt(*_):
+    return rfm_summary(load_cdnow(), observation_end="1997-09-30", litt=True)
+
+
+def _ggomnbd_data(*_):
+    """Simulated with an age effect (on CDNOW the GGompertz/NBD fit is the Pareto/NBD limit,
+    where b and beta are not identified apart: see test_ggomnbd)."""
+    return simulate_ggomnbd(2000, 0.8, 3.0, 0.05, 1.0, 2.0, seed=1)
+
+
 RFM_BAD = (lambda d: d.assign(recency=d["T"] + 1.0), "recency > T")
 SPECS = {
     "BetaGeo": Spec(BetaGeo, _summary, _rfm_predict, *RFM_BAD, _no_repeat),
     "ModifiedBetaGeo": Spec(ModifiedBetaGeo, _summary, _rfm_predict, *RFM_BAD, _identical),
     "ParetoNBD": Spec(ParetoNBD, _summary, _rfm_predict, *RFM_BAD, _no_repeat),
+    "BetaGeoCNBD": Spec(BetaGeoCNBD, _cdnow_with_litt, _rfm_predict, *RFM_BAD, _identical),
+    "ModifiedBetaGeoCNBD": Spec(ModifiedBetaGeoCNBD, _cdnow_with_litt, _rfm_predict, *RFM_BAD,
+                                _identical),
+    "GammaGompertzNBD": Spec(GammaGompertzNBD, _ggomnbd_data, _rfm_predict, *RFM_BAD, _no_repeat),
     "GammaGamma": Spec(GammaGamma, lambda s, sp: sp[["frequency", "monetary_value"]],
                        lambda m, d: m.expected_spend(d),
                        lambda d: d.drop(columns="monetary_value"), "monetary_value",
@@ -153,7 +171,11 @@ def test_summary_and_reprs(case):
     spec, _, model, _ = case
     table = model.summary()
     assert list(table.columns) == ["estimate", "se", "lower", "upper"]
-    assert np.all(table["lower"] < table["estimate"]) and np.all(table["estimate"] < table["upper"])
+    searched = list(getattr(spec.cls, "searched_params", ()))      # e.g. CNBD-k's k
+    free = table.drop(index=searched)
+    assert np.all(free["lower"] < free["estimate"]) and np.all(free["estimate"] < free["upper"])
+    fixed = table.loc[searched]
+    assert np.all(fixed["se"] == 0) and np.all(fixed["lower"] == fixed["estimate"])
     text = repr(model)
     assert text.startswith(f"<{spec.cls.__name__} fitted on {model.n_customers_:,} customers")
     assert all(f"{p}=" in text for p in spec.cls.param_names)
@@ -249,3 +271,12 @@ def test_empty_input_is_a_clear_error(case):
     spec, data, _, _ = case
     with pytest.raises(ClvkitError, match="no customers|none of the 0 customers|table is empty"):
         spec.cls().fit(data.iloc[:0])
+
+
+def test_time_unit_is_a_fitted_attribute_with_a_deprecated_read_only_alias(case):
+    _, data, model, _ = case
+    assert model.time_unit_ == data.attrs.get("time_unit", model.time_unit_)
+    with pytest.warns(DeprecationWarning, match="use time_unit_"):
+        assert model.time_unit == model.time_unit_
+    with pytest.raises(AttributeError):
+        model.time_unit = "D"
