@@ -131,7 +131,6 @@ def test_loading_a_missing_or_foreign_result_says_what_to_do(tmp_path, res):
 # ---------------------------------------------------------------------- model choice
 def test_best_model_has_the_lowest_holdout_error_with_aic_breaking_near_ties(res, cfg):
     """Recomputed here from the diagnostics: fit each candidate on the calibration period."""
-    from clvkit import models
     from clvkit.rfm import calibration_holdout
 
     ch = calibration_holdout(res.transactions, calibration_end=cfg.summary.calibration_end,
@@ -142,9 +141,9 @@ def test_best_model_has_the_lowest_holdout_error_with_aic_breaking_near_ties(res
     cands = {k: spec.cls for k, spec in registry.purchase_models().items()
              if set(spec.needs) <= set(res.summary.columns)}     # the CNBD-k models need litt
     assert {"bgnbd", "paretonbd", "mbgnbd", "ggomnbd"} <= set(cands)
-    mae = {k: diagnostics.holdout_errors(cls().fit(cal), ch)["mae"] for k, cls in cands.items()}
-    aic = {k: 2 * len(cls().fit(res.summary).params_) - 2 * cls().fit(res.summary).log_likelihood_
-           for k, cls in cands.items()}
+    fits = {k: cls().fit(cal) for k, cls in cands.items()}
+    mae = {k: diagnostics.holdout_errors(f, ch)["mae"] for k, f in fits.items()}
+    aic = {k: 2 * len(f.params_) - 2 * f.log_likelihood_ for k, f in fits.items()}
     best = min(mae.values())
     tied = [k for k in mae if mae[k] <= best * (1 + pipeline.HOLDOUT_TIE)]
     expected = min(tied, key=aic.get)
@@ -155,6 +154,17 @@ def test_best_model_has_the_lowest_holdout_error_with_aic_breaking_near_ties(res
     assert comp.loc[expected, "chosen"] and comp["chosen"].sum() == 1
     np.testing.assert_allclose(comp["holdout_mae"].to_dict()[expected], mae[expected])
     assert choice.name in choice.reason and "holdout" in choice.reason
+    # the chosen model then scores on the full data
+    full = type(fits[expected])().fit(res.summary)
+    pd.testing.assert_series_equal(res.transaction_model.params_, full.params_)
+    assert not np.allclose(full.params_, fits[expected].params_)
+
+
+def test_case_study_in_a_second_process_equals_the_one_computed_inline(cfg, res, monkeypatch):
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_ROWS", 0)
+    job = pipeline._start_impact(cfg, pipeline.load_data(cfg))
+    assert job.__name__ == "result"  # the forked worker's, not the inline lambda
+    assert_same(job(), res.impact)
 
 
 def test_aic_decides_without_a_holdout_and_a_named_model_is_kept(res, cfg):
@@ -231,6 +241,10 @@ def test_report_computes_once_and_a_users_own_notebooks_read_the_stored_result(
                   if c.cell_type == "code" for o in c.get("outputs", []))
     assert f"fingerprint {run.fingerprint}" in out
     assert not (tmp_path / "cache").exists()  # the kernel read the stored result
+    # the executed notebook, opened from the published run, points at the run's result
+    injected = nbformat.read(run.path / "mine.ipynb", 4).cells[2]
+    assert "injected-parameters" in injected.metadata.tags
+    assert f'result_dir = "{run.path / "result"}"' in injected.source
 
 
 def test_clvkit_report_runs_from_a_folder_outside_the_project(tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from IPython.display import Markdown
 
 from clvkit import plots
-from clvkit.display import table
+from clvkit.display import byline, table
 
 __all__ = ["calibration_plot", "candidate_models", "header", "holdout_summary", "impact_balance",
            "impact_effects_plot", "impact_effects_table", "impact_method", "impact_summary",
@@ -41,8 +41,7 @@ _SAID = Markdown("")  # an empty section's later cells: the note was already sho
 def header(res) -> Markdown:
     """The line under a report's title: scenario, data source, observation end, run date."""
     i = res.info
-    return Markdown(f"**{i.title}** · {i.source} · observation end {i.observation_end:%Y-%m-%d}"
-                    f" · run {i.run_date:%Y-%m-%d}")
+    return byline(i.title, i.source, i.observation_end, i.run_date)  # every part escaped
 
 
 # ------------------------------------------------------------------------- models

@@ -111,8 +111,9 @@ def _scorer(fit: SparkFit, config):
             summary.attrs["time_unit"] = unit
             scored = score_customers(fit.transaction_model, fit.spend_model, summary,
                                      horizon=v.horizon, horizon_unit=v.horizon_unit,
-                                     discount_rate=v.discount_rate, discount_unit=v.discount_unit)
-            yield scored.reset_index()
+                                     discount_rate=v.discount_rate, discount_unit=v.discount_unit,
+                                     margin=v.margin)
+            yield scored.reset_index()[["customer_id", *_SCORED_COLUMNS]]   # the schema's
     return score
 
 
@@ -276,7 +277,8 @@ def _assigner(config, cuts, second_cuts, bounds, run_date):
                 tier_2d = _tier_2d(second, tier, stage, segment, scored, second_cuts)
             action = tiers.assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
                                           require_actions=pb.require_actions,
-                                          prospect_label=t.prospect_label, labels=labels).action
+                                          prospect_label=t.prospect_label, labels=labels,
+                                          table=pb.table, protect=pb.protect).action
             yield pd.DataFrame({
                 "customer_id": ids, "tier": tier.astype(str).to_numpy(),
                 "tier_2d": np.asarray(tier_2d, dtype=object),
