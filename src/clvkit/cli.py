@@ -458,6 +458,12 @@ def _report(args: argparse.Namespace) -> int:
             raise
         raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
                           "version", fix=f"use clvkit run {args.params}") from None
+    from clvkit import config
+
+    if not config.load(args.params).has_amounts:  # the spend sections have no "no amounts" form
+        raise ConfigError("the HTML reports need amounts, and these transactions have none "
+                          "(amount: null)", fix=f"use clvkit score {args.params} --out DIR for "
+                          "the tiers on expected purchases")
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _stop)
     try:
