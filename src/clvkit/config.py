@@ -323,10 +323,13 @@ class TiersConfig:
 @dataclass(frozen=True)
 class SegmentsConfig:
     """RFM segments: by rules (``mapping`` of RFM patterns to names; empty = the documented
-    default in ``clvkit.tiers``) or by k-means clustering."""
+    default in ``clvkit.tiers``), by k-means clustering, or ``rfm8``: the eight high/low classes
+    (重要价值客户 …; R, F, M each high or low against ``cut``, the mean or the median), named in
+    the report's language."""
 
-    method: Literal["rules", "kmeans"] = "rules"
+    method: Literal["rules", "kmeans", "rfm8"] = "rules"
     mapping: dict[str, str] = _f({})
+    cut: Literal["mean", "median"] = "mean"
 
 
 @dataclass(frozen=True)
@@ -367,9 +370,11 @@ class PlaybookConfig:
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """Tier export options (``tiers.csv`` / ``tiers.parquet``)."""
+    """Tier export options (``tiers.csv`` / ``tiers.parquet``). ``csv_bom``: write a UTF-8
+    byte-order mark so Excel reads Chinese correctly; by default on when ``report.language`` is
+    ``zh``, off otherwise."""
 
-    csv_bom: bool = False
+    csv_bom: bool | None = None
 
 
 # ------------------------------------------------------------ satisfaction, retention, impact
@@ -423,10 +428,14 @@ class ImpactConfig:
 # ------------------------------------------------------------------------- report, spark
 @dataclass(frozen=True)
 class ReportConfig:
-    """Which report notebooks to run (empty = all) and the report title."""
+    """Which report notebooks to run (empty = all), the report title, the language of every
+    heading, sentence and label (``en`` or ``zh``, from ``clvkit.i18n``'s catalogues), and
+    whether ``clvkit report`` also writes one PDF of the summary and reports (``pdf: true``)."""
 
     notebooks: tuple[str, ...] = ()
     title: str | None = None
+    language: Literal["en", "zh"] = "en"
+    pdf: bool = False
 
 
 @dataclass(frozen=True)
@@ -495,6 +504,9 @@ class Config:
             cfg = _convert(cls, d, "", base)
         except ConfigError as e:
             raise ConfigError(e.problem, key=e.key, file=source, fix=e.fix) from None
+        if cfg.export.csv_bom is None:  # Excel needs the BOM to read Chinese CSV as UTF-8
+            cfg = dataclasses.replace(cfg, export=dataclasses.replace(
+                cfg.export, csv_bom=cfg.report.language == "zh"))
         return dataclasses.replace(cfg, source=src)
 
     def to_dict(self) -> dict:

@@ -263,6 +263,9 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     rfm = tiers.rfm_scores(scored)
     if config.segments.method == "kmeans":
         seg_res = tiers.kmeans_segments(scored)
+    elif config.segments.method == "rfm8":
+        seg_res = tiers.rfm8_segments(scored, cut=config.segments.cut,
+                                      language=config.report.language)
     else:
         seg_res = tiers.rfm_segments(rfm, config.segments.mapping or None)
     segment = seg_res.segment.astype("string").reindex(tier.index).fillna("prospect")

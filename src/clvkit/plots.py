@@ -48,7 +48,59 @@ def set_theme() -> str | None:
         "savefig.dpi": 100, "figure.figsize": (8, 4.2), "axes.spines.top": False,
         "axes.spines.right": False})
     mpl.rcParams["figure.constrained_layout.use"] = True
+    _show_sharp_with_alt()
     return font
+
+
+def describe(fig) -> str:
+    """Alt text for a figure: its titles and axis labels (``Chart: <title>. x: …; y: …``)."""
+    from clvkit import i18n
+
+    parts = []
+    for ax in fig.get_axes():
+        title = " ".join(t for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right")) if t)
+        if not (title or ax.get_xlabel() or ax.get_ylabel()):
+            continue  # colour bars and empty axes
+        parts.append(i18n.t("chart.alt", title=title or "–", x=ax.get_xlabel() or "–",
+                            y=ax.get_ylabel() or "–"))
+    suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) else ""
+    return " ".join(([suptitle] if suptitle else []) + parts) or i18n.t("chart.alt_default")
+
+
+def figure_png(fig) -> tuple[str, dict] | None:
+    """A figure as a 2× PNG (base64) with display size and alt text, for IPython's formatter.
+
+    The PNG has twice the pixels of its displayed size (``width``/``height`` metadata), so it is
+    sharp on high-resolution screens and still at least 1.5× its width when a phone shrinks it.
+    """
+    import base64
+    import io
+    import struct
+
+    if not fig.get_axes():
+        return None
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=2 * fig.dpi, bbox_inches="tight",
+                facecolor="white")
+    data = buffer.getvalue()
+    width, height = struct.unpack(">II", data[16:24])  # the PNG IHDR chunk
+    return (base64.b64encode(data).decode("ascii"),
+            {"width": width // 2, "height": height // 2, "alt": describe(fig)})
+
+
+def _show_sharp_with_alt() -> None:
+    """In IPython, show figures through :func:`figure_png` (2× PNG with alt text)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    import matplotlib.pyplot  # noqa: F401  (loads the inline backend, which sets its formatter)
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
 
 
 def _axes(ax, figsize=None):

@@ -197,29 +197,11 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None 
                 km.shutdown_kernel(now=True)
 
 
-def to_html(notebook: Path, output: Path) -> Path:
-    """Convert an executed notebook to a self-contained HTML page with the code hidden."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | None = None) -> Path:
+    """Convert an executed notebook to a self-contained HTML page (see ``clvkit.pages.to_html``)."""
+    from clvkit import pages
 
-    exporter = HTMLExporter(
-        template_name=TEMPLATE,
-        extra_template_basedirs=[str(resources.files("clvkit") / "templates")],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        embed_images=True)
-    nb = nbformat.read(notebook, as_version=4)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
-    head, sep, rest = body.partition("<body")
-    output.write_text(_CSS_COMMENT.sub(_drop_url_comment, head) + sep + rest, encoding="utf-8")
-    return output
-
-
-_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-
-
-def _drop_url_comment(match: re.Match) -> str:
-    """JupyterLab's inlined CSS cites web pages in comments; drop those so no URL is left at all."""
-    return "" if "://" in match.group() else match.group()
+    return pages.to_html(notebook, output, language=language, nav=nav)
 
 
 def _fingerprint_params(params_path: Path) -> str:
@@ -360,8 +342,27 @@ pre {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
     return path
 
 
+def publish_pages(folder: Path, cfg, run_date: str) -> list[Path]:
+    """Convert every executed notebook in ``folder`` to HTML, with the run's nav bar.
+
+    Runs after all notebooks are executed, so each page's nav lists every report of the run
+    (also those kept from an earlier ``--only`` run of the same date).
+    """
+    from clvkit import pages
+
+    executed = sorted(folder.glob("[0-9]*.ipynb"))
+    entries = [pages.Page(nb.with_suffix(".html").name, _title(nb)) for nb in executed]
+    written = []
+    for nb, entry in zip(executed, entries):
+        nav = pages.nav_resources(entries, entry.href, brand=cfg.display_title, run_date=run_date,
+                                  language=cfg.report.language)
+        written.append(pages.to_html(nb, nb.with_suffix(".html"), language=cfg.report.language,
+                                     nav=nav))
+    return written
+
+
 def run_report(params_path, out="reports", run_date=None, only=None, *,
-               notebooks_dir=None, export=True) -> RunResult:
+               notebooks_dir=None, export=True, pdf=None) -> RunResult:
     """Execute the report notebooks for a scenario and publish the HTML reports.
 
     Parameters
@@ -381,6 +382,9 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
         Where the notebooks are; by default ``notebooks/`` beside the params folder.
     export : bool
         Run the score step that writes the tier export (``tiers.csv``, ``tiers.parquet``).
+    pdf : bool, optional
+        Also write one PDF of the summary and reports (``clvkit.pdf``); default the params'
+        ``report.pdf``.
 
     Returns
     -------
@@ -432,7 +436,7 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                     failed.parent.mkdir(parents=True, exist_ok=True)
                     _replace_dir(build, failed)
                     raise ReportError(_failure_line(nb.name, exc, failed)) from exc
-                to_html(executed, executed.with_suffix(".html"))
+            written = publish_pages(build, cfg, date)
             from clvkit import __version__
 
             meta = {"scenario": scenario, "run_date": date,
@@ -445,6 +449,10 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
             index = render_index(build, meta)
             (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
                                             encoding="utf-8")
+            if cfg.report.pdf if pdf is None else pdf:
+                from clvkit import pdf as _pdf
+
+                _pdf.write_pdf([index, *written], build / f"{scenario}-{date}.pdf")
             _replace_dir(build, dest)
         finally:
             if build.exists():
