@@ -88,14 +88,17 @@ def print_header(title: str, run_date: str, *, language: str = "en") -> str:
 
 
 def nav_resources(pages: Sequence[Page], current: str | None, *, brand: str, run_date: str,
-                  language: str = "en", index: Page | None = None) -> dict:
+                  language: str = "en", index: Page | None = None,
+                  appendix: Page | None = None) -> dict:
     """What the template needs to draw the nav bar and prev/next links of page ``current``.
 
-    ``pages`` are the reports in order; ``index`` the summary page (first in the nav).
+    ``pages`` are the reports in order; ``index`` the summary page (first in the nav) and
+    ``appendix`` the run details (last; default ``appendix.html``).
     """
     lang = i18n.translator(language)
     first = index or Page("index.html", lang("nav.index"))
-    order = [first, *pages]
+    last = appendix or Page("appendix.html", lang("nav.appendix"))
+    order = [first, *pages, last]
     names = [p.href for p in order]
     at = names.index(current) if current in names else None
     return {
@@ -129,6 +132,61 @@ def add_toc(page: str, *, label: str, min_sections: int = TOC_MIN_SECTIONS) -> s
     close = page.find("</div>", end)
     at = close + len("</div>") if close >= 0 else end + len("</h1>")
     return page[:at] + toc + page[at:]
+
+
+def stylesheet() -> str:
+    """The shared stylesheet (``templates/clvkit_report/static/clvkit.css``)."""
+    path = resources.files("clvkit") / "templates" / TEMPLATE / "static" / "clvkit.css"
+    return path.read_text(encoding="utf-8")
+
+
+def page(title: str, body: str, *, language: str = "en", nav: dict | None = None) -> str:
+    """A whole HTML page in the reports' look (for the index and the appendix).
+
+    ``body`` is HTML built by the caller with escaped text; ``title`` is escaped here.
+    """
+    nav = nav or {}
+    bar = pager = ""
+    if nav.get("nav"):
+        links = "".join(f'<a href="{_esc(i["href"])}"'
+                        + (' aria-current="page"' if i["current"] else "")
+                        + f'>{_esc(i["title"])}</a>' for i in nav["nav"])
+        bar = (f'<a class="skip" href="#content">{_esc(nav["labels"]["skip"])}</a>'
+               f'<nav class="clvkit-nav" aria-label="reports"><div class="bar">'
+               f'<a class="brand" href="{_esc(nav["index_href"])}">{_esc(nav["brand"])}</a>'
+               f'<span class="pages">{links}</span></div></nav>')
+        prev, nxt = nav.get("prev"), nav.get("next")
+        pager = ('<nav class="clvkit-pager" aria-label="previous and next"><span>'
+                 + (f'<a href="{_esc(prev["href"])}" rel="prev">← {_esc(nav["labels"]["previous"])}: '
+                    f'{_esc(prev["title"])}</a>' if prev else "")
+                 + "</span><span>"
+                 + (f'<a href="{_esc(nxt["href"])}" rel="next">{_esc(nav["labels"]["next"])}: '
+                    f'{_esc(nxt["title"])} →</a>' if nxt else "")
+                 + "</span></nav>")
+    header = nav.get("print_header", "")
+    return f"""<!DOCTYPE html>
+<html lang="{i18n.HTML_LANG[language]}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<meta name="generator" content="clvkit">
+<title>{_esc(title)}</title>
+<style type="text/css">
+{stylesheet()}
+@page {{ size: A4; margin: 16mm 14mm 18mm 14mm;
+  @top-left {{ content: "{header}"; font-size: 8pt; color: #5f6b7a; }}
+  @bottom-right {{ content: counter(page) " / " counter(pages); font-size: 8pt; color: #5f6b7a; }} }}
+</style>
+</head>
+<body class="clvkit">
+{bar}
+<main id="content">
+{body}
+{pager}
+</main>
+</body>
+</html>
+"""
 
 
 def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | None = None) -> Path:
