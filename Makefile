@@ -25,8 +25,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not spark and not browser" $(PYTEST_ARGS)
 
+# the report notebooks ship inside the package (clvkit report runs them from any folder);
+# --allow-root only when running as root (a container), where Jupyter refuses to start without it
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) src/clvkit/notebooks/
 
 bench: $(STAMP)  # long: each script measures side by side and prints its table for bench/RESULTS.md
 	set -e; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done

@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
     rp.add_argument("--only", action="append", metavar="NAME",
                     help="run only this notebook (repeatable), e.g. 03_tiers")
+    rp.add_argument("--notebooks", type=Path, metavar="DIR",
+                    help="run your own report notebooks from DIR (default: the notebooks "
+                    "shipped with clvkit); each gets params, run_date and result_dir")
     rp.add_argument("--pdf", action="store_true", default=None,
                     help="also write one PDF of the summary and reports (needs Chromium; "
                          "report.pdf: true in the params does the same)")
@@ -215,7 +218,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
                           "version", fix=f"use clvkit run {args.params}") from None
     result = report.run_report(args.params, out=args.out, run_date=args.run_date,
-                               only=args.only, pdf=args.pdf)
+                               only=args.only, notebooks_dir=args.notebooks, pdf=args.pdf)
     for line in _describe_result(result):
         print(line)
     return 0

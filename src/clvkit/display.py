@@ -8,7 +8,8 @@ notebooks only choose *which* columns to show and stay logic-free:
 * thousands separators everywhere (``132,426``), a fixed number of decimals per column;
 * shares as percentages (``60.4%``), money in whole units when the amounts are large;
 * dates as ``YYYY-MM-DD``, booleans as yes/no, missing values as an en dash;
-* readable headers (``clv_at_risk`` -> "CLV at risk"), text left-aligned, the index hidden.
+* readable headers (``clv_at_risk`` -> "CLV at risk"), text left-aligned, the index hidden;
+* identifiers (``customer_id``, ``*_id``) as they are: ``1981``, not ``1,981``.
 
 Formatting only: nothing here computes a statistic, and the full unformatted tables stay in the
 run's CSV exports.
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["MODEL_NAMES", "definitions", "format_value", "header", "largest", "table"]
+__all__ = ["MODEL_NAMES", "definitions", "format_value", "header", "is_id", "largest", "table"]
 
 #: Shown for a missing value (NaN, NA, NaT, None).
 MISSING = "–"
@@ -83,8 +84,17 @@ def _money_format(values: pd.Series) -> str:
     return "{:,.0f}" if whole else "{:,.2f}"
 
 
+def is_id(name) -> bool:
+    """True for an identifier column (``customer_id``, ``id``, ``order_id``): its integers are
+    labels, shown as they are (``1981``), never with thousands separators."""
+    text = str(name).lower()
+    return text == "id" or text.endswith("_id")
+
+
 def _formatter(column: pd.Series, *, percent: bool, money: bool, integer: bool, digits: int):
     dtype = column.dtype
+    if is_id(column.name) and not (percent or money or integer):
+        return lambda v: MISSING if _is_missing(v) else str(v)
     if percent:
         return "{:.1%}"
     if money:
@@ -179,7 +189,8 @@ def table(frame, *, columns: Mapping | Iterable | None = None, percent=(), money
     if not index:
         styler = styler.hide(axis="index")
     else:
-        styler = styler.format_index(lambda v: format_value(v, digits=digits), axis="index",
+        show = str if is_id(data.index.name) else (lambda v: format_value(v, digits=digits))
+        styler = styler.format_index(show, axis="index",
                                      escape="html")
     if text_cols:
         styler = styler.set_properties(subset=text_cols, **{"text-align": "left"})

@@ -202,13 +202,10 @@ def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | N
         From :func:`nav_resources`; without it the page has no nav bar.
     """
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(
-        template_name=TEMPLATE,
-        extra_template_basedirs=[str(resources.files("clvkit") / "templates")],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        embed_images=True, language_code=i18n.HTML_LANG[language])
+    from clvkit.nbexport import ClvkitHTMLExporter
+
+    exporter = ClvkitHTMLExporter(language_code=i18n.HTML_LANG[language])
     nb = nbformat.read(notebook, as_version=4)
     body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": notebook.stem}, "clvkit": nav or {}})

@@ -1,11 +1,17 @@
-"""A scenario's steps, in order: load its data (here), then score it (``clvkit.tiers``' part).
+"""The one orchestrator: a scenario's steps, in order, computed once.
 
-``load_data(config)`` turns a validated :class:`clvkit.config.Config` into the clean tables of
-docs/DATA.md, whatever the source: simulated, the real CDNOW data, or the user's files. Every
-source goes through ``clvkit.clean.clean_transactions`` so the audit ledger always exists.
+``run(config)`` computes everything the scenario's reports show into one
+:class:`clvkit.result.ScenarioResult`: ``load_data`` (the clean tables of docs/DATA.md, whatever
+the source: simulated, the real CDNOW data, or the user's files; every source goes through
+``clvkit.clean.clean_transactions`` so the audit ledger always exists), the purchase model chosen
+by holdout error (``choose_transaction_model``) with its calibration diagnostics, ``score``
+(value, tiers, segments, stages, playbook, watchlist, migration, profiles), then satisfaction,
+retention and the programme's impact. ``score_scenario`` is ``clvkit score``: the scoring part
+only, written as exports.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +20,8 @@ import pandas as pd
 
 from clvkit.config import Config, TableSource
 
-__all__ = ["ScenarioData", "ScoreResult", "fingerprint", "fit_models", "load_data", "score",
-           "score_scenario"]
+__all__ = ["ScenarioData", "ScoreResult", "choose_transaction_model", "fingerprint", "fit_models",
+           "load_data", "run", "score", "score_scenario"]
 
 
 @dataclass
@@ -213,7 +219,8 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
 
 
 def score(config: Config, data: ScenarioData, *, run_date=None,
-          previous: pd.DataFrame | None = None) -> ScoreResult:
+          previous: pd.DataFrame | None = None, summary: pd.DataFrame | None = None,
+          fitted=None) -> ScoreResult:
     """Summary → models → value → tiers, segments, stages, playbook, warning, migration.
 
     Parameters
@@ -227,6 +234,11 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
         Stamped on the export; default ``config.run_date``, else today.
     previous : DataFrame, optional
         The previous run's assignments (default: read from ``config.previous_run`` if set).
+    summary : DataFrame, optional
+        The RFM summary when already computed (:func:`run` passes it).
+    fitted : tuple, optional
+        ``(transaction_model, spend_model, comparison)`` when already fitted (:func:`run`
+        chooses the model by holdout error); default :func:`fit_models`.
 
     Returns
     -------
@@ -237,10 +249,9 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     from clvkit.value import score_customers
 
     run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
-    summary = rfm_summary(data.transactions, observation_end=data.observation_end,
-                          time_unit=config.summary.time_unit, period=config.summary.period,
-                          engine=config.summary.engine)
-    tm, sm, comparison = fit_models(config, summary)
+    if summary is None:
+        summary = _summary(config, data)
+    tm, sm, comparison = fitted if fitted is not None else fit_models(config, summary)
     v = config.value
     scored = score_customers(tm, sm, summary, horizon=v.horizon, horizon_unit=v.horizon_unit,
                              discount_rate=v.discount_rate, discount_unit=v.discount_unit)
@@ -361,3 +372,260 @@ def score_scenario(config: Config, out_dir, run_date=None) -> list:
         written.append(export.write_table(result.migration.moves, out / "migration_moves.csv",
                                           csv_bom=bom))
     return written
+
+
+# ------------------------------------------------------------------ the one orchestrator
+#: Holdout errors within this share of the best count as a tie, broken by AIC (``best``).
+HOLDOUT_TIE = 0.01
+
+
+def _summary(config: Config, data: ScenarioData) -> pd.DataFrame:
+    from clvkit.rfm import rfm_summary
+
+    return rfm_summary(data.transactions, observation_end=data.observation_end,
+                       time_unit=config.summary.time_unit, period=config.summary.period,
+                       engine=config.summary.engine)
+
+
+def _candidates(config: Config) -> dict:
+    """Registry key -> model class of the purchase models ``best`` chooses among."""
+    from clvkit import models
+
+    return {key: getattr(models, name) for key, name in _TRANSACTION_MODELS.items()}
+
+
+def _display_name(key: str) -> str:
+    from clvkit.display import MODEL_NAMES
+
+    return MODEL_NAMES.get(key, key)
+
+
+def choose_transaction_model(config: Config, summary: pd.DataFrame,
+                             holdout: pd.DataFrame | None = None):
+    """Fit the purchase model(s) and choose the one that scores the customers.
+
+    With ``model.transaction: best`` every candidate is fitted on the full ``summary`` and, when
+    a calibration/holdout frame is given, again on the calibration period: the chosen model has
+    the lowest holdout error per customer (mean absolute error of predicted holdout purchases);
+    candidates within ``HOLDOUT_TIE`` (1 %) of that error are tied and the lowest AIC (on the
+    full data) among them wins. Without a holdout the lowest AIC wins. A model named in the
+    params is used as it is (still compared on the holdout, for the report).
+
+    Parameters
+    ----------
+    config : Config
+        ``model.transaction``, ``model.penalizer`` and ``model.ci_level`` are used.
+    summary : DataFrame
+        The RFM summary (``frequency, recency, T``).
+    holdout : DataFrame, optional
+        ``clvkit.rfm.calibration_holdout`` at ``summary.calibration_end``.
+
+    Returns
+    -------
+    model : fitted purchase model
+        The chosen model fitted on ``summary``.
+    choice : clvkit.result.ModelChoice
+        The comparison table and the reason, for the report.
+    calibration_fits : dict or None
+        Every candidate fitted on the calibration period (None without a holdout).
+    """
+    from clvkit.models.diagnostics import holdout_errors
+    from clvkit.result import ModelChoice
+
+    m = config.model
+    cands = _candidates(config)
+    keys = list(cands) if m.transaction == "best" else [m.transaction]
+    make = {k: (lambda c=cands[k]: c(penalizer=m.penalizer, ci_level=m.ci_level)) for k in cands}
+    full = {k: make[k]().fit(summary) for k in keys}
+    rows = pd.DataFrame({
+        "name": [_display_name(k) for k in keys],
+        "n_params": [len(full[k].params_) for k in keys],
+        "log_likelihood": [full[k].log_likelihood_ for k in keys]}, index=pd.Index(keys, name="model"))
+    rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
+    cal_fits = None
+    if holdout is not None:
+        cal = holdout[["frequency", "recency", "T"]]
+        cal_fits = {k: make[k]().fit(cal) for k in cands}
+        errors = {k: holdout_errors(cal_fits[k], holdout) for k in keys}
+        rows["holdout_mae"] = [errors[k]["mae"] for k in keys]
+        rows["holdout_rmse"] = [errors[k]["rmse"] for k in keys]
+        rows["tied"] = rows["holdout_mae"] <= rows["holdout_mae"].min() * (1 + HOLDOUT_TIE)
+    if m.transaction != "best":
+        chosen, criterion = m.transaction, "params"
+        reason = (f"{_display_name(chosen)} is used because the params file names it "
+                  "(model.transaction); set it to best to choose by holdout error.")
+    elif holdout is not None:
+        tied = rows[rows["tied"]]
+        chosen = str(tied["aic"].idxmin())
+        criterion = "holdout"
+        best_mae = rows.loc[chosen, "holdout_mae"]
+        others = ", ".join(f"{rows.loc[k, 'name']} {rows.loc[k, 'holdout_mae']:.3f}"
+                           for k in keys if k != chosen)
+        reason = (f"{_display_name(chosen)} is used: fitted on the purchases to "
+                  f"{holdout.attrs.get('calibration_end', config.summary.calibration_end):%Y-%m-%d}, "
+                  f"it predicted each customer's holdout purchases with the smallest error "
+                  f"(mean absolute error {best_mae:.3f}; {others})")
+        reason += (f". {', '.join(tied.loc[tied.index != chosen, 'name'])} came within "
+                   f"{HOLDOUT_TIE:.0%} of it, and it has the lower AIC, which breaks the tie."
+                   if len(tied) > 1 else ".")
+    else:
+        chosen, criterion = str(rows["aic"].idxmin()), "aic"
+        reason = (f"{_display_name(chosen)} is used: it has the lowest AIC of "
+                  f"{', '.join(rows['name'])}. There is no holdout period to compare predictions "
+                  "on: set summary.calibration_end to choose by holdout error.")
+    rows["chosen"] = rows.index == chosen
+    choice = ModelChoice(chosen=chosen, name=_display_name(chosen), criterion=criterion,
+                         reason=reason, comparison=rows)
+    return full[chosen], choice, cal_fits
+
+
+def _calibration(config: Config, data: ScenarioData, holdout, cal_fits, chosen: str):
+    """The chosen model's holdout diagnostics (``clvkit.result.Calibration``)."""
+    from clvkit import units
+    from clvkit.models import diagnostics
+    from clvkit.result import Calibration
+
+    model = cal_fits[chosen]
+    unit = config.summary.time_unit
+    n_periods = int(units.convert((data.observation_end - data.transactions["date"].min()).days,
+                                  "D", unit))
+    candidates = diagnostics.compare_models(cal_fits, holdout=holdout)
+    candidates.index = pd.Index([_display_name(k) for k in candidates.index], name="model")
+    return Calibration(
+        calibration_end=pd.Timestamp(config.summary.calibration_end),
+        holdout_length=float(holdout["duration_holdout"].iloc[0]), customers=len(holdout),
+        errors={k: float(v) for k, v in diagnostics.holdout_errors(model, holdout).items()},
+        table=diagnostics.calibration_holdout_table(model, holdout),
+        tracking=diagnostics.tracking(model, data.transactions, period=unit,
+                                      n_periods=max(n_periods, 1)),
+        candidates=candidates)
+
+
+def _frequency_recency(config: Config, model, summary: pd.DataFrame):
+    from clvkit import units
+    from clvkit.models import diagnostics
+    from clvkit.result import FrequencyRecency
+
+    T = float(summary["T"].max())
+    horizon = float(units.convert(config.value.horizon, config.value.horizon_unit,
+                                  config.summary.time_unit))
+    table = diagnostics.frequency_recency_matrix(
+        model, T=T, max_frequency=int(min(15, summary["frequency"].quantile(0.95))),
+        horizon=horizon, recency_step=max(1.0, round(T / 12)))
+    return FrequencyRecency(table=table, T=T, horizon=horizon)
+
+
+def _coverage(data: ScenarioData, config: Config) -> dict:
+    tx = data.transactions
+    facts = {"first purchase": tx["date"].min(), "last purchase": tx["date"].max(),
+             "observation end": data.observation_end,
+             "customers who bought": int(tx["customer_id"].nunique()),
+             "purchase lines": len(tx), f"revenue ({config.currency})": float(round(tx["amount"].sum()))}
+    optional = {"customers on file (with prospects)": data.customers,
+                "survey responses": data.surveys, "complaints": data.complaints}
+    facts.update({k: None if v is None else len(v) for k, v in optional.items()})
+    return facts
+
+
+def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
+        data: ScenarioData | None = None):
+    """Compute everything a scenario's reports show, once, into one result.
+
+    Parameters
+    ----------
+    config : Config
+        A validated scenario (``clvkit.config.load``).
+    run_date : date-like, optional
+        Stamped on the exports; default ``config.run_date``, else today.
+    previous : DataFrame, optional
+        The previous run's assignments (default: read from ``config.previous_run`` if set).
+    data : ScenarioData, optional
+        The scenario's data when already loaded (default :func:`load_data`).
+
+    Returns
+    -------
+    clvkit.result.ScenarioResult
+        Store it with ``.save(folder)``; ``clvkit.notebook.setup`` reads it in a notebook.
+
+    Raises
+    ------
+    DataError, ConfigError
+        From loading, cleaning or a section's own checks.
+
+    Examples
+    --------
+    >>> from clvkit.config import Config
+    >>> cfg = Config.from_dict({"scenario": "cd", "data": {"source": "cdnow"},
+    ...     "summary": {"calibration_end": "1997-09-30"}, "model": {"transaction": "best"},
+    ...     "satisfaction": {"enabled": False}, "impact": {"enabled": False}})
+    >>> res = run(cfg, run_date="1998-07-01")
+    >>> res.model_choice.criterion, len(res.assignments)
+    ('holdout', 2357)
+    """
+    import time
+
+    from clvkit import __version__, retention, satisfaction, units
+    from clvkit.result import RunInfo, ScenarioResult
+    from clvkit.rfm import calibration_holdout
+
+    started = time.perf_counter()
+    data = load_data(config) if data is None else data
+    run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
+    s = config.summary
+    summary = _summary(config, data)
+    holdout = None if s.calibration_end is None else calibration_holdout(
+        data.transactions, calibration_end=s.calibration_end,
+        observation_end=data.observation_end, time_unit=s.time_unit, period=s.period,
+        engine=s.engine)
+    tm, choice, cal_fits = choose_transaction_model(config, summary, holdout)
+    from clvkit import models
+
+    sm = models.GammaGamma(penalizer=config.model.penalizer,
+                           ci_level=config.model.ci_level).fit(summary)
+    comparison = choice.comparison.reset_index()[["model", "log_likelihood", "n_params", "aic"]]
+    sc = score(config, data, run_date=run_date, previous=previous, summary=summary,
+               fitted=(tm, sm, comparison))
+    tier, tx = sc.tiers.tier, data.transactions
+    sat = None
+    if config.satisfaction.enabled and data.surveys is not None:
+        sat = satisfaction.analyse(data.surveys, tier, complaints=data.complaints,
+                                   transactions=tx, p_alive=sc.scored["p_alive"])
+    r = config.retention
+    imp = None
+    if config.impact.enabled and data.programme is not None:
+        from clvkit import impact
+
+        i = config.impact
+        start = i.programme_start or data.truth.programme.start
+        imp = impact.evaluate_programme(
+            tx, data.programme, start=start, surveys=data.surveys, outcomes=i.outcomes,
+            pre_days=i.pre_days, post_days=i.post_days, observation_end=data.observation_end,
+            churn_window_days=r.churn_window_days, n_boot=i.n_boot, seed=i.seed)
+    monthly = (tx.resample("MS", on="date")["amount"].agg(["size", "sum"])
+               .rename(columns={"size": "lines", "sum": "revenue"}))
+    v = config.value
+    info = RunInfo(
+        scenario=config.scenario, title=config.display_title, source=data.source,
+        observation_end=data.observation_end, run_date=run_date, fingerprint=data.fingerprint,
+        currency=config.currency, time_unit=units.UNIT_NAMES[s.time_unit],
+        horizon=f"{v.horizon:g} {units.UNIT_NAMES[v.horizon_unit]}", clvkit_version=__version__)
+    result = ScenarioResult(
+        config=config, info=info, transactions=tx, ledger=data.ledger, customers=data.customers,
+        surveys=data.surveys, complaints=data.complaints, programme=data.programme,
+        coverage=_coverage(data, config), monthly=monthly, summary=summary,
+        transaction_model=tm, spend_model=sm, model_choice=choice,
+        calibration=(None if holdout is None
+                     else _calibration(config, data, holdout, cal_fits, choice.chosen)),
+        frequency_recency=_frequency_recency(config, tm, summary),
+        scored=sc.scored, assignments=sc.assignments, prospects=sc.prospects, tiers=sc.tiers,
+        grid=sc.grid, rfm=sc.rfm, segments=sc.segments, stages=sc.stages, playbook=sc.playbook,
+        warning=sc.warning, migration=sc.migration, profiles=sc.profiles, satisfaction=sat,
+        cohorts=retention.cohort_matrix(tx, observation_end=data.observation_end),
+        churn=retention.churn_by_tier(tx, tier, observation_end=data.observation_end,
+                                      window_days=r.churn_window_days,
+                                      p_alive=sc.scored["p_alive"], threshold=r.p_alive_threshold),
+        time_to_next=retention.time_to_next_purchase(tx, tier,
+                                                     observation_end=data.observation_end),
+        impact=imp, truth=data.truth)
+    result.info = dataclasses.replace(info, seconds=time.perf_counter() - started)
+    return result

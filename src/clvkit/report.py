@@ -39,15 +39,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from clvkit.errors import ClvkitError, ConfigError
 
 logger = logging.getLogger(__name__)
 
-#: Names every report notebook's ``parameters`` cell may define; ``run_report`` injects all of them.
-PARAMETERS = ("params", "run_date")
+#: Names every report notebook's ``parameters`` cell may define; ``run_report`` injects all of them
+#: (``result_dir``: the folder of the stored scenario result, None when the run computed none).
+PARAMETERS = ("params", "run_date", "result_dir")
+#: The stored scenario result's folder inside a run (``clvkit.result.ScenarioResult.save``).
+RESULT_DIR = "result"
 TEMPLATE = "clvkit_report"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -88,14 +90,15 @@ class RunResult:
     fingerprint: str = ""
 
 
-def default_notebooks_dir(params_path: str | os.PathLike) -> Path:
-    """Where the report notebooks live: ``notebooks/`` next to the params folder, else in the cwd.
+def default_notebooks_dir(params_path: str | os.PathLike | None = None) -> Path:
+    """The report notebooks shipped with clvkit (package data), so a run needs no project folder.
 
-    A project keeps ``params/<scenario>.yaml`` and ``notebooks/`` side by side at its root, so the
-    notebooks are found from the params file wherever the command is run from (cron's cwd is ``~``).
+    ``params_path`` is accepted for compatibility and not used: a user's own notebook set is
+    passed explicitly (``run_report(notebooks_dir=...)``, ``clvkit report --notebooks DIR``).
     """
-    beside = Path(params_path).resolve().parent.parent / "notebooks"
-    return beside if beside.is_dir() else Path.cwd() / "notebooks"
+    from clvkit.notebook import notebooks_dir
+
+    return notebooks_dir()
 
 
 def select_notebooks(notebooks_dir: str | os.PathLike, only=None) -> list[Path]:
@@ -110,7 +113,8 @@ def select_notebooks(notebooks_dir: str | os.PathLike, only=None) -> list[Path]:
     found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
     if not found:
         raise ConfigError(f"no report notebooks (*.ipynb) in {folder}", key="notebooks",
-                          fix="run from the project root or pass the notebooks folder")
+                          fix="pass a folder of .ipynb files with --notebooks DIR, or leave it "
+                              "out to run the notebooks shipped with clvkit")
     if only is None:
         return found
     wanted = [only] if isinstance(only, str) else list(only)
@@ -209,16 +213,20 @@ def _fingerprint_params(params_path: Path) -> str:
 
 
 def score_step(config, folder: Path, run_date: str) -> tuple[str, tuple[Path, ...]]:
-    """Run the score step once for the run: write the tier export, return the data fingerprint.
+    """Compute the scenario once for the run: store the result, write the tier export.
 
-    The export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
+    ``clvkit.pipeline.run`` computes everything every notebook shows; the result is stored in
+    ``folder/result`` (``ScenarioResult.save``), which the notebooks read with one call, and the
+    export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
+    Returns the data fingerprint and the export files.
     """
     from clvkit import export, pipeline
 
-    data = pipeline.load_data(config)
-    assignments = pipeline.score(config, data, run_date=run_date).assignments
-    written = export.write_assignments(assignments, folder, csv_bom=config.export.csv_bom)
-    return data.fingerprint, tuple(written.values())
+    result = pipeline.run(config, run_date=run_date)
+    shutil.rmtree(folder / RESULT_DIR, ignore_errors=True)  # a rerun of ``only`` copied the old one
+    result.save(folder / RESULT_DIR)
+    written = export.write_assignments(result.assignments, folder, csv_bom=config.export.csv_bom)
+    return result.info.fingerprint, tuple(written.values())
 
 
 def _failure_line(nb_name: str, exc: Exception, kept: Path) -> str:
@@ -379,9 +387,12 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
         Run only these notebooks (``03_tiers`` or ``tiers``); the other reports of an existing
         run of that date are kept.
     notebooks_dir : path, optional
-        Where the notebooks are; by default ``notebooks/`` beside the params folder.
+        A folder of one's own report notebooks; by default the notebooks shipped with clvkit.
+        Each gets the parameters ``params``, ``run_date`` and ``result_dir``.
     export : bool
-        Run the score step that writes the tier export (``tiers.csv``, ``tiers.parquet``).
+        Compute the scenario once (``clvkit.pipeline.run``), store its result in the run
+        (``result/``, read by the notebooks) and write the tier export (``tiers.csv``,
+        ``tiers.parquet``). False: the notebooks get ``result_dir=None``.
     pdf : bool, optional
         Also write one PDF of the summary and reports (``clvkit.pdf``); default the params'
         ``report.pdf``.
@@ -411,7 +422,6 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     scenario = cfg.scenario
     scenario_dir = Path(out).resolve() / scenario
     dest = scenario_dir / date
-    parameters = {"params": str(params), "run_date": date}
 
     with scenario_lock(scenario_dir):
         build = scenario_dir / f".build-{date}-{os.getpid()}"
@@ -426,6 +436,8 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                 fingerprint, exports = score_step(cfg, build, date)
             else:
                 fingerprint, exports = _fingerprint_params(params), ()
+            parameters = {"params": str(params), "run_date": date,
+                          "result_dir": str(build / RESULT_DIR) if export else None}
             for nb in notebooks:
                 executed = build / nb.name
                 logger.info("executing %s", nb.name)
