@@ -212,3 +212,143 @@ def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | N
     body = add_toc(body, label=i18n.t("nav.contents", language=language))
     output.write_text(body, encoding="utf-8")
     return output
+
+
+# ------------------------------------------------------------------------ summary and appendix
+def format_kpi(value, kind: str, *, language: str, currency: str = "") -> str:
+    """A KPI value as its tile shows it (``21.9万`` / ``219,334``, ``41%``, ``4.25``, ``+30``)."""
+    if value is None:
+        return "–"
+    if kind == "money":
+        return i18n.compact(value, language=language)
+    if kind == "share":
+        return i18n.percent(value, language=language)
+    if kind == "csat":
+        return i18n.number(value, digits=2, language=language)
+    if kind == "nps":
+        return i18n.number(value, digits=0, language=language)
+    if kind == "effect":
+        text = i18n.number(value, digits=1, language=language)
+        return text if text.startswith("-") or text == "–" else "+" + text
+    return i18n.number(value, language=language)
+
+
+def _change(k, *, language: str, previous_date: str | None) -> str:
+    tr = i18n.translator(language)
+    if k.change is None:
+        return f'<div class="change">{_esc(tr("kpi.no_previous"))}</div>'
+    delta = k.change
+    if k.kind == "share":
+        text = f"{delta * 100:+.1f} pp"
+    elif k.kind == "money":
+        text = i18n.compact(delta, language=language, signed=True)
+    else:
+        text = format_kpi(delta, "effect" if k.kind not in ("count",) else "count", language=language)
+        text = text if text.startswith(("+", "-")) else ("+" + text if delta >= 0 else text)
+    cls = "up" if delta > 0 else ("down" if delta < 0 else "")
+    return (f'<div class="change {cls}">'
+            f'{_esc(tr("kpi.change", change=text, date=previous_date or ""))}</div>')
+
+
+def kpi_tiles(items, *, language: str, currency: str, previous_date: str | None) -> str:
+    """The KPI tiles (value, 95 % interval, change, per-tier lines) as HTML."""
+    tr = i18n.translator(language)
+    tiles = []
+    for k in items:
+        value = format_kpi(k.value, k.kind, language=language, currency=currency)
+        interval = ""
+        if k.low is not None and k.high is not None:
+            interval = (f'<div class="interval">' + _esc(tr(
+                "kpi.interval", low=format_kpi(k.low, k.kind, language=language),
+                high=format_kpi(k.high, k.kind, language=language))) + "</div>")
+        parts = ""
+        if k.parts:
+            parts = "<div class=\"interval\">" + " · ".join(
+                f'<span class="tier">{_esc(t)}</span> {_esc(format_kpi(v, k.kind, language=language))}'
+                for t, v, _, _ in k.parts) + "</div>"
+        tiles.append(f'<div class="kpi" data-kpi="{_esc(k.key)}" data-value="{k.value!r}">'
+                     f'<div class="label">{_esc(k.label)}</div>'
+                     f'<div class="value">{_esc(value)}</div>{interval}{parts}'
+                     f'{_change(k, language=language, previous_date=previous_date)}'
+                     f'<div class="interval">{_esc(k.note)}</div></div>')
+    return '<section class="kpis" aria-label="KPIs">' + "".join(tiles) + "</section>"
+
+
+def decisions_table(frame, *, language: str, currency: str) -> str:
+    """One decision per tier as an HTML table (tier order as given)."""
+    tr = i18n.translator(language)
+    has_cost = "cost" in frame and frame["cost"].notna().any()
+    heads = [tr("col.tier"), tr("col.customers"), tr("col.value", currency=currency),
+             tr("col.at_risk", currency=currency), tr("col.action")]
+    if has_cost:
+        heads.append(tr("col.cost", currency=currency))
+    rows = []
+    for _, r in frame.iterrows():
+        cells = [f'<td class="tier">{_esc(r["tier"])}</td>',
+                 f'<td>{_esc(i18n.number(r["customers"]))}</td>',
+                 f'<td>{_esc(i18n.number(r["value"]))}</td>',
+                 f'<td>{_esc(i18n.number(r["at_risk"]))}</td>',
+                 f'<td>{_esc(r["action"])}</td>']
+        if has_cost:
+            cells.append(f'<td>{_esc(i18n.number(r["cost"]))}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{_esc(h)}</th>" for h in heads)
+    return (f'<div class="jp-OutputArea-output"><table class="decisions"><thead><tr>{head}</tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def summary_body(res, *, items, changed, decisions, reports, exports, previous_date,
+                 language: str) -> str:
+    """The index page's content: the executive summary on the first screen, then the reports."""
+    tr = i18n.translator(language)
+    info = res.info
+    h = [f"<h1>{_esc(info.title)}</h1>",
+         f'<p class="meta">{_esc(tr("summary.meta", run_date=f"{info.run_date:%Y-%m-%d}", end=f"{info.observation_end:%Y-%m-%d}", source=info.source))}</p>',
+         kpi_tiles(items, language=language, currency=info.currency, previous_date=previous_date),
+         f'<h2 id="what-changed">{_esc(tr("summary.changed"))}</h2>',
+         "<p>" + " ".join(_esc(s) for s in changed) + "</p>",
+         f'<h2 id="decisions">{_esc(tr("summary.decisions"))}</h2>',
+         decisions_table(decisions, language=language, currency=info.currency),
+         f'<h2 id="reports">{_esc(tr("summary.reports"))}</h2>',
+         '<ul class="reports-list">' + "".join(
+             f'<li><a href="{_esc(p.href)}">{_esc(p.title)}</a></li>' for p in reports) + "</ul>"]
+    if exports:
+        h.append(f'<h2 id="exports">{_esc(tr("summary.exports"))}</h2><ul>' + "".join(
+            f'<li><a href="{_esc(e)}">{_esc(e)}</a></li>' for e in exports) + "</ul>")
+    return "\n".join(h)
+
+
+def appendix_body(facts: dict, config_text: str, *, language: str) -> str:
+    """The appendix page: run details and the effective configuration."""
+    tr = i18n.translator(language)
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts.items())
+    return (f"<h1>{_esc(tr('appendix.title'))}</h1>"
+            f'<h2 id="run">{_esc(tr("appendix.run"))}</h2>'
+            f'<div class="jp-OutputArea-output"><table>{rows}</table></div>'
+            f'<h2 id="config">{_esc(tr("appendix.config"))}</h2>'
+            f'<p class="meta">{_esc(tr("appendix.config_note"))}</p>'
+            f"<pre>{_esc(config_text)}</pre>")
+
+
+def effective_config(cfg) -> str:
+    """The effective configuration as YAML, with file paths reduced to their names and any
+    password in a database URL masked (no machine path or secret on a page leaders read)."""
+    import re as _re
+
+    import yaml
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, str) and ("/" in v or "\\" in v) and not _re.match(r"^\w+://", v):
+            return Path(v).name
+        if isinstance(v, str):
+            return _re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", v)
+        return v
+
+    plain = cfg.to_dict()
+    plain.pop("source", None)  # the params file's absolute path
+    return yaml.safe_dump(clean(plain), allow_unicode=True, sort_keys=False,
+                          default_flow_style=False, width=100)

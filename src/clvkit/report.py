@@ -212,17 +212,25 @@ def _fingerprint_params(params_path: Path) -> str:
     return "params-sha256:" + hashlib.sha256(params_path.read_bytes()).hexdigest()[:16]
 
 
-def score_step(config, folder: Path, run_date: str) -> tuple[str, tuple[Path, ...]]:
+def score_step(config, folder: Path, run_date: str, previous_dir: Path | None = None
+               ) -> tuple[str, tuple[Path, ...]]:
     """Compute the scenario once for the run: store the result, write the tier export.
 
     ``clvkit.pipeline.run`` computes everything every notebook shows; the result is stored in
     ``folder/result`` (``ScenarioResult.save``), which the notebooks read with one call, and the
     export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
-    Returns the data fingerprint and the export files.
+    Returns the data fingerprint and the export files. Without ``previous_run`` in the params,
+    the previous good run's ``tiers.csv`` (``previous_dir``) feeds tier migration and the
+    watchlist's fall in P(alive).
     """
     from clvkit import export, pipeline
 
-    result = pipeline.run(config, run_date=run_date)
+    previous = None
+    if config.previous_run is None and previous_dir is not None:
+        found = [previous_dir / n for n in ("tiers.parquet", "tiers.csv")
+                 if (previous_dir / n).is_file()]
+        previous = export.read_assignments(found[0]) if found else None
+    result = pipeline.run(config, run_date=run_date, previous=previous)
     shutil.rmtree(folder / RESULT_DIR, ignore_errors=True)  # a rerun of ``only`` copied the old one
     result.save(folder / RESULT_DIR)
     written = export.write_assignments(result.assignments, folder, csv_bom=config.export.csv_bom)
@@ -262,6 +270,19 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def previous_good_run(scenario_dir: Path, run_date: str) -> Path | None:
+    """The newest good run of the scenario dated before ``run_date`` (None when there is none).
+
+    A good run is a dated folder with an ``index.html`` (runs are moved into place only when
+    every notebook succeeded, so failed runs never qualify).
+    """
+    if not scenario_dir.is_dir():
+        return None
+    runs = sorted(p.name for p in scenario_dir.iterdir() if p.is_dir() and not p.is_symlink()
+                  and _DATE.match(p.name) and p.name < run_date and (p / "index.html").exists())
+    return scenario_dir / runs[-1] if runs else None
+
+
 def point_latest(scenario_dir: Path) -> str | None:
     """Point ``latest`` (symlink) and ``latest.html`` (redirect page) at the newest good run."""
     runs = sorted(p.name for p in scenario_dir.iterdir() if p.is_dir() and not p.is_symlink()
@@ -298,55 +319,58 @@ def _title(notebook: Path) -> str:
     return notebook.stem
 
 
-def render_index(folder: Path, meta: dict) -> Path:
-    """Write ``index.html`` (links to every report and export, plus the run metadata)."""
-    esc = html.escape
-    rows = []
-    for nb in sorted(folder.glob("*.ipynb")):
-        page = nb.with_suffix(".html")
-        if page.exists():
-            rows.append(f'<li><a href="{esc(page.name)}">{esc(_title(nb))}</a> '
-                        f'<span class="aux">(<a href="{esc(nb.name)}">executed notebook</a>)</span></li>')
-    exports = [f'<li><a href="{esc(p)}">{esc(p)}</a></li>' for p in meta.get("exports", [])]
-    facts = [("Scenario", meta["scenario"]), ("Run date", meta["run_date"]),
-             ("Generated", meta["generated"]), ("clvkit version", meta["clvkit_version"]),
-             ("Duration", f'{meta["duration_seconds"]:.1f} s'), ("Data fingerprint", meta["fingerprint"]),
-             ("Params file", meta["params_path"])]
-    table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>{esc(meta["scenario"])} reports, {esc(meta["run_date"])}</title>
-<style>
-body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "Liberation Sans", Arial, sans-serif;
-       max-width: 960px; margin: 0 auto; padding: 24px 32px; color: #222; line-height: 1.5; }}
-h1 {{ font-size: 28px; margin-bottom: 4px; }} h2 {{ font-size: 20px; margin-top: 28px; }}
-ul.reports li {{ font-size: 18px; margin: 6px 0; }} .aux {{ font-size: 13px; color: #666; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th {{ text-align: left; padding: 3px 16px 3px 0; color: #555; font-weight: normal; }}
-pre {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
-</style></head>
-<body>
-<h1>{esc(meta["scenario"])}: customer value reports</h1>
-<p class="aux">Run {esc(meta["run_date"])}. Each report opens offline; code is hidden.</p>
-<h2>Reports</h2>
-<ul class="reports">
-{chr(10).join(rows)}
-</ul>
-<h2>Exports</h2>
-<ul>
-{chr(10).join(exports) or "<li>none (score step skipped)</li>"}
-</ul>
-<h2>Run</h2>
-<table>
-{table}
-</table>
-<h2>Parameters</h2>
-<pre>{esc(meta["params_text"])}</pre>
-</body></html>
-"""
+def render_index(folder: Path, meta: dict, *, cfg=None, previous_dir: Path | None = None) -> Path:
+    """Write ``index.html`` (the executive summary) and ``appendix.html`` (run details, config).
+
+    With the run's stored result (``folder/result``) the index is the executive summary of
+    ``clvkit.briefing`` (KPIs with intervals and changes since ``previous_dir``'s
+    ``summary.json``, what changed, one decision per tier), and ``summary.json`` is written for
+    the next run; without one (``export=False``) it lists the reports only.
+    """
+    from clvkit import briefing, i18n, pages
+    from clvkit.result import ScenarioResult, StoredResultError
+
+    language = cfg.report.language if cfg is not None else "en"
+    tr = i18n.translator(language)
+    title = cfg.display_title if cfg is not None else meta["scenario"]
+    entries = [pages.Page(nb.with_suffix(".html").name, _title(nb))
+               for nb in sorted(folder.glob("[0-9]*.ipynb")) if nb.with_suffix(".html").exists()]
+    index_nav = pages.nav_resources(entries, "index.html", brand=title, run_date=meta["run_date"],
+                                    language=language)
+    try:
+        res = ScenarioResult.load(folder / RESULT_DIR)
+    except StoredResultError:
+        res = None
+    if res is not None:
+        previous = briefing.load_summary(previous_dir)
+        items = briefing.kpis(res, previous, language=language)
+        briefing.save_summary(folder, items, res)
+        body = pages.summary_body(
+            res, items=items, changed=briefing.what_changed(res, language=language),
+            decisions=briefing.decisions(res, language=language), reports=entries,
+            exports=meta.get("exports", []),
+            previous_date=previous_dir.name if previous and previous_dir is not None else None,
+            language=language)
+    else:
+        body = (f"<h1>{html.escape(title)}</h1><h2>{html.escape(tr('summary.reports'))}</h2><ul>"
+                + "".join(f'<li><a href="{html.escape(p.href)}">{html.escape(p.title)}</a></li>'
+                          for p in entries) + "</ul>")
     path = folder / "index.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(pages.page(title, body, language=language, nav=index_nav), encoding="utf-8")
+    facts = {tr("appendix.scenario"): meta["scenario"], tr("appendix.run_date"): meta["run_date"],
+             tr("appendix.generated"): meta["generated"],
+             tr("appendix.version"): meta["clvkit_version"],
+             tr("appendix.duration"): f'{meta["duration_seconds"]:.1f} s',
+             tr("appendix.fingerprint"): meta["fingerprint"],
+             tr("appendix.params"): Path(meta["params_path"]).name}
+    if meta.get("previous_run"):
+        facts[tr("appendix.previous")] = meta["previous_run"]
+    config_text = pages.effective_config(cfg) if cfg is not None else meta.get("params_text", "")
+    appendix_nav = pages.nav_resources(entries, "appendix.html", brand=title,
+                                       run_date=meta["run_date"], language=language)
+    (folder / "appendix.html").write_text(
+        pages.page(tr("appendix.title"), pages.appendix_body(facts, config_text, language=language),
+                   language=language, nav=appendix_nav), encoding="utf-8")
     return path
 
 
@@ -432,8 +456,9 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
         else:
             build.mkdir()
         try:
+            previous_dir = previous_good_run(scenario_dir, date)
             if export:
-                fingerprint, exports = score_step(cfg, build, date)
+                fingerprint, exports = score_step(cfg, build, date, previous_dir)
             else:
                 fingerprint, exports = _fingerprint_params(params), ()
             parameters = {"params": str(params), "run_date": date,
@@ -458,7 +483,9 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                     "notebooks": [nb.name for nb in notebooks],
                     "exports": [p.name for p in exports],
                     "duration_seconds": time.perf_counter() - started}
-            index = render_index(build, meta)
+            if previous_dir is not None:
+                meta["previous_run"] = previous_dir.name
+            index = render_index(build, meta, cfg=cfg, previous_dir=previous_dir)
             (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
                                             encoding="utf-8")
             if cfg.report.pdf if pdf is None else pdf:
