@@ -146,8 +146,7 @@ def kpis(res, previous: dict | None = None, *, language: str = "en",
                            _opt(by.loc[t, f"{metric}_high"])) for t in order)
             top = parts[0]
             out.append(Kpi(f"{metric}_top", tr(f"kpi.{metric}_by_tier"), top[1], metric,
-                           top[2], top[3], prev.get(f"{metric}_top"), parts=parts,
-                           note=tr("kpi.top_tier_shown", tier=order[0])))
+                           top[2], top[3], prev.get(f"{metric}_top"), parts=parts))
     imp = res.impact
     if imp is not None and len(imp.effects):
         eff = imp.effects
@@ -167,7 +166,7 @@ def _opt(x):
 
 def _unit(row, res, language) -> str:
     unit = str(row.get("unit", "") or "")
-    return unit or i18n.t("unit.per_customer", language=language, currency=res.info.currency)
+    return unit or res.info.currency
 
 
 def summary_values(items: list[Kpi]) -> dict:

@@ -205,7 +205,11 @@ def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | N
 
     from clvkit.nbexport import ClvkitHTMLExporter
 
-    exporter = ClvkitHTMLExporter(language_code=i18n.HTML_LANG[language])
+    from traitlets.config import Config
+
+    # no pygments stylesheet: the code is hidden, so its ~10 KB of CSS would be dead weight
+    exporter = ClvkitHTMLExporter(config=Config({"CSSHTMLHeaderPreprocessor": {"enabled": False}}),
+                                  language_code=i18n.HTML_LANG[language])
     nb = nbformat.read(notebook, as_version=4)
     body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": notebook.stem}, "clvkit": nav or {}})
@@ -236,7 +240,7 @@ def format_kpi(value, kind: str, *, language: str, currency: str = "") -> str:
 def _change(k, *, language: str, previous_date: str | None) -> str:
     tr = i18n.translator(language)
     if k.change is None:
-        return f'<div class="change">{_esc(tr("kpi.no_previous"))}</div>'
+        return f'<div class="change">{_esc(tr("kpi.no_previous"))}</div>' if previous_date else ""
     delta = k.change
     if k.kind == "share":
         text = f"{delta * 100:+.1f} pp"
@@ -255,7 +259,11 @@ def kpi_tiles(items, *, language: str, currency: str, previous_date: str | None)
     tr = i18n.translator(language)
     tiles = []
     for k in items:
-        value = format_kpi(k.value, k.kind, language=language, currency=currency)
+        value = _esc(format_kpi(k.value, k.kind, language=language, currency=currency))
+        if k.kind == "money":
+            value += f' <span class="unit">{_esc(currency)}</span>'
+        elif k.parts:
+            value += f' <span class="unit tier">{_esc(k.parts[0][0])}</span>'
         interval = ""
         if k.low is not None and k.high is not None:
             interval = (f'<div class="interval">' + _esc(tr(
@@ -265,13 +273,15 @@ def kpi_tiles(items, *, language: str, currency: str, previous_date: str | None)
         if k.parts:
             parts = "<div class=\"interval\">" + " · ".join(
                 f'<span class="tier">{_esc(t)}</span> {_esc(format_kpi(v, k.kind, language=language))}'
-                for t, v, _, _ in k.parts) + "</div>"
+                for t, v, _, _ in k.parts[1:]) + "</div>"
         tiles.append(f'<div class="kpi" data-kpi="{_esc(k.key)}" data-value="{k.value!r}">'
                      f'<div class="label">{_esc(k.label)}</div>'
-                     f'<div class="value">{_esc(value)}</div>{interval}{parts}'
+                     f'<div class="value">{value}</div>{interval}{parts}'
                      f'{_change(k, language=language, previous_date=previous_date)}'
-                     f'<div class="interval">{_esc(k.note)}</div></div>')
-    return '<section class="kpis" aria-label="KPIs">' + "".join(tiles) + "</section>"
+                     + (f'<div class="note">{_esc(k.note)}</div>' if k.note else "") + "</div>")
+    missing = ("" if previous_date else
+               f'<p class="meta">{_esc(tr("kpi.no_previous_run"))}</p>')
+    return '<section class="kpis" aria-label="KPIs">' + "".join(tiles) + "</section>" + missing
 
 
 def decisions_table(frame, *, language: str, currency: str) -> str:
