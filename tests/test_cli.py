@@ -118,7 +118,7 @@ def test_bad_params_key_is_one_line_exit_2(tmp_path):
                                                      {"label": "b", "share": 0.7}]}}))
     res = clvkit("validate", p)
     assert res.returncode == 2
-    assert_one_line_error(res.stderr, r"bad\.yaml: tiers\.rules: shares sum to 1\.4")
+    assert_one_line_error(res.stderr, r"bad\.yaml: tiers\.rules: quantile shares sum to 1\.4")
 
 
 def test_missing_column_in_transactions_file_is_one_line_exit_2(capsys):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from clvkit.datasets import simulate
-from clvkit.errors import DataError, StatisticalWarning
+from clvkit.errors import ConfigError, DataError, StatisticalWarning
 from clvkit.impact import before_after, difference_in_differences, evaluate_programme
 
 START = pd.Timestamp("2024-03-01")
@@ -130,7 +130,7 @@ def test_windows_past_the_data_and_unknown_outcomes(tiny):
     tx, prog, _ = tiny
     with pytest.raises(DataError, match="post window ends 2024-06-29, after the data end"):
         difference_in_differences(tx, prog, start=START, post_days=120)
-    with pytest.raises(DataError, match="unknown outcome.*happiness"):
+    with pytest.raises(ConfigError, match="outcomes.*'happiness' is not one of"):
         difference_in_differences(tx, prog, start=START, outcomes=("happiness",))
 
 

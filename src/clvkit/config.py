@@ -6,8 +6,10 @@ checks as every other key: an unknown key names the closest valid key, a missing
 says so, and a wrong type or out-of-range value names its full path (``tiers.rules[1].share``).
 Relative paths are resolved against the params file's folder; dates are ISO dates
 (``2024-12-31``) and become ``pandas.Timestamp``. Rules that tie several keys together (shares
-summing to 1, ordered thresholds, a playbook action for every tier, ...) live in each section's
-``_validate`` method, next to the fields they check.
+summing to 1, ordered thresholds, a playbook action for every tier, ...) have one owner: the
+module that uses them (``clvkit.tiers``, ``clvkit.impact``, ``clvkit.models.registry``). Each
+section's ``_validate`` calls that module's check, so a bad params file fails at load with the
+same message the library gives, and there is no second copy to drift.
 
 Sections are grouped below by the module that owns their meaning: data and cleaning (intake),
 summary / model / value (models), tiers ... export (tiers), satisfaction / retention / impact,
@@ -35,17 +37,16 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from clvkit import impact, tiers
 from clvkit.errors import ConfigError
+from clvkit.models import registry
 
 __all__ = ["Config", "load", "DataConfig", "TableSource", "SimulateConfig", "CdnowConfig",
            "CleaningConfig", "SummaryConfig", "ModelConfig", "ValueConfig", "TierRule",
            "SecondDimension", "TiersConfig", "SegmentsConfig", "StagesConfig",
            "ChurnWarningConfig", "PlaybookConfig", "ExportConfig", "SatisfactionConfig",
-           "RetentionConfig", "ImpactConfig", "ReportConfig", "SparkConfig", "STAGE_NAMES"]
+           "RetentionConfig", "ImpactConfig", "ReportConfig", "SparkConfig"]
 
-#: Lifecycle stage names a playbook may map to actions (meaning owned by ``clvkit.tiers``).
-STAGE_NAMES = ("prospect", "new", "one-time", "repeat", "loyal", "dormant", "lost")
-IMPACT_OUTCOMES = ("csat", "nps", "repurchase", "conversion", "churn", "spend")
 
 
 def _f(default: Any = dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None,
@@ -211,12 +212,17 @@ class SummaryConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which purchase model (``best`` = chosen by the diagnostics) and spend model to fit."""
+    """Which purchase model (a key of ``clvkit.models.registry``, or ``best`` = chosen by the
+    diagnostics) and spend model to fit."""
 
-    transaction: Literal["bgnbd", "paretonbd", "mbgnbd", "best"] = "bgnbd"
+    transaction: str = "bgnbd"
     spend: Literal["gammagamma"] = "gammagamma"
     penalizer: float = _f(0.0, ge=0.0)
     ci_level: float = _f(0.95, gt=0.0, lt=1.0)
+
+    def _validate(self, path: str) -> None:
+        if self.transaction != "best":
+            registry.get(self.transaction, kind="purchase", params_key=f"{path}.transaction")
 
 
 @dataclass(frozen=True)
@@ -239,40 +245,6 @@ class TierRule:
     min: float | None = None
 
 
-def _check_rules(method: str, rules: tuple[TierRule, ...], path: str) -> None:
-    """Rules shared by value tiers and the second dimension: unique labels, shares, thresholds."""
-    if not rules:
-        raise _err(f"{path}.rules", f"at least one rule is needed for method '{method}'")
-    seen: set[str] = set()
-    for i, rule in enumerate(rules):
-        if not rule.label.strip():
-            raise _err(f"{path}.rules[{i}].label", "is empty")
-        if rule.label in seen:
-            raise _err(f"{path}.rules[{i}].label", f"duplicate label {rule.label!r}")
-        seen.add(rule.label)
-    if method == "quantile":
-        for i, rule in enumerate(rules):
-            if rule.share is None:
-                raise _err(f"{path}.rules[{i}].share", "required when method is 'quantile'")
-            if rule.min is not None:
-                raise _err(f"{path}.rules[{i}].min", "is for method 'threshold'; use 'share'")
-        total = math.fsum(r.share for r in rules)
-        if abs(total - 1.0) > 1e-9:
-            raise _err(f"{path}.rules", f"shares sum to {total:.10g}, they must sum to 1")
-    elif method == "threshold":
-        for i, rule in enumerate(rules):
-            if rule.share is not None:
-                raise _err(f"{path}.rules[{i}].share", "is for method 'quantile'; use 'min'")
-            if rule.min is None and i < len(rules) - 1:
-                raise _err(f"{path}.rules[{i}].min", "required when method is 'threshold' "
-                           "(only the last rule may omit it, to catch everyone below)")
-        for i in range(1, len(rules)):
-            if rules[i].min is not None and rules[i].min >= rules[i - 1].min:
-                raise _err(f"{path}.rules[{i}].min",
-                           f"{rules[i].min:g} overlaps the tier above (min {rules[i - 1].min:g})",
-                           "list tiers from the top down with strictly decreasing 'min'")
-
-
 @dataclass(frozen=True)
 class SecondDimension:
     """A second tiering dimension (engagement, stage, an attribute) for a 2-D grid of tiers.
@@ -285,11 +257,7 @@ class SecondDimension:
     rules: tuple[TierRule, ...] = ()
 
     def _validate(self, path: str) -> None:
-        if self.method == "categories":
-            if self.rules:
-                raise _err(f"{path}.rules", "not used with method 'categories'; remove them")
-        else:
-            _check_rules(self.method, self.rules, path)
+        tiers.check_grid_rules(self.method, self.rules, path)
 
 
 _DEFAULT_TIERS = (TierRule("VIP", 0.1), TierRule("regular", 0.4), TierRule("potential", 0.5))
@@ -314,10 +282,7 @@ class TiersConfig:
         return tuple(r.label for r in self.rules) + (self.prospect_label,)
 
     def _validate(self, path: str) -> None:
-        _check_rules(self.method, self.rules, path)
-        if self.prospect_label in {r.label for r in self.rules}:
-            raise _err(f"{path}.prospect_label",
-                       f"{self.prospect_label!r} is also a tier label; prospects need their own")
+        tiers.parse_rules(self.rules, self.method, path, prospect_label=self.prospect_label)
 
 
 @dataclass(frozen=True)
@@ -330,6 +295,10 @@ class SegmentsConfig:
     method: Literal["rules", "kmeans", "rfm8"] = "rules"
     mapping: dict[str, str] = _f({})
     cut: Literal["mean", "median"] = "mean"
+
+    def _validate(self, path: str) -> None:
+        if self.method == "rules":
+            tiers.parse_segments(self.mapping or None, key=f"{path}.mapping")
 
 
 @dataclass(frozen=True)
@@ -344,9 +313,7 @@ class StagesConfig:
     lost_p_alive: float = _f(0.2, ge=0.0, le=1.0)
 
     def _validate(self, path: str) -> None:
-        if self.lost_p_alive >= self.dormant_p_alive:
-            raise _err(f"{path}.lost_p_alive", f"{self.lost_p_alive:g} must be below "
-                       f"dormant_p_alive ({self.dormant_p_alive:g})")
+        tiers.StageRules.from_params(self, key=path)
 
 
 @dataclass(frozen=True)
@@ -413,16 +380,12 @@ class ImpactConfig:
     programme_start: pd.Timestamp | None = None
     pre_days: int | None = _f(None, gt=0)
     post_days: int | None = _f(None, gt=0)
-    outcomes: tuple[Literal["csat", "nps", "repurchase", "conversion", "churn", "spend"], ...] = (
-        "csat", "nps", "repurchase", "churn", "spend")
+    outcomes: tuple[str, ...] = ("csat", "nps", "repurchase", "churn", "spend")
     n_boot: int = _f(1000, ge=1)
     seed: int = 0
 
     def _validate(self, path: str) -> None:
-        if not self.outcomes:
-            raise _err(f"{path}.outcomes", "is empty", f"list some of {', '.join(IMPACT_OUTCOMES)}")
-        if len(set(self.outcomes)) != len(self.outcomes):
-            raise _err(f"{path}.outcomes", "lists an outcome twice")
+        impact.check_outcomes(self.outcomes, key=f"{path}.outcomes")
 
 
 # ------------------------------------------------------------------------- report, spark
@@ -537,16 +500,10 @@ class Config:
                        "give the programme's start date, or set impact.enabled: false")
 
     def _validate_playbook(self) -> None:
-        labels = self.tiers.labels
-        for key, known, what in (("tiers", labels, "tier label"), ("stages", STAGE_NAMES, "stage")):
-            for name in getattr(self.playbook, key):
-                if name not in known:
-                    raise _err(f"playbook.{key}.{name}", f"unknown {what}{_suggest(name, known)}")
-        if self.playbook.require_actions:
-            missing = [t for t in labels if t not in self.playbook.tiers]
-            if missing:
-                raise _err("playbook.tiers", f"no action for tier {missing[0]!r} while "
-                           "require_actions is true", f"add '{missing[0]}: <action>'")
+        pb = self.playbook
+        tiers.check_playbook(self.tiers.labels, pb.tiers, pb.stages,
+                             require_actions=pb.require_actions,
+                             prospect_label=self.tiers.prospect_label)
 
     def _validate_needs(self, section: str, enabled: bool, table: str) -> None:
         if not enabled:

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from clvkit.models.registry import MODELS
+
 __all__ = ["MODEL_NAMES", "definitions", "format_value", "header", "is_id", "largest", "table"]
 
 #: Shown for a missing value (NaN, NA, NaT, None).
@@ -242,10 +244,9 @@ def definitions(mapping, *, term: str = "term", meaning: str = "definition", dig
     return styler
 
 
-#: Report names of the purchase and spend models (config keys and class names).
-MODEL_NAMES = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD",
-               "BetaGeo": "BG/NBD", "ParetoNBD": "Pareto/NBD", "ModifiedBetaGeo": "MBG/NBD",
-               "BetaGeoBetaBinom": "BG/BB", "ShiftedBetaGeo": "sBG", "GammaGamma": "Gamma-Gamma"}
+#: Report names of the models, by params key and by class name (from ``clvkit.models.registry``).
+MODEL_NAMES = {**{key: spec.name for key, spec in MODELS.items()},
+               **{spec.cls.__name__: spec.name for spec in MODELS.values()}}
 
 
 def largest(counts: pd.Series, *, what: str, of: str = "customers") -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from clvkit.errors import DataError, StatisticalWarning
+from clvkit.errors import ConfigError, DataError, StatisticalWarning
 from clvkit.estimate import Estimate
 
 OUTCOMES = ("csat", "nps", "repurchase", "conversion", "churn", "spend")
@@ -324,11 +324,23 @@ def _balance(panel: pd.DataFrame, surveys_given: bool) -> pd.DataFrame:
                                        "balanced"])
 
 
+def check_outcomes(outcomes, key: str = "impact.outcomes") -> tuple[str, ...]:
+    """Validate the outcomes to estimate (params ``impact.outcomes``; config loading calls it
+    too): at least one, none twice, each one of ``OUTCOMES``."""
+    outcomes = tuple(outcomes)
+    if not outcomes:
+        raise ConfigError("no outcome listed", key=key, fix=f"list some of {', '.join(OUTCOMES)}")
+    for i, outcome in enumerate(outcomes):
+        if outcome not in OUTCOMES:
+            raise ConfigError(f"{outcome!r} is not one of {', '.join(OUTCOMES)}",
+                              key=f"{key}[{i}]")
+        if outcome in outcomes[:i]:
+            raise ConfigError(f"{outcome!r} is listed twice", key=f"{key}[{i}]")
+    return outcomes
+
+
 def _result(panel, w, outcomes, n_boot, seed, design, surveys_given, churn_window_days):
-    unknown = [o for o in outcomes if o not in OUTCOMES]
-    if unknown:
-        raise DataError(f"unknown outcome(s) {', '.join(unknown)}",
-                        fix=f"choose from {', '.join(OUTCOMES)}")
+    outcomes = check_outcomes(outcomes)
     effects = _estimate(panel, list(outcomes), n_boot, seed, design)
     balance = (_balance(panel, surveys_given) if design == "difference-in-differences"
                else pd.DataFrame(columns=["characteristic", "treated_mean", "comparison_mean",

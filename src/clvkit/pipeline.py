@@ -181,12 +181,9 @@ class ScoreResult:
     run_date: pd.Timestamp
 
 
-_TRANSACTION_MODELS = {"bgnbd": "BetaGeo", "paretonbd": "ParetoNBD", "mbgnbd": "ModifiedBetaGeo"}
-
-
 def fit_models(config: Config, summary: pd.DataFrame):
-    """Fit the configured transaction model (``best``: lowest AIC of those available) and
-    Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
+    """Fit the configured transaction model (``best``: lowest AIC of the registry's purchase
+    models) and Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
     from clvkit import models
 
     m = config.model
@@ -196,24 +193,21 @@ def fit_models(config: Config, summary: pd.DataFrame):
 
 
 def fit_transaction_model(config: Config, summary: pd.DataFrame):
-    """Fit the configured purchase model (``best``: lowest AIC of those available) on a summary
-    (or compressed rows with ``weights``); return ``(model, comparison)``."""
-    from clvkit import models
-    from clvkit.errors import ConfigError
+    """Fit the configured purchase model (``best``: lowest AIC of the registry's purchase models
+    whose columns the summary has) on a summary (or compressed rows with ``weights``); return
+    ``(model, comparison)``."""
+    from clvkit.models import registry
 
     m = config.model
-    names = list(_TRANSACTION_MODELS) if m.transaction == "best" else [m.transaction]
+    specs = (registry.purchase_models() if m.transaction == "best"
+             else {m.transaction: registry.get(m.transaction, kind="purchase")})
     rows, fitted = [], {}
-    for name in names:
-        cls = getattr(models, _TRANSACTION_MODELS[name], None)
-        if cls is None:
-            if m.transaction != "best":
-                raise ConfigError(f"model {name!r} is not available in this version",
-                                  key="model.transaction", fix="use bgnbd")
+    for key, spec in specs.items():
+        if m.transaction == "best" and not set(spec.needs) <= set(summary.columns):
             continue
-        fitted[name] = cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
-        ll, k = fitted[name].log_likelihood_, len(fitted[name].params_)
-        rows.append({"model": name, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
+        fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        ll, k = fitted[key].log_likelihood_, len(fitted[key].params_)
+        rows.append({"model": key, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
     comparison = pd.DataFrame(rows).sort_values("aic", kind="mergesort").reset_index(drop=True)
     return fitted[comparison.loc[0, "model"]], comparison
 

@@ -1,7 +1,6 @@
 import pandas as pd
 import pytest
 
-from clvkit.config import STAGE_NAMES
 from clvkit.errors import ConfigError
 from clvkit.tiers import STAGES, StageRules, lifecycle_stages
 
@@ -48,10 +47,6 @@ def test_prospects_and_definitions(scored):
     defs = result.definitions
     assert defs["customers"].sum() == 11
     assert "P(alive) < 0.2" in defs.set_index("stage").loc["lost", "rule"]
-
-
-def test_config_and_tiers_agree_on_stage_names():
-    assert set(STAGE_NAMES) == set(STAGES)
 
 
 @pytest.mark.parametrize("kw, match", [

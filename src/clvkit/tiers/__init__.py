@@ -12,12 +12,14 @@ from clvkit.tiers.rfm import (DEFAULT_SEGMENTS, ClusterResult, SegmentResult, Se
                               RFM8_CLASSES, kmeans_segments, parse_segments, quantile_score,
                               rfm8_segments, rfm_scores, rfm_segments)
 from clvkit.tiers.stages import STAGES, StageResult, StageRules, lifecycle_stages
-from clvkit.tiers.value import GridResult, TierResult, assign_tiers, tier_grid
+from clvkit.tiers.value import (GridResult, TierResult, assign_tiers, check_grid_rules, parse_rules,
+                               tier_grid)
 from clvkit.tiers.warning import WarningResult, churn_warning
 
 __all__ = ["DEFAULT_SEGMENTS", "RFM8_CLASSES", "STAGES", "ClusterResult", "GridResult", "MigrationResult",
            "PlaybookResult", "ProfileResult", "SegmentResult", "SegmentRule", "StageResult",
            "StageRules", "TierResult", "WarningResult", "assign_actions", "assign_tiers",
-           "check_playbook", "churn_warning", "kmeans_segments", "lifecycle_stages",
-           "parse_segments", "quantile_score", "rfm8_segments", "rfm_scores", "rfm_segments", "tier_grid",
+           "check_grid_rules", "check_playbook", "churn_warning", "kmeans_segments",
+           "lifecycle_stages", "parse_rules", "parse_segments", "quantile_score", "rfm8_segments",
+           "rfm_scores", "rfm_segments", "tier_grid",
            "tier_migration", "tier_profiles"]

@@ -9,6 +9,7 @@ take it from ``stages.prospect``); without it, customers with no action get an e
 """
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,11 +37,11 @@ def check_playbook(tier_labels: Sequence[str], tiers: Mapping[str, str] | None,
     for label in tiers:
         if str(label) not in labels:
             raise ConfigError(f"{label!r} is not a tier label; labels are {', '.join(labels)}",
-                              key=f"{key}.tiers.{label}")
+                              key=f"{key}.tiers.{label}", fix=_did_you_mean(label, labels))
     for stage in stages:
         if stage not in STAGES:
             raise ConfigError(f"{stage!r} is not a stage; stages are {', '.join(STAGES)}",
-                              key=f"{key}.stages.{stage}")
+                              key=f"{key}.stages.{stage}", fix=_did_you_mean(stage, STAGES))
     for name, action in [*tiers.items(), *stages.items()]:
         if action is None or not str(action).strip():
             where = "tiers" if name in tiers else "stages"
@@ -52,6 +53,11 @@ def check_playbook(tier_labels: Sequence[str], tiers: Mapping[str, str] | None,
                 raise ConfigError(f"tier {label!r} has no action", key=f"{key}.tiers.{label}",
                                   fix=f"add an action for {label!r} or set "
                                       f"{key}.require_actions: false")
+
+
+def _did_you_mean(name, known) -> str | None:
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
 
 
 def assign_actions(tier: pd.Series, stage: pd.Series | None = None, *,

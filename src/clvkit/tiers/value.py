@@ -49,8 +49,16 @@ class TierResult:
         return list(self.tier.cat.categories)
 
 
-def _parse_rules(rules: Sequence[object], method: str, key: str):
-    """Validate the rule list; return (labels, shares or mins)."""
+def parse_rules(rules: Sequence[object], method: str, key: str = "tiers", *,
+                prospect_label: str | None = None):
+    """Validate a tier rule list (params ``tiers`` or ``tiers.second_dimension``); return
+    ``(labels, shares or mins)``. The one check of tier rules: config loading calls it too.
+
+    Raises a ``ConfigError`` naming the key: unknown method, no rules, an empty or repeated
+    label, shares outside (0, 1] or not summing to 1, a missing or non-decreasing ``min``, a
+    ``share`` under the threshold method or a ``min`` under the quantile one, and a
+    ``prospect_label`` that is also a tier label.
+    """
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}",
                           key=f"{key}.method")
@@ -65,6 +73,17 @@ def _parse_rules(rules: Sequence[object], method: str, key: str):
         if str(label) in labels:
             raise ConfigError(f"label {label!r} is used twice", key=f"{key}.rules[{i}].label")
         labels.append(str(label))
+    if prospect_label is not None and prospect_label in labels:
+        raise ConfigError(f"prospect label {prospect_label!r} is also a tier label",
+                          key=f"{key}.prospect_label", fix="give prospects a label of their own")
+    other = {"quantile": "min", "threshold": "share"}[method]
+    for i, rule in enumerate(rules):
+        if field(rule, other) is not None:
+            raise ConfigError(f"'{other}' is for method "
+                              f"'{'threshold' if other == 'min' else 'quantile'}'",
+                              key=f"{key}.rules[{i}].{other}",
+                              fix=f"use '{'share' if other == 'min' else 'min'}' with method "
+                                  f"'{method}'")
     values = []
     if method == "quantile":
         for i, rule in enumerate(rules):
@@ -75,7 +94,7 @@ def _parse_rules(rules: Sequence[object], method: str, key: str):
             values.append(float(share))
         total = float(np.sum(values))
         if abs(total - 1.0) > 1e-9:
-            raise ConfigError(f"quantile shares sum to {total:g}, not 1", key=f"{key}.rules",
+            raise ConfigError(f"quantile shares sum to {total:.10g}, not 1", key=f"{key}.rules",
                               fix="make the shares add up to exactly 1")
     else:
         for i, rule in enumerate(rules):
@@ -138,7 +157,7 @@ def assign_tiers(scored: pd.DataFrame, rules: Sequence[object], *, score: str = 
         A customer without a score, a prospect who also has a score, or (threshold method) a score
         below the lowest ``min``.
     """
-    labels, values = _parse_rules(rules, method, key)
+    labels, values = parse_rules(rules, method, key)
     prospect_ids = pd.Index([] if prospects is None else list(prospects))
     if len(prospect_ids) and prospect_label in labels:
         raise ConfigError(f"prospect label {prospect_label!r} is also a tier label",
@@ -214,6 +233,23 @@ class GridResult:
     column: str
 
 
+def check_grid_rules(method: str, rules: Sequence[object] | None,
+                     key: str = "tiers.second_dimension") -> None:
+    """Validate a second dimension's ``method`` and ``rules`` (config loading calls it too):
+    ``categories`` takes no rules, ``quantile`` / ``threshold`` take rules as :func:`parse_rules`."""
+    if method in ("categories", "category"):
+        if rules:
+            raise ConfigError("rules are not used with method 'categories'", key=f"{key}.rules",
+                              fix="remove them, or use method: quantile or threshold")
+        return
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; use categories or one of "
+                          f"{', '.join(METHODS)}", key=f"{key}.method")
+    if not rules:
+        raise ConfigError(f"method {method!r} needs rules", key=f"{key}.rules")
+    parse_rules(rules, method, key)
+
+
 def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = "categories",
               rules: Sequence[object] | None = None, sep: str = " / ",
               key: str = "tiers.second_dimension") -> GridResult:
@@ -236,6 +272,7 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
     sep : str
         Separator in the combined label.
     """
+    check_grid_rules(method, rules, key)
     if not isinstance(tier.dtype, pd.CategoricalDtype):
         tier = tier.astype("category")
     values = values.reindex(tier.index)
@@ -248,9 +285,7 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
         if (second == MISSING_LABEL).any():
             cats.append(MISSING_LABEL)
         definitions = pd.DataFrame({"second": cats, "rule": [f"{column} = {c}" for c in cats]})
-    elif method in METHODS:
-        if not rules:
-            raise ConfigError(f"method {method!r} needs rules", key=f"{key}.rules")
+    else:
         if not pd.api.types.is_numeric_dtype(values):
             raise ConfigError(f"column {column!r} is not numeric; use method: categories",
                               key=f"{key}.method")
@@ -261,9 +296,6 @@ def tier_grid(tier: pd.Series, values: pd.Series, *, column: str, method: str = 
         if (second == MISSING_LABEL).any():
             cats.append(MISSING_LABEL)
         definitions = result.definitions.rename(columns={"tier": "second"})[["second", "rule"]]
-    else:
-        raise ConfigError(f"unknown method {method!r}; use categories, quantile or threshold",
-                          key=f"{key}.method")
     second = pd.Series(pd.Categorical(second.to_numpy(), categories=cats, ordered=True),
                        index=tier.index, name=column)
     combos = [f"{t}{sep}{s}" for t in tier.cat.categories for s in cats]

@@ -1,0 +1,121 @@
+"""The one list of clvkit's models: params key, class, report name, kind and predictions.
+
+Config validates ``model.transaction`` against it, the pipeline compares the purchase models it
+lists, and reports name models from it. Adding a model is its own file plus one entry here.
+
+>>> from clvkit.models.registry import MODELS, purchase_models
+>>> MODELS["bgnbd"].name, MODELS["bgnbd"].cls.__name__
+('BG/NBD', 'BetaGeo')
+>>> list(purchase_models())
+['bgnbd', 'paretonbd', 'mbgnbd']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import pandas as pd
+
+from clvkit.errors import ConfigError
+from clvkit.models.bgbb import BetaGeoBetaBinom
+from clvkit.models.bgnbd import BetaGeo
+from clvkit.models.gammagamma import GammaGamma
+from clvkit.models.mbgnbd import ModifiedBetaGeo
+from clvkit.models.paretonbd import ParetoNBD
+from clvkit.models.sbg import ShiftedBetaGeo
+
+__all__ = ["MODELS", "ModelSpec", "PurchaseModel", "get", "model_name", "purchase_models"]
+
+Kind = Literal["purchase", "discrete", "contract", "spend"]
+
+
+@runtime_checkable
+class PurchaseModel(Protocol):
+    """What the pipeline, value and tiers steps use of a fitted purchase (transaction) model:
+    continuous-time counts from per-customer ``frequency, recency, T``."""
+
+    params_: pd.Series
+    log_likelihood_: float
+    n_customers_: int
+
+    def fit(self, data, **kwargs) -> PurchaseModel: ...
+
+    def probability_alive(self, *args, **kwargs): ...
+
+    def expected_purchases(self, *args, **kwargs): ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the registry.
+
+    Attributes
+    ----------
+    key : str
+        The params value (``model.transaction: bgnbd``).
+    cls : type
+        The estimator class in :mod:`clvkit.models`.
+    name : str
+        How reports name it (``BG/NBD``).
+    kind : {"purchase", "discrete", "contract", "spend"}
+        ``purchase`` models score customers from ``frequency, recency, T`` and take part in the
+        pipeline's model choice; the others answer other questions (discrete opportunities,
+        contract renewals, spend per purchase).
+    predictions : tuple of str
+        The prediction methods it offers.
+    needs : tuple of str
+        Summary columns its fit needs beyond the usual ones (e.g. ``litt``); a model whose
+        columns are missing is left out of the automatic comparison.
+    """
+
+    key: str
+    cls: type
+    name: str
+    kind: Kind
+    predictions: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+
+
+_PURCHASE = ("probability_alive", "expected_purchases", "expected_purchases_path",
+             "expected_purchases_new_customer", "probability_alive_interval",
+             "expected_purchases_interval")
+
+MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
+    ModelSpec("bgnbd", BetaGeo, "BG/NBD", "purchase", _PURCHASE),
+    ModelSpec("paretonbd", ParetoNBD, "Pareto/NBD", "purchase", _PURCHASE),
+    ModelSpec("mbgnbd", ModifiedBetaGeo, "MBG/NBD", "purchase", _PURCHASE),
+    ModelSpec("bgbb", BetaGeoBetaBinom, "BG/BB", "discrete",
+              ("probability_alive", "expected_purchases", "expected_purchases_new_customer")),
+    ModelSpec("sbg", ShiftedBetaGeo, "sBG", "contract", ("survival", "retention_rate")),
+    ModelSpec("gammagamma", GammaGamma, "Gamma-Gamma", "spend",
+              ("expected_spend", "expected_spend_interval")),
+)}
+
+
+def purchase_models() -> dict[str, ModelSpec]:
+    """The purchase models the pipeline can fit and compare, in registry order."""
+    return {key: spec for key, spec in MODELS.items() if spec.kind == "purchase"}
+
+
+def get(key: str, *, kind: Kind | None = None, params_key: str = "model.transaction") -> ModelSpec:
+    """The spec of ``key``; a ``ConfigError`` naming ``params_key`` and the valid keys if unknown
+    (or not of ``kind``)."""
+    valid = [k for k, s in MODELS.items() if kind is None or s.kind == kind]
+    if key not in valid:
+        raise ConfigError(f"unknown model {key!r}", key=params_key,
+                          fix=f"use one of {', '.join(valid)}")
+    return MODELS[key]
+
+
+def model_name(model_or_key) -> str:
+    """The report name of a model given its key, its class name, its class or an instance."""
+    if isinstance(model_or_key, str):
+        for spec in MODELS.values():
+            if model_or_key in (spec.key, spec.cls.__name__):
+                return spec.name
+        return model_or_key
+    cls = model_or_key if isinstance(model_or_key, type) else type(model_or_key)
+    for spec in MODELS.values():
+        if cls is spec.cls:
+            return spec.name
+    return cls.__name__
