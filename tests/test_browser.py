@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from clvkit.notebook import notebooks_dir
 from clvkit.report import run_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +40,7 @@ def small_params(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
-    return run_report(small_params(folder), out=folder / "reports", run_date="2024-12-31",
-                      notebooks_dir=ROOT / "notebooks")
+    return run_report(small_params(folder), out=folder / "reports", run_date="2024-12-31")
 
 
 def pages(run):
@@ -51,6 +51,7 @@ def test_the_real_notebooks_produce_five_reports_the_index_and_the_export(run):
     assert [p.stem for p in run.reports] == REPORTS
     assert all(p.stat().st_size > 10_000 for p in run.reports)
     assert {p.name for p in run.exports} == {"tiers.csv", "tiers.parquet"}
+    assert (run.path / "result" / "result.json").is_file()  # the one computed result, stored
     index = run.index.read_text(encoding="utf-8")
     for name in REPORTS:
         assert f'href="{name}.html"' in index
@@ -73,7 +74,7 @@ def test_failing_notebook_leaves_the_previous_run_intact(run, tmp_path):
     import nbformat
 
     notebooks = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", notebooks)
+    shutil.copytree(notebooks_dir(), notebooks)
     broken = notebooks / "03_tiers.ipynb"
     nb = nbformat.read(broken, as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken')"))

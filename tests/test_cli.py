@@ -252,14 +252,18 @@ def test_report_is_wired_to_run_report(capsys, monkeypatch, tmp_path):
 
     calls = []
 
-    def fake(params_path, out="reports", run_date=None, only=None):
-        calls.append((params_path, out, run_date, only))
+    def fake(params_path, out="reports", run_date=None, only=None, notebooks_dir=None):
+        calls.append((params_path, out, run_date, only, notebooks_dir))
 
     monkeypatch.setattr(report, "run_report", fake)
     code, _, err = run_main(capsys, "report", "params/retail.yaml", "--out", tmp_path,
                             "--only", "03_tiers", "--only", "01_data_quality")
     assert code == 0, err
-    assert calls == [("params/retail.yaml", tmp_path, None, ["03_tiers", "01_data_quality"])]
+    assert calls == [("params/retail.yaml", tmp_path, None, ["03_tiers", "01_data_quality"],
+                      None)]
+    code, _, err = run_main(capsys, "report", "params/retail.yaml", "--notebooks", tmp_path / "nb")
+    assert code == 0, err
+    assert calls[-1][-1] == tmp_path / "nb"
 
 
 def test_score_end_to_end_writes_one_row_per_customer(capsys, tmp_path):

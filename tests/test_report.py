@@ -52,6 +52,7 @@ def project(tmp_path):
 def run(project, **kw):
     kw.setdefault("out", project / "reports")
     kw.setdefault("export", False)
+    kw.setdefault("notebooks_dir", project / "notebooks")  # a user's own set (--notebooks)
     return run_report(project / "params" / "tiny.yaml", **kw)
 
 

@@ -381,24 +381,31 @@ def _summary(config: Config, data: ScenarioData) -> pd.DataFrame:
                        engine=config.summary.engine)
 
 
-def _candidates(config: Config) -> dict:
-    """Registry key -> model class of the purchase models ``best`` chooses among."""
-    from clvkit import models
+def _candidates(config: Config, summary: pd.DataFrame) -> dict:
+    """Registry key -> model class of the purchase models compared: the registry's purchase
+    models whose columns the summary has (``clvkit.models.registry``), and the named one."""
+    from clvkit.models import registry
 
-    return {key: getattr(models, name) for key, name in _TRANSACTION_MODELS.items()}
+    specs = {k: s for k, s in registry.purchase_models().items()
+             if set(s.needs) <= set(summary.columns)}
+    if config.model.transaction != "best":
+        spec = registry.get(config.model.transaction, kind="purchase")
+        specs.setdefault(spec.key, spec)
+    return {k: s.cls for k, s in specs.items()}
 
 
 def _display_name(key: str) -> str:
-    from clvkit.display import MODEL_NAMES
+    from clvkit.models.registry import model_name
 
-    return MODEL_NAMES.get(key, key)
+    return model_name(key)
 
 
 def choose_transaction_model(config: Config, summary: pd.DataFrame,
                              holdout: pd.DataFrame | None = None):
     """Fit the purchase model(s) and choose the one that scores the customers.
 
-    With ``model.transaction: best`` every candidate is fitted on the full ``summary`` and, when
+    With ``model.transaction: best`` every purchase model of the registry
+    (``clvkit.models.registry.purchase_models``) is fitted on the full ``summary`` and, when
     a calibration/holdout frame is given, again on the calibration period: the chosen model has
     the lowest holdout error per customer (mean absolute error of predicted holdout purchases);
     candidates within ``HOLDOUT_TIE`` (1 %) of that error are tied and the lowest AIC (on the
@@ -427,7 +434,7 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     from clvkit.result import ModelChoice
 
     m = config.model
-    cands = _candidates(config)
+    cands = _candidates(config, summary)
     keys = list(cands) if m.transaction == "best" else [m.transaction]
     make = {k: (lambda c=cands[k]: c(penalizer=m.penalizer, ci_level=m.ci_level)) for k in cands}
     full = {k: make[k]().fit(summary) for k in keys}
@@ -602,7 +609,9 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         scenario=config.scenario, title=config.display_title, source=data.source,
         observation_end=data.observation_end, run_date=run_date, fingerprint=data.fingerprint,
         currency=config.currency, time_unit=units.UNIT_NAMES[s.time_unit],
-        horizon=f"{v.horizon:g} {units.UNIT_NAMES[v.horizon_unit]}", clvkit_version=__version__)
+        horizon=f"{v.horizon:g} {units.UNIT_NAMES[v.horizon_unit]}",
+        discount=f"{v.discount_rate:.1%} per {units.UNIT_NAMES[v.discount_unit].rstrip('s')}",
+        clvkit_version=__version__)
     result = ScenarioResult(
         config=config, info=info, transactions=tx, ledger=data.ledger, customers=data.customers,
         surveys=data.surveys, complaints=data.complaints, programme=data.programme,

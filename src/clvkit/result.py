@@ -67,6 +67,8 @@ class RunInfo:
         The model time unit in words (``weeks``).
     horizon : str
         The value horizon in words (``12 months``).
+    discount : str
+        The discount rate in words (``1.0% per month``).
     clvkit_version : str
         The clvkit that computed it.
     seconds : float
@@ -82,6 +84,7 @@ class RunInfo:
     currency: str
     time_unit: str
     horizon: str
+    discount: str
     clvkit_version: str
     seconds: float = 0.0
 
@@ -401,6 +404,9 @@ class _Writer:
                 encoded.append(col)
         if encoded:
             out["json_columns"] = encoded
+        freq = frame.index.freqstr if isinstance(frame.index, pd.DatetimeIndex) else None
+        if freq is not None:  # a DatetimeIndex's frequency is not kept by parquet
+            out["freq"] = freq
         if frame.attrs:
             out["attrs"] = self.encode(dict(frame.attrs), hint + ".attrs")
             frame = frame.copy()
@@ -483,6 +489,8 @@ class _Reader:
             cols = (pd.MultiIndex.from_frame(levels, names=names) if levels.shape[1] > 1
                     else pd.Index(levels["l0"], name=names[0]))
             frame.columns = cols
+        if "freq" in spec:
+            frame.index = pd.DatetimeIndex(frame.index, freq=spec["freq"])
         if "attrs" in spec:
             frame.attrs = self.decode(spec["attrs"])
         return frame

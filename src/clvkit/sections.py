@@ -13,7 +13,7 @@ from __future__ import annotations
 from IPython.display import Markdown
 
 from clvkit import plots
-from clvkit.display import MODEL_NAMES, table
+from clvkit.display import table
 
 __all__ = ["calibration_plot", "candidate_models", "header", "holdout_summary", "impact_balance",
            "impact_effects_plot", "impact_effects_table", "impact_method", "impact_summary",
@@ -259,8 +259,3 @@ def impact_method(res):
     windows = {readable(k): v for k, v in imp.windows.items()}
     return definitions({"design": imp.design, **windows, **imp.definitions},
                        term="setting", meaning="value")
-
-
-def model_name(key: str) -> str:
-    """A model's report name (``bgnbd`` or ``BetaGeo`` -> "BG/NBD")."""
-    return MODEL_NAMES.get(key, key)
