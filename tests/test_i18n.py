@@ -45,7 +45,7 @@ def test_lookup_fills_fields_and_names_a_missing_key():
         i18n.t("word.high", language="fr")
 
 
-def test_default_language_is_per_context():
+def test_a_translator_is_bound_to_its_language():
     tr = i18n.translator("zh")
     assert tr("nav.next") == "下一页" and i18n.t("nav.next", language="en") == "Next"
 

@@ -247,7 +247,7 @@ def what_changed(res, *, language: str = "en") -> list[str]:
     mig = res.migration
     if mig is not None:
         s = mig.summary
-        up, down = int(s.get("moved up", 0)), int(s.get("moved down", 0))
+        up, down = int(s.get("upgraded", 0)), int(s.get("downgraded", 0))
         out.append(tr("changed.migration", up=i18n.number(up), down=i18n.number(down)))
     return out
 
@@ -352,10 +352,10 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
         imp = res.impact
         if imp is None:
             return []
-        eff = imp.effects
-        first = eff.iloc[0]
-        out = [tr("kp.case.groups", treated=n(first["n_treated"]), comparison=n(first["n_comparison"]))]
-        out += [str(h) for h in imp.headlines[:3]]
+        g = group_sizes(res)
+        out = [tr("kp.case.groups", treated=n(g["treated"]), comparison=n(g["comparison"]),
+                  eligible=n(g["eligible"]))]
+        out += effect_sentences(res, language=language)[:3]
         return out
     raise ValueError(f"unknown report {report!r}; use one of {', '.join(REPORTS)}")
 
@@ -381,3 +381,146 @@ def actions(res, report: str, *, language: str = "en") -> list[str]:
     if report == "case_study":
         return [tr("todo.case.decide")]
     raise ValueError(f"unknown report {report!r}; use one of {', '.join(REPORTS)}")
+
+
+# ------------------------------------------------------------------------------ case study
+#: Outcomes where a lower value is better (the others: higher is better).
+LOWER_IS_BETTER = {"churn"}
+
+
+def group_sizes(res) -> dict:
+    """Customers on file in the programme table, eligible, treated, and the comparison group."""
+    p = res.programme
+    eligible = p["eligible"].astype(bool)
+    treated = p["treated"].astype(bool) & eligible
+    return {"customers": int(len(p)), "eligible": int(eligible.sum()),
+            "treated": int(treated.sum()), "comparison": int((eligible & ~treated).sum())}
+
+
+def group_trends(res, freq: str = "MS") -> pd.DataFrame:
+    """Spend per customer and share of customers buying, per month, for the treated and the
+    comparison group (eligible customers only), over the whole data, so parallel trends before
+    the start can be seen. Columns ``month, group, customers, spend, buying``."""
+    p = res.programme
+    eligible = p[p["eligible"].astype(bool)]
+    group = pd.Series(np.where(eligible["treated"].astype(bool), "treated", "comparison"),
+                      index=eligible["customer_id"].to_numpy())
+    sizes = group.value_counts()
+    tx = res.transactions[res.transactions["customer_id"].isin(group.index)]
+    tx = tx.assign(group=group.reindex(tx["customer_id"].to_numpy()).to_numpy(),
+                   month=tx["date"].dt.to_period("M").dt.start_time)
+    agg = tx.groupby(["month", "group"]).agg(spend=("amount", "sum"),
+                                             buyers=("customer_id", "nunique")).reset_index()
+    months = pd.date_range(tx["month"].min(), tx["month"].max(), freq=freq) if len(tx) else []
+    full = pd.MultiIndex.from_product([months, ["treated", "comparison"]], names=["month", "group"])
+    agg = agg.set_index(["month", "group"]).reindex(full, fill_value=0).reset_index()
+    agg["customers"] = agg["group"].map(sizes).fillna(0).astype(int)
+    agg["spend"] = agg["spend"] / agg["customers"].where(agg["customers"] > 0)
+    agg["buying"] = agg["buyers"] / agg["customers"].where(agg["customers"] > 0)
+    return agg[["month", "group", "customers", "spend", "buying"]]
+
+
+def _causal(res) -> bool:
+    """Whether the design supports "effect of": random assignment and balanced groups."""
+    assignment = getattr(res.config.impact, "assignment", "random")
+    bal = res.impact.balance
+    balanced = bool(bal["balanced"].all()) if "balanced" in bal else True
+    return assignment == "random" and balanced and "difference" in res.impact.design
+
+
+def _significant(row) -> int:
+    """+1 when the interval is above zero, −1 below, 0 when it includes zero."""
+    lo, hi = row.get("low"), row.get("high")
+    if not (_finite(lo) and _finite(hi)):
+        return 0
+    return 1 if lo > 0 else (-1 if hi < 0 else 0)
+
+
+def verdict(res, *, language: str = "en") -> list[str]:
+    """The case study's verdict and recommendation, first thing on the page (2 sentences)."""
+    tr = i18n.translator(language)
+    eff = res.impact.effects
+    better = worse = 0
+    for outcome, row in eff.iterrows():
+        sign = _significant(row)
+        if outcome in LOWER_IS_BETTER:
+            sign = -sign
+        better += sign > 0
+        worse += sign < 0
+    verb = tr("case.verb_causal" if _causal(res) else "case.verb_association")
+    m = len(eff)
+    if better and not worse:
+        key = "positive"
+    elif worse and not better:
+        key = "negative"
+    elif better and worse:
+        key = "mixed"
+    else:
+        key = "none"
+    out = [tr(f"case.verdict_{key}", verb=verb, better=better, worse=worse, m=m),
+           tr(f"case.recommend_{key}")]
+    if not _causal(res):
+        out.append(tr("case.not_causal"))
+    return out
+
+
+def _level(x, outcome: str) -> str:
+    if not _finite(x):
+        return "–"
+    return i18n.number(x, digits=2 if outcome == "csat" else 1)
+
+
+def effect_sentences(res, *, language: str = "en") -> list[str]:
+    """One sentence per outcome: both groups' levels before and after, and the difference."""
+    tr = i18n.translator(language)
+    out = []
+    for outcome, r in res.impact.effects.iterrows():
+        if not _finite(r.get("estimate")):
+            out.append(tr("case.not_estimated", outcome=tr(f"outcome.{outcome}")))
+            continue
+        out.append(tr("case.effect", outcome=tr(f"outcome.{outcome}"),
+                      tpre=_level(r["treated_pre"], outcome), tpost=_level(r["treated_post"], outcome),
+                      cpre=_level(r["comparison_pre"], outcome),
+                      cpost=_level(r["comparison_post"], outcome),
+                      est=("+" if r["estimate"] > 0 else "") + _level(r["estimate"], outcome),
+                      low=_level(r["low"], outcome), high=_level(r["high"], outcome)))
+    return out
+
+
+def roi(res) -> dict | None:
+    """Return on the programme's cost: spend uplift per treated customer against the cost per
+    customer (``impact.cost_per_customer``), times ``value.margin`` when given; None without a
+    cost or a spend effect. ``roi = uplift / cost − 1`` with the uplift's interval."""
+    cost = getattr(res.config.impact, "cost_per_customer", None)
+    if cost is None or res.impact is None or "spend" not in res.impact.effects.index:
+        return None
+    r = res.impact.effects.loc["spend"]
+    margin = getattr(res.config.value, "margin", None) or 1.0
+    up, lo, hi = (float(r[k]) * margin for k in ("estimate", "low", "high"))
+    n = group_sizes(res)["treated"]
+    ratio = (lambda u: u / cost - 1) if cost > 0 else (lambda u: math.nan)
+    return {"cost_per_customer": float(cost), "uplift": up, "uplift_low": lo, "uplift_high": hi,
+            "total_cost": float(cost) * n, "total_uplift": up * n, "roi": ratio(up),
+            "roi_low": ratio(lo), "roi_high": ratio(hi), "margin": margin, "treated": n}
+
+
+def assumptions(res, *, language: str = "en") -> list[str]:
+    """What the difference-in-differences assumes, in plain words."""
+    tr = i18n.translator(language)
+    assignment = getattr(res.config.impact, "assignment", None)
+    how = tr("case.assign_random" if assignment == "random" else
+             "case.assign_rule" if assignment == "rule" else "case.assign_unknown")
+    return [tr("case.assume_parallel"), how, tr("case.assume_nothing_else"),
+            tr("case.assume_intervals")]
+
+
+def caveats(res, *, language: str = "en") -> list[str]:
+    """Caveats that apply to this run: characteristics on which the groups differed before."""
+    tr = i18n.translator(language)
+    bal = res.impact.balance
+    out = []
+    if "balanced" in bal and not bal["balanced"].all():
+        names = [i18n.keys(language).get(f"bal.{c}", c)
+                 for c in bal.loc[~bal["balanced"].astype(bool), "characteristic"]]
+        out.append(tr("case.unbalanced", what="; ".join(names)))
+    return out

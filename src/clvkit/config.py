@@ -383,6 +383,7 @@ class ImpactConfig:
     outcomes: tuple[str, ...] = ("csat", "nps", "repurchase", "churn", "spend")
     n_boot: int = _f(1000, ge=1)
     seed: int = 0
+    cost_per_customer: float | None = _f(None, ge=0.0)  # per treated customer: the report's ROI
 
     def _validate(self, path: str) -> None:
         impact.check_outcomes(self.outcomes, key=f"{path}.outcomes")

@@ -30,7 +30,6 @@ Examples
 """
 from __future__ import annotations
 
-import contextvars
 import functools
 import gettext
 import io
@@ -49,7 +48,7 @@ LANGUAGES = ("en", "zh")
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
 DOMAIN = "clvkit"
 
-_current: contextvars.ContextVar[str] = contextvars.ContextVar("clvkit_language", default="en")
+_current = {"language": "en"}  # the default of t(); a notebook's kernel sets it once in setup
 _FIELD = re.compile(r"{(\w+)[^{}]*}")
 
 
@@ -92,14 +91,19 @@ def keys(language: str = "en") -> dict[str, str]:
 
 
 def set_language(language: str) -> str:
-    """Make ``language`` the default of :func:`t` in this context (a notebook, a thread)."""
-    _current.set(_check(language))
+    """Make ``language`` the default of :func:`t` in this process (a notebook's kernel).
+
+    A plain process-wide default rather than a context variable: IPython runs each cell in a
+    fresh context, so a context variable set in the set-up cell would be gone in the next one.
+    Library code that serves several languages at once passes ``language=`` explicitly.
+    """
+    _current["language"] = _check(language)
     return language
 
 
 def current() -> str:
     """The language :func:`t` uses when none is given."""
-    return _current.get()
+    return _current["language"]
 
 
 def t(key: str, *, language: str | None = None, **fields) -> str:
@@ -110,7 +114,7 @@ def t(key: str, *, language: str | None = None, **fields) -> str:
     KeyError
         When no catalogue has the key (a bug caught by ``tests/test_i18n.py``).
     """
-    lang = _check(language or _current.get())
+    lang = _check(language or _current["language"])
     text = _catalog(lang).gettext(key)
     if text == key:
         raise KeyError(f"no text for {key!r} in the {lang} catalogue "
@@ -134,7 +138,7 @@ def number(value, *, digits: int = 0, language: str | None = None) -> str:
 
     Infinite values are shown as ``–`` too: a report never prints ``inf`` or ``nan``.
     """
-    _check(language or _current.get())
+    _check(language or _current["language"])
     if value is None:
         return "–"
     v = float(value)
@@ -145,7 +149,7 @@ def number(value, *, digits: int = 0, language: str | None = None) -> str:
 
 def percent(value, *, digits: int = 0, signed: bool = False, language: str | None = None) -> str:
     """A share as a percentage (``0.412`` → ``41%``); ``–`` when missing or infinite."""
-    _check(language or _current.get())
+    _check(language or _current["language"])
     if value is None or not math.isfinite(float(value)):
         return "–"
     return f"{float(value) * 100:{'+' if signed else ''}.{digits}f}%"
@@ -156,7 +160,7 @@ def compact(value, *, language: str | None = None, signed: bool = False) -> str:
 
     Amounts below 10,000 are written in full in both languages.
     """
-    lang = _check(language or _current.get())
+    lang = _check(language or _current["language"])
     if value is None or not math.isfinite(float(value)):
         return "–"
     v = float(value)

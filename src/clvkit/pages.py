@@ -208,8 +208,11 @@ def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | N
     from traitlets.config import Config
 
     # no pygments stylesheet: the code is hidden, so its ~10 KB of CSS would be dead weight
-    exporter = ClvkitHTMLExporter(config=Config({"CSSHTMLHeaderPreprocessor": {"enabled": False}}),
-                                  language_code=i18n.HTML_LANG[language])
+    # the "Explore further" cells (tagged analyst) are for JupyterLab, not for readers
+    exporter = ClvkitHTMLExporter(config=Config({
+        "CSSHTMLHeaderPreprocessor": {"enabled": False},
+        "TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": {"analyst"}}}),
+        language_code=i18n.HTML_LANG[language])
     nb = nbformat.read(notebook, as_version=4)
     body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": notebook.stem}, "clvkit": nav or {}})
@@ -308,7 +311,7 @@ def decisions_table(frame, *, language: str, currency: str) -> str:
 
 
 def summary_body(res, *, items, changed, decisions, reports, exports, previous_date,
-                 language: str) -> str:
+                 language: str, left_out=()) -> str:
     """The index page's content: the executive summary on the first screen, then the reports."""
     tr = i18n.translator(language)
     info = res.info
@@ -322,6 +325,8 @@ def summary_body(res, *, items, changed, decisions, reports, exports, previous_d
          f'<h2 id="reports">{_esc(tr("summary.reports"))}</h2>',
          '<ul class="reports-list">' + "".join(
              f'<li><a href="{_esc(p.href)}">{_esc(p.title)}</a></li>' for p in reports) + "</ul>"]
+    h += [str(omitted(tr(f"omit.report.{stem}"))) for stem in left_out
+          if f"omit.report.{stem}" in i18n.keys(language)]
     if exports:
         h.append(f'<h2 id="exports">{_esc(tr("summary.exports"))}</h2><ul>' + "".join(
             f'<li><a href="{_esc(e)}">{_esc(e)}</a></li>' for e in exports) + "</ul>")

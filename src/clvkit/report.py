@@ -270,6 +270,15 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+#: Shipped reports that need a part of the data the scenario may not have: left out (with one
+#: line on the index) rather than published as a page saying "not available".
+_NEEDS = {"05_case_study": lambda cfg: cfg.impact.enabled}
+
+
+def _has_data(cfg, stem: str) -> bool:
+    return _NEEDS.get(stem, lambda cfg: True)(cfg)
+
+
 def previous_good_run(scenario_dir: Path, run_date: str) -> Path | None:
     """The newest good run of the scenario dated before ``run_date`` (None when there is none).
 
@@ -307,14 +316,18 @@ def point_latest(scenario_dir: Path) -> str | None:
 
 
 def _title(notebook: Path) -> str:
-    """The first markdown heading of a notebook, else its file name."""
+    """The first level-1 heading of a notebook (in a markdown cell or, in an executed notebook,
+    in a cell's Markdown output, where the report notebooks write it in the report's language),
+    else its file name."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("#"):
+        texts = [cell.source] if cell.cell_type == "markdown" else [
+            o.get("data", {}).get("text/markdown", "") for o in cell.get("outputs", [])]
+        for text in texts:
+            for line in str(text).splitlines():
+                if line.startswith("# "):
                     return line.lstrip("#").strip()
     return notebook.stem
 
@@ -346,7 +359,7 @@ def render_index(folder: Path, meta: dict, *, cfg=None, previous_dir: Path | Non
         items = briefing.kpis(res, previous, language=language)
         briefing.save_summary(folder, items, res)
         body = pages.summary_body(
-            res, items=items, changed=briefing.what_changed(res, language=language),
+            res, items=items, left_out=meta.get("left_out", []), changed=briefing.what_changed(res, language=language),
             decisions=briefing.decisions(res, language=language), reports=entries,
             exports=meta.get("exports", []),
             previous_date=previous_dir.name if previous and previous_dir is not None else None,
@@ -443,6 +456,9 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     if only is None and cfg.report.notebooks:
         only = list(cfg.report.notebooks)
     notebooks = select_notebooks(notebooks_dir or default_notebooks_dir(params), only)
+    left_out = [] if notebooks_dir is not None else [nb.stem for nb in notebooks
+                                                     if not _has_data(cfg, nb.stem)]
+    notebooks = [nb for nb in notebooks if nb.stem not in left_out]
     scenario = cfg.scenario
     scenario_dir = Path(out).resolve() / scenario
     dest = scenario_dir / date
@@ -485,6 +501,7 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                     "duration_seconds": time.perf_counter() - started}
             if previous_dir is not None:
                 meta["previous_run"] = previous_dir.name
+            meta["left_out"] = left_out
             index = render_index(build, meta, cfg=cfg, previous_dir=previous_dir)
             (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
                                             encoding="utf-8")
