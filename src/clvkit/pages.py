@@ -212,11 +212,13 @@ def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | N
     exporter = ClvkitHTMLExporter(config=Config({
         "CSSHTMLHeaderPreprocessor": {"enabled": False},
         "TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": {"analyst"}}}),
-        language_code=i18n.HTML_LANG[language])
+        language_code=language)
     nb = nbformat.read(notebook, as_version=4)
     body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": notebook.stem}, "clvkit": nav or {}})
     body = add_toc(body, label=i18n.t("nav.contents", language=language))
+    # nbconvert accepts only two-letter codes; the page says zh-CN (simplified Chinese)
+    body = re.sub(r'<html lang="[^"]*"', f'<html lang="{i18n.HTML_LANG[language]}"', body, count=1)
     output.write_text(body, encoding="utf-8")
     return output
 

@@ -104,9 +104,13 @@ def _show_sharp_with_alt() -> None:
     shell = get_ipython()
     if shell is None:
         return
-    import matplotlib.pyplot  # noqa: F401  (loads the inline backend, which sets its formatter)
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
+    # load the backend now (matplotlib loads it lazily): the inline backend registers its own
+    # PNG formatter when it loads, which would otherwise replace this one at the first figure
+    plt.switch_backend(mpl.get_backend())
     shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
 
 
