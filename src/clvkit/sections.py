@@ -93,8 +93,8 @@ def header(res, report: str):
     points = briefing.key_points(res, report, language=_lang(res))
     box = pages.keypoints(points, language=_lang(res)) if points else ""
     if report == "case_study" and res.impact is not None:
-        box = pages.keypoints(briefing.verdict(res, language=_lang(res)) + points,
-                              language=_lang(res))
+        points = briefing.verdict(res, language=_lang(res)) + points
+        box = pages.keypoints(points[:5], language=_lang(res))
     text = f"# {title}\n\n<p class=\"meta\">{_md_escape(meta)}</p>\n\n{box}"
     if report == "case_study" and res.impact is None:
         text += "\n\n" + pages.omitted(tr("omit.case"))
