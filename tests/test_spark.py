@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -81,34 +82,64 @@ def _retail(customers=2000, **summary):
                                summary=dataclasses.replace(cfg.summary, **summary))
 
 
-def test_spark_score_matches_single_machine_assignments(spark, tmp_path):
-    cfg = _retail(engine="spark")
-    single = pipeline.score(dataclasses.replace(cfg, summary=dataclasses.replace(
-        cfg.summary, engine="pandas")), pipeline.load_data(cfg), run_date="2025-01-01")
-    done = pipeline.score_scenario(cfg, tmp_path, run_date="2025-01-01")
-    assert [p.name for p in done] == ["tiers.parquet", "spark_fit.json"]
-    info = json.loads((tmp_path / "spark_fit.json").read_text())
+def _engine(cfg, engine, **changes):
+    return dataclasses.replace(cfg, summary=dataclasses.replace(cfg.summary, engine=engine),
+                               **changes)
+
+
+def _sorted(table):
+    return table.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
+
+
+def test_spark_score_writes_the_pandas_engine_outputs(spark, tmp_path):
+    """Same export schema and rows (tier, tier_2d, stage, segment, RFM scores, action,
+    run_date), the same watchlist and the same migration against a previous run."""
+    from clvkit import export
+    from clvkit.spark import score_scenario
+
+    cfg = _retail()
+    earlier = dataclasses.replace(cfg, cleaning=dataclasses.replace(
+        cfg.cleaning, observation_end=pd.Timestamp("2024-06-30")))
+    pipeline.score_scenario(earlier, tmp_path / "previous", run_date="2024-07-01")
+    cfg = dataclasses.replace(cfg, previous_run=tmp_path / "previous" / "tiers.parquet")
+    pipeline.score_scenario(_engine(cfg, "pandas"), tmp_path / "pandas", run_date="2025-01-01")
+    done = score_scenario(_engine(cfg, "spark"), tmp_path / "spark", run_date="2025-01-01")
+    assert [Path(p).name for p in done] == ["tiers.parquet", "watchlist.csv", "watchlist.parquet",
+                                            "migration.csv", "migration_moves.csv",
+                                            "spark_fit.json"]
+    info = json.loads((tmp_path / "spark" / "spark_fit.json").read_text())
     assert 0 < info["distinct_purchase_rows"] <= info["customers"] == 1800
-    got = pd.read_parquet(tmp_path / "tiers.parquet").set_index("customer_id").sort_index()
-    # partitioned by tier: one folder per tier label
-    assert {p.name for p in (tmp_path / "tiers.parquet").iterdir() if p.is_dir()} == \
-        {f"tier={label}" for label in ("VIP", "regular", "potential")}
-    expected = single.assignments.set_index("customer_id")
-    expected = expected[expected["tier"] != cfg.tiers.prospect_label].sort_index()
-    assert got.index.equals(expected.index)
-    for col in ("tier", "stage", "action"):
-        assert (got[col].astype(str) == expected[col].astype(str)).all(), col
-    for col in ("clv", "p_alive", "expected_purchases", "clv_at_risk"):
-        np.testing.assert_allclose(got[col], expected[col], rtol=1e-6)
-    # tier shares within one customer of the configured shares (the documented bound)
-    n = len(got)
+    assert info["master"] == spark.sparkContext.master
+    # partitioned by tier: one folder per tier label, prospects included
+    assert {p.name for p in (tmp_path / "spark" / "tiers.parquet").iterdir() if p.is_dir()} == \
+        {f"tier={label}" for label in ("VIP", "regular", "potential", "prospect")}
+    got = _sorted(export.read_assignments(tmp_path / "spark" / "tiers.parquet"))
+    want = _sorted(export.read_assignments(tmp_path / "pandas" / "tiers.parquet"))
+    assert list(got.columns) == list(export.ASSIGNMENT_COLUMNS)
+    numbers = ["clv", "p_alive", "expected_purchases", "clv_at_risk"]
+    pd.testing.assert_frame_equal(got.drop(columns=numbers), want.drop(columns=numbers))
+    np.testing.assert_allclose(got[numbers], want[numbers], rtol=1e-9)
+    assert got["tier_2d"].notna().all() and (got["segment"] != "prospect").sum() == 1800
+    n = 1800  # tier shares within one customer of the configured shares (the documented bound)
     for rule in cfg.tiers.rules:
-        assert abs((got["tier"].astype(str) == rule.label).sum() - rule.share * n) <= 1
+        assert abs((got["tier"] == rule.label).sum() - rule.share * n) <= 1
+    for name in ("watchlist.csv", "migration.csv"):
+        a = pd.read_csv(tmp_path / "spark" / name)
+        b = pd.read_csv(tmp_path / "pandas" / name)
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+    watch = pd.read_csv(tmp_path / "spark" / "watchlist.csv")
+    assert len(watch) == cfg.churn_warning.top_n and watch["reason"].str.contains("fell").any()
+    moves = pd.concat(pd.read_csv(p) for p in
+                      sorted((tmp_path / "spark" / "migration_moves.csv").glob("part-*.csv")))
+    want_moves = pd.read_csv(tmp_path / "pandas" / "migration_moves.csv")
+    pd.testing.assert_frame_equal(_sorted(moves), _sorted(want_moves), check_exact=False,
+                                  rtol=1e-9)
+    assert set(want_moves["movement"]) >= {"upgraded", "downgraded", "stayed"}
 
 
 def test_tier_cuts_exact_with_ties_and_coarse_sketch(spark):
-    from clvkit.spark import _tier_codes, tier_cuts
-    from clvkit.tiers import assign_tiers
+    from clvkit.spark import tier_cuts
+    from clvkit.tiers import assign_tiers, tier_codes
 
     rng = np.random.default_rng(7)
     score = np.round(rng.lognormal(2.0, 1.0, 3000), 1)  # many ties
@@ -116,7 +147,7 @@ def test_tier_cuts_exact_with_ties_and_coarse_sketch(spark):
     cfg = _retail()
     cfg = dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, quantile_error=0.05))
     cuts = tier_cuts(spark.createDataFrame(frame), cfg)
-    codes = _tier_codes(frame["clv"].to_numpy(), frame["customer_id"].to_numpy(), cuts)
+    codes = tier_codes(frame["clv"].to_numpy(), frame["customer_id"].to_numpy(), cuts)
     expected = assign_tiers(frame.set_index("customer_id"), cfg.tiers.rules).tier
     labels = np.asarray(cfg.tiers.labels)[codes]
     assert (labels == expected.reindex(frame["customer_id"]).astype(str).to_numpy()).all()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -108,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Run intake, summary, models and tiers for PARAMS and write "
                         "tiers.csv / tiers.parquet to DIR.")
     sc.add_argument("params", metavar="PARAMS")
-    sc.add_argument("--out", required=True, type=Path, metavar="DIR")
+    sc.add_argument("--out", required=True, metavar="DIR",  # a URI stays as given (Spark)
+                    help="output folder, or a URI such as s3a://... with the spark engine")
     sc.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
     sc.set_defaults(func=_score)
 
@@ -200,8 +202,13 @@ def _score(args: argparse.Namespace) -> int:
     from clvkit import config, pipeline
 
     cfg = config.load(args.params)
-    score_scenario = _needs(pipeline, "score_scenario", "clvkit score")
-    result = score_scenario(cfg, args.out, args.run_date)
+    if cfg.summary.engine == "spark":  # scoring where the data lives (clvkit.spark)
+        from clvkit import spark as scorer
+    else:
+        scorer = pipeline
+    score_scenario = _needs(scorer, "score_scenario", "clvkit score")
+    uri = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", args.out)  # s3a://, file://: kept as written
+    result = score_scenario(cfg, args.out if uri else Path(args.out), args.run_date)
     for line in _describe_result(result):
         print(line)
     return 0

@@ -625,6 +625,8 @@ def _convert(tp: Any, value: Any, path: str, base: Path) -> Any:
     if tp is Path:
         if not isinstance(value, str) or not value.strip():
             raise _err(path, f"must be a file path, got {value!r}")
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):  # s3a://, hdfs://, file://: untouched
+            return value
         p = Path(value).expanduser()
         return p if p.is_absolute() else (base / p).resolve()
     raise TypeError(f"config builder cannot handle type {tp!r} at {path}")  # a bug, not input

@@ -22,7 +22,7 @@ from pathlib import Path
 from clvkit import i18n
 
 __all__ = ["Html", "Page", "add_toc", "caveat", "keypoints", "nav_resources", "omitted",
-           "print_header", "to_html", "todo"]
+           "page", "print_header", "stylesheet", "todo"]
 
 TEMPLATE = "clvkit_report"
 #: A report with at least this many sections (H2) gets a table of contents.
@@ -187,40 +187,6 @@ def page(title: str, body: str, *, language: str = "en", nav: dict | None = None
 </body>
 </html>
 """
-
-
-def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | None = None) -> Path:
-    """Convert an executed notebook to a self-contained HTML page with the code hidden.
-
-    Parameters
-    ----------
-    notebook, output : Path
-        The executed notebook and the page to write.
-    language : {"en", "zh"}
-        Sets ``<html lang>`` (``zh-CN`` for Chinese) and the words of the TOC.
-    nav : dict, optional
-        From :func:`nav_resources`; without it the page has no nav bar.
-    """
-    import nbformat
-
-    from clvkit.nbexport import ClvkitHTMLExporter
-
-    from traitlets.config import Config
-
-    # no pygments stylesheet: the code is hidden, so its ~10 KB of CSS would be dead weight
-    # the "Explore further" cells (tagged analyst) are for JupyterLab, not for readers
-    exporter = ClvkitHTMLExporter(config=Config({
-        "CSSHTMLHeaderPreprocessor": {"enabled": False},
-        "TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": {"analyst"}}}),
-        language_code=language)
-    nb = nbformat.read(notebook, as_version=4)
-    body, _ = exporter.from_notebook_node(
-        nb, resources={"metadata": {"name": notebook.stem}, "clvkit": nav or {}})
-    body = add_toc(body, label=i18n.t("nav.contents", language=language))
-    # nbconvert accepts only two-letter codes; the page says zh-CN (simplified Chinese)
-    body = re.sub(r'<html lang="[^"]*"', f'<html lang="{i18n.HTML_LANG[language]}"', body, count=1)
-    output.write_text(body, encoding="utf-8")
-    return output
 
 
 # ------------------------------------------------------------------------ summary and appendix

@@ -345,15 +345,13 @@ def _like(ids: pd.Series, current: pd.Series) -> pd.Series:
 def score_scenario(config: Config, out_dir, run_date=None) -> list:
     """``clvkit score``: load, score and write ``tiers.csv``/``tiers.parquet`` and
     ``watchlist.csv``/``.parquet`` (plus ``migration.csv`` and ``migration_moves.csv`` with
-    ``previous_run``) to ``out_dir``. Returns the paths written; nothing is written on error."""
+    ``previous_run``) to ``out_dir``. Returns the paths written; nothing is written on error.
+    With ``summary.engine: spark`` the summary runs in Spark and the rest here; ``clvkit score``
+    scores in Spark instead (``clvkit.spark.score_scenario``, above this module)."""
     from pathlib import Path
 
     from clvkit import export
 
-    if config.summary.engine == "spark":  # summaries and scoring where the data lives
-        from clvkit import spark
-
-        return spark.score_scenario(config, out_dir, run_date)
     result = score(config, load_data(config), run_date=run_date)
     out, bom = Path(out_dir), config.export.csv_bom
     written = list(export.write_assignments(result.assignments, out, csv_bom=bom).values())

@@ -202,10 +202,38 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None 
 
 
 def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | None = None) -> Path:
-    """Convert an executed notebook to a self-contained HTML page (see ``clvkit.pages.to_html``)."""
-    from clvkit import pages
+    """Convert an executed notebook to a self-contained HTML page with the code hidden.
 
-    return pages.to_html(notebook, output, language=language, nav=nav)
+    Parameters
+    ----------
+    notebook, output : Path
+        The executed notebook and the page to write.
+    language : {"en", "zh"}
+        Sets ``<html lang>`` (``zh-CN`` for Chinese) and the words of the TOC.
+    nav : dict, optional
+        From :func:`clvkit.pages.nav_resources`; without it the page has no nav bar.
+    """
+    import nbformat
+
+    from clvkit import i18n, pages
+    from clvkit.nbexport import ClvkitHTMLExporter
+
+    from traitlets.config import Config
+
+    # no pygments stylesheet: the code is hidden, so its ~10 KB of CSS would be dead weight
+    # the "Explore further" cells (tagged analyst) are for JupyterLab, not for readers
+    exporter = ClvkitHTMLExporter(config=Config({
+        "CSSHTMLHeaderPreprocessor": {"enabled": False},
+        "TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": {"analyst"}}}),
+        language_code=language)
+    nb = nbformat.read(notebook, as_version=4)
+    body, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"name": notebook.stem}, "clvkit": nav or {}})
+    body = pages.add_toc(body, label=i18n.t("nav.contents", language=language))
+    # nbconvert accepts only two-letter codes; the page says zh-CN (simplified Chinese)
+    body = re.sub(r'<html lang="[^"]*"', f'<html lang="{i18n.HTML_LANG[language]}"', body, count=1)
+    output.write_text(body, encoding="utf-8")
+    return output
 
 
 def _fingerprint_params(params_path: Path) -> str:
@@ -401,7 +429,7 @@ def publish_pages(folder: Path, cfg, run_date: str) -> list[Path]:
     for nb, entry in zip(executed, entries):
         nav = pages.nav_resources(entries, entry.href, brand=cfg.display_title, run_date=run_date,
                                   language=cfg.report.language)
-        written.append(pages.to_html(nb, nb.with_suffix(".html"), language=cfg.report.language,
+        written.append(to_html(nb, nb.with_suffix(".html"), language=cfg.report.language,
                                      nav=nav))
     return written
 

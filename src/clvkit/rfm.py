@@ -20,12 +20,13 @@ total value, first period's value and, for a holdout, count and total after the 
 :func:`_finish` turns them into the columns above, so every engine shares one definition. The
 ``pandas`` engine is the reference; ``duckdb`` runs one SQL query pushed down to a CSV or Parquet
 path, a DuckDB relation or a frame (the SQL of :func:`period_aggregate_sql` is written to be
-portable to Spark SQL through a dialect entry; a Spark engine lives in ``clvkit.spark``).
+portable to Spark SQL through a dialect entry); ``spark`` runs the same SQL through
+:mod:`clvkit.rfm_spark`, which only executes it, and :func:`spark_summary` keeps the summary in
+Spark (the same definitions, :func:`summary_sql`) for scoring where the data lives.
 """
 from __future__ import annotations
 
 import difflib
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,8 @@ import pandas as pd
 from clvkit.errors import ConfigError, DataError
 from clvkit.units import DAYS_PER_UNIT
 
-__all__ = ["rfm_summary", "calibration_holdout", "period_aggregate_sql", "ENGINES", "PERIODS"]
+__all__ = ["rfm_summary", "calibration_holdout", "spark_summary", "period_aggregate_sql",
+           "profile_sql", "summary_sql", "ENGINES", "PERIODS"]
 
 PERIODS = {"D": "day", "W": "week", "M": "month"}
 ENGINES = ("pandas", "duckdb", "spark")
@@ -165,12 +167,7 @@ def calibration_holdout(transactions, *, calibration_end, observation_end, time_
 # --------------------------------------------------------------------------------------------
 
 def _summarise(transactions, *, calibration_end, observation_end, time_unit, period, engine, cols):
-    if time_unit not in DAYS_PER_UNIT:
-        raise ConfigError(f"unknown time unit {time_unit!r}", key="time_unit",
-                          fix=f"use one of {', '.join(DAYS_PER_UNIT)}")
-    if period not in PERIODS:
-        raise ConfigError(f"unknown purchase period {period!r}", key="period",
-                          fix=f"use one of {', '.join(PERIODS)}")
+    _check_window(time_unit, period)
     prepare, profile_fn, aggregate_fn = _engine(engine)
     source = _describe(transactions)
     data = prepare(transactions, cols)
@@ -207,6 +204,15 @@ def _summarise(transactions, *, calibration_end, observation_end, time_unit, per
     if calibration_end is not None:
         summary.attrs["calibration_end"] = _timestamp(calibration_end, "calibration_end")
     return summary
+
+
+def _check_window(time_unit: str, period: str) -> None:
+    if time_unit not in DAYS_PER_UNIT:
+        raise ConfigError(f"unknown time unit {time_unit!r}", key="time_unit",
+                          fix=f"use one of {', '.join(DAYS_PER_UNIT)}")
+    if period not in PERIODS:
+        raise ConfigError(f"unknown purchase period {period!r}", key="period",
+                          fix=f"use one of {', '.join(PERIODS)}")
 
 
 def _finish(agg: pd.DataFrame, cols: Columns, *, cal_day: int, obs_day: int, time_unit: str,
@@ -253,8 +259,7 @@ def _engine(name: str):
     if name == "duckdb":
         return _duckdb_relation, _duckdb_profile, _duckdb_aggregate
     if name == "spark":
-        spark = importlib.import_module("clvkit.spark")
-        return spark.rfm_prepare, spark.rfm_profile, spark.rfm_aggregate
+        return _spark_frame, _spark_profile, _spark_aggregate
     raise ConfigError(f"unknown engine {name!r}", key="engine", fix=f"use one of {', '.join(ENGINES)}")
 
 
@@ -419,13 +424,14 @@ SQL_DIALECTS = {
 
 
 def period_aggregate_sql(source: str, cols: Columns, *, period: str, calibration_day: int,
-                         observation_day: int, dialect: str = "duckdb") -> str:
+                         observation_day: int, dialect: str = "duckdb", ordered: bool = True) -> str:
     """The per-customer period aggregates as one SQL query over table ``source``.
 
     Columns: ``customer_id, n, first_day, last_day, total, first_value, n_holdout,
     total_holdout`` (day numbers since 1970-01-01; the holdout columns are 0 when
     ``calibration_day == observation_day``), for customers with a purchase period on or before
-    ``calibration_day``. Uses only ``GROUP BY``, ``FILTER`` and ``min_by``, which DuckDB
+    ``calibration_day``, sorted by ``customer_id`` unless ``ordered`` is false (a subquery, or
+    a result that stays distributed, needs no order). Uses only ``GROUP BY``, ``FILTER`` and ``min_by``, which DuckDB
     and Spark SQL share; dialect-specific date functions come from ``SQL_DIALECTS``.
     """
     d = SQL_DIALECTS[dialect]
@@ -459,7 +465,30 @@ WITH tx AS (
     SELECT customer_id, {customer_columns}
     FROM periods GROUP BY customer_id
 )
-SELECT * FROM customers WHERE n > 0 ORDER BY customer_id
+SELECT * FROM customers WHERE n > 0{" ORDER BY customer_id" if ordered else ""}
+"""
+
+
+def summary_sql(source: str, cols: Columns, *, period: str, observation_day: int,
+                time_unit: str, dialect: str = "spark") -> str:
+    """The RFM summary (no holdout) as one SQL query: :func:`_finish`'s arithmetic over
+    :func:`period_aggregate_sql`, for engines whose result stays where the data is.
+
+    Columns ``customer_id, frequency`` (bigint), ``recency, T`` and, with an amount column,
+    ``monetary_value`` (double), unordered.
+    """
+    days = repr(float(DAYS_PER_UNIT[time_unit]))
+    obs = int(observation_day)
+    agg = period_aggregate_sql(source, cols, period=period, calibration_day=obs,
+                               observation_day=obs, dialect=dialect, ordered=False)
+    monetary = ("" if cols.amount is None else
+                ",\n       CASE WHEN n > 1 THEN (total - first_value) / CAST(n - 1 AS DOUBLE) "
+                "ELSE 0.0 END AS monetary_value")
+    return f"""
+SELECT customer_id, CAST(n - 1 AS BIGINT) AS frequency,
+       CAST(last_day - first_day AS DOUBLE) / {days} AS recency,
+       CAST({obs} - first_day AS DOUBLE) / {days} AS T{monetary}
+FROM ({agg}) agg
 """
 
 
@@ -583,3 +612,69 @@ def _stream_frame(result) -> pd.DataFrame:
         columns[name] = np.nan_to_num(values, nan=0.0) if values.dtype.kind == "f" else values
     index = pd.Index(pa.chunked_array(ids).to_pandas(), name=names[0])
     return pd.DataFrame(columns, index=index, copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# spark engine: this module's SQL in Spark's dialect, run by clvkit.rfm_spark
+# --------------------------------------------------------------------------------------------
+
+def _spark_frame(transactions, cols: Columns):
+    from clvkit import rfm_spark
+
+    sdf = rfm_spark.read_transactions(transactions)
+    _missing_columns(list(sdf.columns), cols, _describe(transactions))
+    return sdf
+
+
+def _spark_profile(sdf, cols: Columns, source: str) -> Profile:
+    from clvkit import rfm_spark
+
+    row = rfm_spark.collect(sdf, profile_sql(rfm_spark.VIEW, cols, dialect="spark"),
+                            source).iloc[0]
+    rows, null_ids, null_dates, bad, lo, hi = row.tolist()
+    to_ts = lambda v: None if v is None or pd.isna(v) else pd.Timestamp(v)  # noqa: E731
+    return Profile(rows=int(rows), null_ids=int(null_ids), null_dates=int(null_dates),
+                   bad_amounts=int(bad), min_date=to_ts(lo), max_date=to_ts(hi), examples={})
+
+
+def _spark_aggregate(sdf, cols: Columns, source: str, *, period: str, calibration_day: int,
+                     observation_day: int) -> pd.DataFrame:
+    from clvkit import rfm_spark
+
+    sql = period_aggregate_sql(rfm_spark.VIEW, cols, period=period,
+                               calibration_day=calibration_day, observation_day=observation_day,
+                               dialect="spark")
+    agg = rfm_spark.collect(sdf, sql, source).set_index("customer_id")
+    return agg.fillna({"n_holdout": 0, "total_holdout": 0})  # holdout columns only with a holdout
+
+
+def spark_summary(transactions, *, observation_end, time_unit: str = "W", period: str = "D",
+                  customer_id: str = "customer_id", date: str = "date",
+                  amount: str | None = "amount"):
+    """The summary of :func:`rfm_summary` as a Spark DataFrame that stays in Spark.
+
+    The same validation scan and the same definitions (:func:`summary_sql`); columns
+    ``customer_id, frequency, recency, T, monetary_value``, not collected and not ordered.
+
+    Raises
+    ------
+    ConfigError, DataError
+        As :func:`rfm_summary`.
+    """
+    from clvkit import rfm_spark
+
+    _check_window(time_unit, period)
+    cols = Columns(customer_id, date, amount)
+    source = _describe(transactions)
+    sdf = _spark_frame(transactions, cols)
+    profile = _spark_profile(sdf, cols, source)
+    _check_profile(profile, cols, source)
+    obs = _timestamp(observation_end, "observation_end")
+    obs_day = _period_day(obs, period)
+    if obs_day < _period_day(profile.min_date, period):
+        raise DataError(f"observation_end {obs.date()} is before the first purchase "
+                        f"({profile.min_date.date()})", file=source, column=cols.date,
+                        fix="set observation_end on or after the first purchase date")
+    sql = summary_sql(rfm_spark.VIEW, cols, period=period, observation_day=obs_day,
+                      time_unit=time_unit, dialect="spark")
+    return rfm_spark.query(sdf, sql, source)

@@ -1,24 +1,26 @@
-"""The Spark engine: summaries and scoring where the transactions live, fitting on the driver.
+"""The Spark engine's scoring: summaries, fitting and scoring where the transactions live.
 
-What scales with what:
+Two pieces make the Spark engine. The *summary* engine, :mod:`clvkit.rfm_spark`, sits beside the
+pandas and DuckDB engines and runs :mod:`clvkit.rfm`'s SQL (``rfm_summary(..., engine="spark")``
+and :func:`clvkit.rfm.spark_summary`). This module sits above the pipeline and scores:
 
-- *transactions* stay in Spark: the per-customer period aggregates are the SQL of
-  :func:`clvkit.rfm.period_aggregate_sql` (the same definitions as the pandas and DuckDB
-  engines, in Spark's dialect), and the RFM columns are computed from them in Spark;
+- *transactions* stay in Spark: the per-customer summary is :func:`summary_frame` (the same
+  definitions as the pandas and DuckDB engines, in Spark's dialect);
 - only the *distinct* ``(frequency, recency, T)`` rows with their counts cross to the driver,
   where the existing models fit on them (:func:`compressed_statistics`); Gamma-Gamma fits on
   the distinct ``(frequency, monetary_value)`` rows of repeat customers, or on a seeded sample
   of them when there are more than ``max_spend_rows`` (the fit says so);
 - scoring (P(alive), expected purchases and spend, CLV, tier, stage, action) runs per partition
-  with ``mapInPandas`` and the models' vectorised predictions; the assignment table is written
-  as Parquet partitioned by tier.
+  with ``mapInPandas``, the models' vectorised predictions and :mod:`clvkit.tiers`' own
+  functions; the assignment table is written as Parquet partitioned by tier.
 
 Quantile tier cuts are exact: every customer lands in the tier the single-machine engine gives
-(ranked by score, high first, ties broken by customer_id; tier sizes within one customer of the
-configured shares). ``DataFrame.approxQuantile`` with relative error ``spark.quantile_error``
-(default 0.001) only narrows each cut to a band of about ``4 * quantile_error * n`` customers;
-exact counts place the band and the driver ranks it, so the error bound is zero and the driver
-holds at most that band (4,000 rows per cut at a million customers).
+(:func:`clvkit.tiers.tier_codes` with the same cuts: ranked by score, high first, ties broken by
+customer_id; tier sizes within one customer of the configured shares). ``approxQuantile`` with
+relative error ``spark.quantile_error`` (default 0.001) only narrows each cut to a band of about
+``4 * quantile_error * n`` customers; exact counts place the band and the driver ranks it, so
+the error bound is zero and the driver holds at most that band (4,000 rows per cut at a million
+customers).
 
 The Spark path reads *clean* transactions (a curated lake table): it checks for missing ids,
 dates and non-finite amounts and stops with a :class:`clvkit.DataError` if there are any, but it
@@ -26,166 +28,23 @@ does not run :mod:`clvkit.clean`'s row rules.
 """
 from __future__ import annotations
 
-import os
-import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from clvkit.errors import ClvkitError, DataError
-from clvkit.rfm import (PERIODS, Columns, Profile, _missing_columns, _period_day, _timestamp,
-                        period_aggregate_sql, profile_sql)
-from clvkit.units import DAYS_PER_UNIT
+from clvkit import rfm_spark, tiers
+from clvkit.errors import DataError
+from clvkit.pipeline import fit_transaction_model, load_data
+from clvkit.rfm import spark_summary as summary_frame
+from clvkit.tiers.migration import NEW, VANISHED
+from clvkit.rfm_spark import get_session, read_transactions
+from clvkit.value import score_customers
 
 __all__ = ["get_session", "read_transactions", "summary_frame", "compressed_statistics",
-           "fit_models", "score_frame", "score_scenario", "SparkFit"]
-
-_DIALECT = "spark"
-
-
-# ----------------------------------------------------------------------------- session, input
-def get_session(settings=None):
-    """Return the active SparkSession, or start one from ``settings`` (``SparkConfig``).
-
-    Workers run the driver's Python (``PYSPARK_PYTHON`` is set to ``sys.executable`` unless
-    given), so the venv's clvkit and pyarrow are on both sides.
-
-    Raises
-    ------
-    ClvkitError
-        pyspark is not installed, Java is missing, or the master cannot be reached.
-    """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise ClvkitError("the spark engine needs pyspark: pip install 'clvkit[spark]'") from None
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    master = getattr(settings, "master", "local[2]")
-    if master.startswith("local"):  # a closed network: keep the local driver on loopback
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = (SparkSession.builder.master(master)
-               .appName(getattr(settings, "app_name", "clvkit"))
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "8")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
-    for key, value in dict(getattr(settings, "conf", {}) or {}).items():
-        builder = builder.config(key, str(value))
-    try:
-        session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
-        session.range(1).count()  # fail here, not in the first real job, if the master is away
-    except Exception as exc:  # py4j/Java errors have no common base class worth naming
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ClvkitError(f"cannot start Spark with master {master!r} ({first[:200]}); fix: check "
-                          "spark.master in the params file, that the cluster is reachable and "
-                          "that Java 17 is installed") from None
-    return session
-
-
-def read_transactions(source, *, spark=None):
-    """A Spark DataFrame of transactions from a Spark DataFrame, a Parquet path or a pandas frame.
-
-    Raises
-    ------
-    DataError
-        The path does not exist or is not Parquet.
-    """
-    from pyspark.sql import DataFrame as SparkFrame
-
-    if isinstance(source, SparkFrame):
-        return source
-    spark = spark or get_session()
-    if isinstance(source, pd.DataFrame):
-        return spark.createDataFrame(source)
-    if isinstance(source, (str, Path)):
-        path = str(source)
-        if "://" not in path and not Path(path).exists():
-            raise DataError("file not found", file=path, fix="check the Parquet path")
-        try:
-            return spark.read.parquet(path)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:200]
-            raise DataError(f"Spark cannot read it as Parquet ({first})", file=path,
-                            fix="give a Parquet file or folder of Parquet files") from None
-    raise DataError(f"cannot read transactions from a {type(source).__name__} with Spark",
-                    fix="pass a Spark DataFrame, a pandas DataFrame or a Parquet path")
-
-
-def _describe(source) -> str:
-    return str(source) if isinstance(source, (str, Path)) else "transactions (Spark DataFrame)"
-
-
-def _run_sql(sdf, sql: str, source: str):
-    """Run ``sql`` over ``sdf`` registered as the view ``clvkit_src``; errors become DataError."""
-    sdf.createOrReplaceTempView("clvkit_src")
-    try:
-        return sdf.sparkSession.sql(sql)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise DataError(f"Spark could not summarise it ({first})", file=source,
-                        fix="check that the date column holds dates and the amount numbers") from None
-
-
-# ------------------------------------------------------------- clvkit.rfm engine hooks
-def rfm_prepare(transactions, cols: Columns):
-    """Engine hook for :func:`clvkit.rfm.rfm_summary`: the input as a checked Spark DataFrame."""
-    sdf = read_transactions(transactions)
-    _missing_columns(list(sdf.columns), cols, _describe(transactions))
-    return sdf
-
-
-def rfm_profile(sdf, cols: Columns, source: str) -> Profile:
-    """Engine hook: one scan counting missing ids/dates and bad amounts, and the date range."""
-    row = _run_sql(sdf, profile_sql("clvkit_src", cols, dialect=_DIALECT), source).collect()[0]
-    rows, null_ids, null_dates, bad, lo, hi = row
-    to_ts = lambda v: None if v is None else pd.Timestamp(v)  # noqa: E731
-    return Profile(rows=rows, null_ids=null_ids, null_dates=null_dates, bad_amounts=bad,
-                   min_date=to_ts(lo), max_date=to_ts(hi), examples={})
-
-
-def rfm_aggregate(sdf, cols: Columns, source: str, *, period: str, calibration_day: int,
-                  observation_day: int) -> pd.DataFrame:
-    """Engine hook: the per-customer period aggregates, computed in Spark, collected."""
-    sql = period_aggregate_sql("clvkit_src", cols, period=period, calibration_day=calibration_day,
-                               observation_day=observation_day, dialect=_DIALECT)
-    agg = _run_sql(sdf, sql, source).toPandas().set_index("customer_id")
-    agg = agg.fillna({"n_holdout": 0, "total_holdout": 0})  # holdout columns only with a holdout
-    return agg
-
-
-# ------------------------------------------------------------------ distributed summary
-def summary_frame(transactions, *, observation_end, time_unit: str = "W", period: str = "D",
-                  customer_id: str = "customer_id", date: str = "date", amount: str = "amount"):
-    """The RFM summary of :func:`clvkit.rfm.rfm_summary` as a Spark DataFrame (not collected).
-
-    Columns ``customer_id, frequency, recency, T, monetary_value`` with the same definitions
-    (the same SQL aggregates, then the same arithmetic as ``clvkit.rfm._finish``).
-    """
-    cols = Columns(customer_id, date, amount)
-    source = _describe(transactions)
-    sdf = rfm_prepare(transactions, cols)
-    profile = rfm_profile(sdf, cols, source)
-    from clvkit.rfm import _check_profile
-
-    _check_profile(profile, cols, source)
-    obs_day = _period_day(_timestamp(observation_end, "observation_end"), period)
-    agg_sql = period_aggregate_sql("clvkit_src", cols, period=period, calibration_day=obs_day,
-                                   observation_day=obs_day, dialect=_DIALECT)
-    days = repr(float(DAYS_PER_UNIT[time_unit]))
-    sql = f"""
-SELECT customer_id, CAST(n - 1 AS BIGINT) AS frequency,
-       CAST(last_day - first_day AS DOUBLE) / {days} AS recency,
-       CAST({obs_day} - first_day AS DOUBLE) / {days} AS T,
-       CASE WHEN n > 1 THEN (total - first_value) / CAST(n - 1 AS DOUBLE) ELSE 0.0 END
-           AS monetary_value
-FROM ({agg_sql.replace('ORDER BY customer_id', '')}) agg
-"""
-    return _run_sql(sdf, sql, source)
+           "fit_models", "score_frame", "score_scenario", "tier_cuts", "SparkFit"]
 
 
 def compressed_statistics(summary, *, max_spend_rows: int = 2_000_000, seed: int = 0):
@@ -227,7 +86,6 @@ class SparkFit:
 def fit_models(config, summary) -> SparkFit:
     """Fit the configured purchase model and Gamma-Gamma on compressed statistics."""
     from clvkit.models import GammaGamma
-    from clvkit.pipeline import fit_transaction_model
 
     purchases, spend, info = compressed_statistics(summary,
                                                    max_spend_rows=config.spark.max_spend_rows)
@@ -244,8 +102,6 @@ _SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv", "clv
 
 def _scorer(fit: SparkFit, config):
     """A picklable per-partition function: summary rows in, scored rows out."""
-    from clvkit.value import score_customers
-
     v, unit = config.value, config.summary.time_unit
 
     def score(batches):
@@ -262,146 +118,423 @@ def _scorer(fit: SparkFit, config):
 def tier_cuts(scored, config) -> list[tuple[float, object]]:
     """The last customer ``(score, customer_id)`` of every tier but the last, best tier first.
 
-    Exact: the same customers as :func:`clvkit.tiers.assign_tiers` (ranked by score, high
-    first, ties by customer_id; tier ``k`` ends at rank ``round(n * cumulative share)``).
-    Spark's ``approxQuantile`` (relative error ``spark.quantile_error``) only narrows the
-    search to a band of about ``4 * quantile_error * n`` customers around each cut; exact counts
-    place the band and the band is ranked on the driver. Threshold rules cut at their minima.
+    Exact: the cuts of :func:`clvkit.tiers.quantile_cuts` over all customers (tier ``k`` ends
+    at rank :func:`clvkit.tiers.tier_bounds`), found without ranking everyone: Spark's
+    ``approxQuantile`` (relative error ``spark.quantile_error``) only narrows the search to a
+    band of about ``4 * quantile_error * n`` customers around each cut; exact counts place the
+    band and :func:`clvkit.tiers.ranked_cut` ranks it on the driver. Threshold rules cut at their
+    minima (:func:`clvkit.tiers.threshold_cuts`).
+
+    Raises
+    ------
+    DataError
+        Threshold rules whose last ``min`` is above some customers' score (as on one machine).
     """
+    t = config.tiers
+    return _cuts(scored, t.score, t.method, t.rules, config.spark.quantile_error, key="tiers")
+
+
+def _cuts(scored, column: str, method: str, rules, eps: float, *, key: str):
     from pyspark.sql import functions as F
 
-    t = config.tiers
-    if t.method == "threshold":
-        return [(float(rule.min), None) for rule in t.rules[:-1]]
+    score = F.col(column)
+    if method == "threshold":
+        mins = [float("-inf") if rule.min is None else float(rule.min) for rule in rules]
+        below = scored.where(score < mins[-1]).count()
+        if below:
+            raise DataError(f"{below} customers score below the lowest threshold {mins[-1]:g}",
+                            column=column,
+                            fix=f"give the last rule of {key}.rules no min to catch them")
+        return tiers.threshold_cuts(mins)
     n = scored.count()
-    eps = config.spark.quantile_error
-    score = F.col(t.score)
-    cuts = []
-    for b in np.rint(np.cumsum([rule.share for rule in t.rules]) * n).astype(np.int64)[:-1]:
-        if b == 0:  # an empty tier: a cut above every score
-            cuts.append((float("inf"), None))
-            continue
-        q = (n - b + 0.5) / n  # ascending quantile of the b-th best customer
-        width = 2 * eps + 1.0 / n
-        while True:
-            lo, hi = scored.approxQuantile(t.score, [max(q - width, 0.0), min(q + width, 1.0)],
-                                           eps)
-            above = scored.where(score > hi).count()
-            band = (scored.where((score >= lo) & (score <= hi)).select(t.score, "customer_id")
-                    .toPandas())
-            position = int(b) - 1 - above
-            if 0 <= position < len(band) or width >= 1.0:
-                break
-            width *= 4  # the sketch missed the cut: widen the band
-        band = band.sort_values([t.score, "customer_id"], ascending=[False, True],
-                                kind="mergesort")
-        cuts.append((float(band[t.score].iloc[position]), band["customer_id"].iloc[position]))
-    return cuts
+    return [(float("inf"), None) if b == 0 else
+            _ranked(scored, column, int(b) - 1, n, eps, descending=True)
+            for b in tiers.tier_bounds([rule.share for rule in rules], n)]
 
 
-def _tier_codes(score: np.ndarray, ids: np.ndarray, cuts) -> np.ndarray:
-    """Tier index per customer: the number of cuts the customer ranks after."""
-    codes = np.zeros(len(score), dtype=np.int64)
-    for cut_score, cut_id in cuts:
-        after = score < cut_score
-        if cut_id is not None:
-            after |= (score == cut_score) & (ids > cut_id)
-        codes += after
-    return codes
+def _ranked(frame, column: str, position: int, n: int, eps: float, *, descending: bool):
+    """The row at 0-based ``position`` ranking ``column`` (high first when ``descending``, ties
+    by customer_id), as ``(value, customer_id)``: a band from ``approxQuantile``, exact counts
+    to place it, :func:`clvkit.tiers.ranked_cut` on the driver."""
+    from pyspark.sql import functions as F
+
+    value = F.col(column)
+    rank_from_top = position if descending else n - 1 - position
+    q = (n - rank_from_top - 0.5) / n  # ascending quantile of that row
+    width = 2 * eps + 1.0 / n
+    while True:
+        lo, hi = frame.approxQuantile(column, [max(q - width, 0.0), min(q + width, 1.0)], eps)
+        above = frame.where(value > hi).count()
+        with rfm_spark.quiet():
+            band = frame.where((value >= lo) & (value <= hi)).select(column, "customer_id") \
+                .toPandas()
+        at = rank_from_top - above
+        if 0 <= at < len(band) or width >= 1.0:
+            break
+        width *= 4  # the sketch missed: widen the band
+    return tiers.ranked_cut(band[column].to_numpy(float), band["customer_id"].to_numpy(), at)
 
 
-def _assigner(config, cuts, run_date):
-    """A picklable per-partition function: scored rows in, assignment rows out."""
-    from clvkit.tiers import StageRules, assign_actions, lifecycle_stages
+def _score_bounds(scored, eps: float, bins: int = 5) -> dict:
+    """Per R/F/M column: the order statistics of :func:`clvkit.tiers.score_bound_positions`
+    (exact) and whether the column is constant, for :func:`clvkit.tiers.score_from_bounds`."""
+    from pyspark.sql import functions as F
 
+    n = scored.count()
+    out = {}
+    for name in _RFM_VALUES:
+        lo, hi = scored.agg(F.min(name), F.max(name)).collect()[0]
+        positions = tiers.score_bound_positions(n, bins)
+        out[name] = ([_ranked(scored, name, p, n, eps, descending=False)[0] for p in positions],
+                     lo == hi)
+    return out
+
+
+_RFM_VALUES = {"_r_value": "r_score", "frequency": "f_score", "monetary_value": "m_score"}
+
+
+def _assigner(config, cuts, second_cuts, bounds, run_date):
+    """A picklable per-partition function: scored rows in, assignment rows (export columns)
+    out, with :mod:`clvkit.tiers`' own functions, as :func:`clvkit.pipeline.score` does."""
     t, pb, unit = config.tiers, config.playbook, config.summary.time_unit
     labels = list(t.labels)
-    rules = StageRules.from_params(config.stages)
+    rules = tiers.StageRules.from_params(config.stages)
+    mapping = config.segments.mapping or None
+    second = t.second_dimension
 
     def assign(batches):
         for pdf in batches:
             scored = pdf.set_index("customer_id")
             scored.attrs["time_unit"] = unit
-            codes = _tier_codes(scored[t.score].to_numpy(float), scored.index.to_numpy(), cuts)
+            ids = scored.index.to_numpy()
+            codes = tiers.tier_codes(scored[t.score].to_numpy(float), ids, cuts)
             tier = pd.Series(pd.Categorical.from_codes(codes, categories=labels, ordered=True),
                              index=scored.index, name="tier")
-            stage = lifecycle_stages(scored, rules).stage
-            action = assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
-                                    require_actions=pb.require_actions,
-                                    prospect_label=t.prospect_label, labels=labels).action
+            stage = tiers.lifecycle_stages(scored, rules).stage
+            rfm = pd.DataFrame({score: tiers.score_from_bounds(
+                scored[value].to_numpy(float), bounds[value][0], 5, constant=bounds[value][1])
+                for value, score in _RFM_VALUES.items()}, index=scored.index)
+            rfm["rfm_score"] = 100 * rfm["r_score"] + 10 * rfm["f_score"] + rfm["m_score"]
+            segment = tiers.rfm_segments(rfm, mapping).segment.astype("string")
+            tier_2d = pd.array([pd.NA] * len(tier), dtype="string")
+            if second is not None:
+                tier_2d = _tier_2d(second, tier, stage, segment, scored, second_cuts)
+            action = tiers.assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
+                                          require_actions=pb.require_actions,
+                                          prospect_label=t.prospect_label, labels=labels).action
             yield pd.DataFrame({
-                "customer_id": scored.index.to_numpy(), "tier": tier.astype(str).to_numpy(),
-                "stage": stage.astype(str).to_numpy(),
+                "customer_id": ids, "tier": tier.astype(str).to_numpy(),
+                "tier_2d": np.asarray(tier_2d, dtype=object),
+                "stage": stage.astype(str).to_numpy(), "segment": segment.to_numpy(object),
+                **{c: rfm[c].to_numpy(np.int64) for c in _SCORES},
                 **{c: scored[c].to_numpy(float) for c in
                    ("clv", "p_alive", "expected_purchases", "clv_at_risk")},
                 "action": action.astype(object).to_numpy(),
-                "run_date": np.full(len(scored), run_date.date()),
+                "run_date": np.full(len(scored), run_date.to_datetime64()),
             })
     return assign
 
 
+_SCORES = ("r_score", "f_score", "m_score", "rfm_score")
+
+
+def _tier_2d(second, tier, stage, segment, scored, second_cuts):
+    """``"<tier> / <second>"`` as :func:`clvkit.tiers.tier_grid` labels it, per partition."""
+    column = second.column
+    values = (stage if column == "stage" else segment if column == "segment"
+              else scored[column])
+    if second.method in ("quantile", "threshold"):
+        labels = [rule.label for rule in second.rules]
+        codes = tiers.tier_codes(values.to_numpy(float), values.index.to_numpy(), second_cuts)
+        values = pd.Series(np.asarray(labels, dtype=object)[codes], index=values.index)
+    grid = tiers.tier_grid(tier, values, column=column, method="categories")
+    return grid.tier_2d.astype("string").to_numpy()
+
+
+def _check_supported(config) -> None:
+    from clvkit.errors import ConfigError
+
+    if config.segments.method == "kmeans":
+        raise ConfigError("k-means segments are not computed by the spark engine",
+                          key="segments.method", fix="use method: rules with the spark engine")
+    second = config.tiers.second_dimension
+    if second is not None and second.column not in ("stage", "segment", *_SCORED_COLUMNS):
+        raise ConfigError(f"the spark engine cannot take the second dimension from "
+                          f"{second.column!r} (a customers-table column)",
+                          key="tiers.second_dimension.column",
+                          fix=f"use stage, segment or a scored column: {', '.join(_SCORED_COLUMNS)}")
+
+
+_SCORED_COLUMNS = ("frequency", "recency", "T", "monetary_value", *_SCORE_COLUMNS)
+_SCHEMA_NUMBERS = ", ".join(f"{c} bigint" for c in _SCORES) + ", " + ", ".join(
+    f"{c} double" for c in ("clv", "p_alive", "expected_purchases", "clv_at_risk"))
+
+
 def score_frame(summary, fit: SparkFit, config, run_date):
-    """Score and tier every customer of a Spark summary; returns a Spark DataFrame
-    ``customer_id, tier, stage, clv, p_alive, expected_purchases, clv_at_risk, action, run_date``."""
+    """Score and tier every customer of a Spark summary: a Spark DataFrame with the export
+    columns of :data:`clvkit.export.ASSIGNMENT_COLUMNS`, in that order (``run_date`` a
+    timestamp without zone, as the pandas engine writes it)."""
+    from pyspark.sql import functions as F
+
+    _check_supported(config)
     id_type = summary.schema["customer_id"].dataType.simpleString()
     scored_schema = (f"customer_id {id_type}, frequency bigint, recency double, T double, "
                      f"monetary_value double, " + ", ".join(f"{c} double" for c in _SCORE_COLUMNS))
-    scored = summary.mapInPandas(_scorer(fit, config), scored_schema).cache()
+    scored = (summary.mapInPandas(_scorer(fit, config), scored_schema)
+              .withColumn("_r_value", -(F.col("T") - F.col("recency"))).cache())
+    eps = config.spark.quantile_error
     cuts = tier_cuts(scored, config)
-    out_schema = (f"customer_id {id_type}, tier string, stage string, clv double, p_alive double, "
-                  "expected_purchases double, clv_at_risk double, action string, run_date date")
-    return scored.mapInPandas(_assigner(config, cuts, pd.Timestamp(run_date)), out_schema)
+    second, second_cuts = config.tiers.second_dimension, None
+    if second is not None and second.method in ("quantile", "threshold"):
+        second_cuts = _cuts(scored, second.column, second.method, second.rules, eps,
+                            key="tiers.second_dimension")
+    bounds = _score_bounds(scored, eps)
+    out_schema = (f"customer_id {id_type}, tier string, tier_2d string, stage string, "
+                  f"segment string, {_SCHEMA_NUMBERS}, action string, run_date timestamp_ntz")
+    return scored.mapInPandas(_assigner(config, cuts, second_cuts, bounds,
+                                        pd.Timestamp(run_date)), out_schema)
 
 
-def score_scenario(config, out_dir, run_date=None) -> list[Path]:
-    """``clvkit score`` with ``summary.engine: spark``: summary, fit, score, write Parquet.
+# ---------------------------------------------------------------- watchlist and migration
+def _warn_candidates(config):
+    """Per partition: the customers :func:`clvkit.tiers.churn_warning` keeps (at most
+    ``top_n`` of each partition), so the driver ranks only those."""
+    cw = config.churn_warning
 
-    Transactions come from ``data.transactions.path`` (Parquet, read by Spark) when the scenario
-    reads files, else from :func:`clvkit.pipeline.load_data` (simulated or CDNOW data). Writes
-    ``out_dir/tiers.parquet/`` partitioned by tier, and ``out_dir/spark_fit.json`` with the
-    fitted parameters and how many distinct rows crossed to the driver. ``out_dir`` may be a
-    cluster URI (``hdfs://``, ``s3a://``). Returns both paths.
+    def flag(batches):
+        for pdf in batches:
+            part = pdf.set_index("customer_id")
+            res = tiers.churn_warning(part, p_alive_below=cw.p_alive_below,
+                                      drop_more_than=cw.drop_more_than,
+                                      previous=part["p_alive_previous"], top_n=cw.top_n)
+            yield pdf[pdf["customer_id"].isin(res.watchlist["customer_id"])]
+    return flag
+
+
+def watchlist(assigned, previous, config) -> pd.DataFrame:
+    """The churn watchlist of the pandas engine, computed in Spark: each partition flags its
+    candidates, the driver ranks them with the same :func:`clvkit.tiers.churn_warning`."""
+    from pyspark.sql import functions as F
+
+    cw = config.churn_warning
+    buyers = assigned.where(F.col("p_alive").isNotNull()).select(
+        "customer_id", "p_alive", "clv", "clv_at_risk", "tier", "stage", "action")
+    if previous is not None:
+        prev = previous.select("customer_id", F.col("p_alive").alias("p_alive_previous"))
+        buyers = buyers.join(prev, "customer_id", "left")
+    else:
+        buyers = buyers.withColumn("p_alive_previous", F.lit(None).cast("double"))
+    with rfm_spark.quiet():
+        cand = buyers.mapInPandas(_warn_candidates(config), buyers.schema).toPandas()
+    cand = cand.set_index("customer_id").sort_index()
+    prev_p = cand["p_alive_previous"] if previous is not None else None
+    return tiers.churn_warning(cand, p_alive_below=cw.p_alive_below,
+                               drop_more_than=cw.drop_more_than, previous=prev_p,
+                               top_n=cw.top_n, extra=cand[["tier", "stage", "action"]]).watchlist
+
+
+def migration(assigned, previous, labels):
+    """Tier migration against the previous run, in Spark: the two runs joined per customer,
+    :func:`clvkit.tiers.tier_migration` per partition for the moves; the counts summed.
+
+    Returns ``(counts, moves)``: the pandas engine's count matrix and a Spark DataFrame of moves.
+    """
+    from pyspark.sql import functions as F
+
+    cur = assigned.select("customer_id", "tier", "clv")
+    prev = previous.select("customer_id", F.col("tier").alias("tier_prev"),
+                           F.col("clv").alias("clv_prev"))
+    both = cur.join(prev, "customer_id", "full")
+    order = list(labels)
+
+    def moves(batches):
+        for pdf in batches:
+            c = pdf[pdf["tier"].notna()][["customer_id", "tier", "clv"]]
+            p = pdf[pdf["tier_prev"].notna()][["customer_id", "tier_prev", "clv_prev"]] \
+                .rename(columns={"tier_prev": "tier", "clv_prev": "clv"})
+            m = tiers.tier_migration(p, c, order=order).moves
+            yield m.assign(from_tier=m["from_tier"].astype(str), to_tier=m["to_tier"].astype(str))
+
+    id_type = assigned.schema["customer_id"].dataType.simpleString()
+    moved = both.mapInPandas(moves, f"customer_id {id_type}, from_tier string, to_tier string, "
+                                    "movement string, clv double").cache()
+    with rfm_spark.quiet():
+        cells = moved.groupBy("from_tier", "to_tier").count().toPandas()
+    rows = [*order, NEW]
+    cols = [*order, VANISHED]
+    counts = (cells.pivot(index="from_tier", columns="to_tier", values="count")
+              .reindex(index=rows, columns=cols).fillna(0).astype(np.int64))
+    counts.index.name, counts.columns.name = "from_tier", "to_tier"
+    return counts, moved
+
+
+def _prospect_rows(config, prospects, run_date, id_type_sample) -> pd.DataFrame:
+    """Export rows for customers who never bought, as :func:`clvkit.pipeline.score` gives them."""
+    t, pb = config.tiers, config.playbook
+    ids = pd.Index(prospects, name="customer_id")
+    empty = pd.DataFrame(columns=list(_SCORED_COLUMNS), dtype="float64",
+                         index=pd.Index([], dtype=ids.dtype, name="customer_id"))
+    empty["frequency"] = empty["frequency"].astype(np.int64)
+    empty.attrs["time_unit"] = config.summary.time_unit
+    tier = tiers.assign_tiers(empty.assign(**{t.score: 0.0}), t.rules, score=t.score,
+                              method=t.method, prospects=ids,
+                              prospect_label=t.prospect_label).tier
+    stage = tiers.lifecycle_stages(empty, tiers.StageRules.from_params(config.stages),
+                                   prospects=ids).stage.reindex(tier.index)
+    action = tiers.assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
+                                  require_actions=pb.require_actions,
+                                  prospect_label=t.prospect_label, labels=t.labels).action
+    second = t.second_dimension
+    tier_2d = [pd.NA] * len(ids)
+    if second is not None:
+        values = stage if second.column == "stage" else pd.Series("prospect", index=ids) \
+            if second.column == "segment" else pd.Series(np.nan, index=ids)
+        tier_2d = tiers.tier_grid(tier, values, column=second.column,
+                                  method="categories").tier_2d.astype("string").to_numpy()
+    frame = pd.DataFrame({"customer_id": ids.to_numpy(), "tier": tier.astype(str).to_numpy(),
+                          "tier_2d": np.asarray(tier_2d, dtype=object),
+                          "stage": stage.astype(str).to_numpy(),
+                          "segment": np.full(len(ids), "prospect", dtype=object)})
+    for c in _SCORES:
+        frame[c] = pd.array([pd.NA] * len(ids), dtype="Int64")
+    for c in ("clv", "p_alive", "expected_purchases", "clv_at_risk"):
+        frame[c] = np.nan
+    frame["action"] = action.astype(object).to_numpy()
+    frame["run_date"] = run_date.to_datetime64()
+    return frame
+
+
+# ------------------------------------------------------------------------- the command
+def _uri(out_dir) -> bool:
+    return rfm_spark.scheme(out_dir) is not None
+
+
+def _reads_in_spark(path) -> bool:
+    """Spark reads the transactions itself: a URI, a folder (of part files) or a .parquet."""
+    return (rfm_spark.scheme(path) is not None or Path(str(path)).is_dir()
+            or str(path).lower().endswith(".parquet"))
+
+
+def _read_previous(spark, path):
+    """The previous run's assignments as a Spark DataFrame (Parquet read by Spark; a CSV export
+    through :func:`clvkit.export.read_assignments`)."""
+    from clvkit import export
+
+    if _reads_in_spark(path):
+        frame = read_transactions(str(path), spark=spark)
+        missing = [c for c in ("customer_id", "tier", "clv", "p_alive") if c not in frame.columns]
+        if missing:
+            raise DataError(f"not a tier export: no column {missing[0]!r}", file=str(path),
+                            fix="point previous_run at a tiers.parquet written by clvkit score")
+        return frame
+    table = export.read_assignments(path)
+    with rfm_spark.quiet():
+        return spark.createDataFrame(table[["customer_id", "tier", "clv", "p_alive"]])
+
+
+def _write_small(spark, frame: pd.DataFrame, out, name: str, csv_bom: bool) -> str:
+    """A small table (watchlist, migration counts) as the pandas engine writes it; to a URI
+    through the Hadoop filesystem of its scheme."""
+    import io as _io
+
+    from clvkit import export
+
+    if not _uri(out):
+        return str(export.write_table(frame, Path(out) / name, csv_bom=csv_bom))
+    with tempfile.TemporaryDirectory() as tmp:
+        local = export.write_table(frame, Path(tmp) / name, csv_bom=csv_bom)
+        data = _io.BytesIO(local.read_bytes()).getvalue()
+    target = f"{str(out).rstrip('/')}/{name}"
+    rfm_spark.write_bytes(spark, target, data)
+    return target
+
+
+def score_scenario(config, out_dir, run_date=None) -> list:
+    """``clvkit score`` with ``summary.engine: spark``: summary, fit, score, write.
+
+    Transactions come from ``data.transactions.path`` read by Spark when it is a URI
+    (``s3a://``, ``hdfs://``, ``file://``), a folder of Parquet part files or a ``.parquet``
+    file, else from :func:`clvkit.pipeline.load_data` (simulated, CDNOW or a CSV). Writes to
+    ``out_dir`` (a folder or a URI, passed to Spark unchanged) the pandas engine's outputs:
+    ``tiers.parquet/`` (the export columns, partitioned by tier), ``watchlist.csv`` and
+    ``.parquet``, with ``previous_run`` ``migration.csv`` and ``migration_moves.csv/`` (CSV part
+    files, one row per customer), and ``spark_fit.json`` (fitted parameters, the master, how
+    many distinct rows crossed to the driver). A missing local input is reported before Spark
+    starts. Returns the paths written.
     """
     import json
 
-    from clvkit.pipeline import load_data
-
-    spark = get_session(config.spark)
-    run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
+    out = str(out_dir).rstrip("/") if _uri(out_dir) else Path(out_dir)
     src = config.data.transactions
-    if config.data.source == "files" and src is not None and src.path is not None \
-            and str(src.path).endswith(".parquet"):
+    in_spark = (config.data.source == "files" and src is not None and src.path is not None
+                and _reads_in_spark(src.path))
+    if in_spark:
+        rfm_spark.check_path(src.path, what="data.transactions.path in the params file")
         observation_end = config.cleaning.observation_end
         if observation_end is None:
             raise DataError("the spark engine needs cleaning.observation_end", file=src.path,
                             fix="set cleaning.observation_end in the params file")
-        transactions = read_transactions(src.path, spark=spark)
+    if config.previous_run is not None:
+        rfm_spark.check_path(config.previous_run, what="previous_run in the params file")
+    _check_supported(config)
+    spark = get_session(config.spark)
+    run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
+    customers = None
+    if in_spark:
+        transactions = str(src.path)
         cols = dict(customer_id=src.customer_id, date=src.date or "date",
                     amount=src.amount or "amount")
     else:
         data = load_data(config)
         transactions = read_transactions(data.transactions, spark=spark)
-        cols, observation_end = {}, data.observation_end
-    summary = summary_frame(transactions, observation_end=observation_end,
-                            time_unit=config.summary.time_unit, period=config.summary.period,
-                            **cols).cache()
+        cols, observation_end, customers = {}, data.observation_end, data.customers
+    try:
+        summary = summary_frame(transactions, observation_end=observation_end,
+                                time_unit=config.summary.time_unit, period=config.summary.period,
+                                **cols).cache()
+    except DataError as exc:
+        role = {v: k for k, v in cols.items()}.get(exc.column)
+        if role is None or "column" not in exc.problem:
+            raise
+        raise DataError(exc.problem, file=exc.file, fix=f"set data.transactions.{role} in the "
+                        "params file to the column's name") from None
     fit = fit_models(config, summary)
-    remote = "://" in str(out_dir)  # a cluster path (hdfs://, s3a://): written by Spark only
-    out = str(out_dir).rstrip("/") if remote else Path(out_dir)
-    tiers_path, fit_path = (f"{out}/tiers.parquet", f"{out}/spark_fit.json") if remote else \
-        (out / "tiers.parquet", out / "spark_fit.json")
-    score_frame(summary, fit, config, run_date).write.mode("overwrite").partitionBy("tier") \
-        .parquet(str(tiers_path))
+    assigned = score_frame(summary, fit, config, run_date)
+    if customers is not None:
+        buyers = set(summary.select("customer_id").toPandas()["customer_id"])
+        prospects = [c for c in customers["customer_id"] if c not in buyers]
+        if prospects:
+            rows = _prospect_rows(config, prospects, run_date, None)
+            with rfm_spark.quiet():
+                assigned = assigned.unionByName(spark.createDataFrame(rows, assigned.schema))
+    assigned = assigned.cache()
+    tiers_path = f"{out}/tiers.parquet" if _uri(out) else out / "tiers.parquet"
+    assigned.write.mode("overwrite").partitionBy("tier").parquet(str(tiers_path))
+    written = [tiers_path]
+    previous = None if config.previous_run is None else _read_previous(spark, config.previous_run)
+    bom = config.export.csv_bom
+    watch = watchlist(assigned, previous, config)
+    written += [_write_small(spark, watch, out, f"watchlist.{fmt}", bom)
+                for fmt in ("csv", "parquet")]
+    if previous is not None:
+        counts, moves = migration(assigned, previous, config.tiers.labels)
+        written.append(_write_small(spark, counts.reset_index(), out, "migration.csv", bom))
+        moves_path = f"{out}/migration_moves.csv" if _uri(out) else out / "migration_moves.csv"
+        moves.write.mode("overwrite").option("header", True).csv(str(moves_path))
+        written.append(moves_path)
     summary.unpersist()
     info = {k: v for k, v in fit.info.items() if k != "model_comparison"}
     info.update(run_date=str(run_date.date()), engine="spark",
+                master=spark.sparkContext.master,
                 transaction_model={"name": type(fit.transaction_model).__name__,
                                    **fit.transaction_model.params_.to_dict()},
                 spend_model={"name": "GammaGamma", **fit.spend_model.params_.to_dict()})
     text = json.dumps(info, indent=2)
-    if remote:  # a folder holding one text part file
-        spark.createDataFrame([(text,)], "value string").coalesce(1).write.mode("overwrite") \
-            .text(fit_path)
+    fit_path = f"{out}/spark_fit.json" if _uri(out) else out / "spark_fit.json"
+    if _uri(out):
+        rfm_spark.write_bytes(spark, fit_path, text.encode())
     else:
         fit_path.write_text(text)
-    return [tiers_path, fit_path]
+    written.append(fit_path)
+    assigned.unpersist()
+    return written

@@ -136,3 +136,38 @@ def test_grid_bad_params(scored):
                   rules=RULES)
     with pytest.raises(ConfigError, match=r"tiers.second_dimension.rules: method 'threshold'"):
         tier_grid(tier, scored["frequency"], column="frequency", method="threshold")
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 300), shares=st.lists(st.integers(0, 5), min_size=2, max_size=5),
+       seed=st.integers(0, 2**16), text_ids=st.booleans())
+def test_tier_cuts_equal_a_plain_sort_reference(n, shares, seed, text_ids):
+    """The shared cuts (clvkit.tiers.quantile_cuts / tier_codes, used by the Spark engine per
+    partition) against sort_values + cumulative counts, with heavy ties and empty tiers."""
+    from clvkit.tiers import quantile_cuts, ranked_cut, tier_bounds, tier_codes
+
+    if sum(shares) == 0:
+        shares = [1] + shares[1:]
+    share = [s / sum(shares) for s in shares]
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(n) + 1000
+    ids = np.array([f"c{i}" for i in ids], dtype=object) if text_ids else ids
+    score = pd.Series(rng.integers(0, 5, n).astype(float), index=ids)  # many ties
+    ranked = score.to_frame("s").assign(i=ids).sort_values(["s", "i"], ascending=[False, True])
+    bounds = np.rint(np.cumsum(share) * n).astype(int)
+    expected = pd.Series(np.searchsorted(bounds[:-1], np.arange(n), side="right"),
+                         index=ranked.index).reindex(ids).to_numpy()
+    cuts = quantile_cuts(score, share)
+    assert (tier_codes(score.to_numpy(), ids, cuts) == expected).all()
+    # a band around a cut ranks to the same cut (what the Spark engine does on the driver)
+    for b, cut in zip(tier_bounds(share, n), cuts):
+        if b > 0:
+            lo = max(b - 1 - 3, 0)
+            band = ranked.iloc[lo:b + 3]
+            assert ranked_cut(band["s"].to_numpy(), band["i"].to_numpy(), b - 1 - lo) == cut
+    if min(share) == 0:  # params need shares > 0; the cuts above allow empty tiers
+        return
+    labels = [f"t{k}" for k in range(len(share))]
+    got = assign_tiers(score.to_frame("clv"), [{"label": lab, "share": s}
+                                               for lab, s in zip(labels, share)])
+    assert (got.tier.cat.codes.to_numpy() == expected).all()

@@ -81,12 +81,33 @@ def quantile_score(values: pd.Series, bins: int = 5) -> pd.Series:
     n = len(x)
     if n == 0:
         return pd.Series(np.zeros(0, dtype=np.int64), index=x.index, name=values.name)
-    if x.nunique() == 1:
-        middle = np.full(n, (bins + 1) // 2, dtype=np.int64)
-        return pd.Series(middle, index=x.index, name=values.name)
-    rank = x.rank(method="min").to_numpy()
-    score = np.floor(bins * (rank - 1) / n).astype(np.int64) + 1
-    return pd.Series(np.clip(score, 1, bins), index=x.index, name=values.name)
+    values_ = x.to_numpy()
+    ordered = np.sort(values_)
+    bounds = ordered[score_bound_positions(n, bins)]
+    score = score_from_bounds(values_, bounds, bins, constant=ordered[0] == ordered[-1])
+    return pd.Series(score, index=x.index, name=values.name)
+
+
+def score_bound_positions(n: int, bins: int) -> list[int]:
+    """0-based positions, in ascending order of value, of the values that bound the score bins.
+
+    ``floor(bins * (rank_min - 1) / n) >= k`` exactly when at least ``ceil(k n / bins)``
+    customers have a smaller value, i.e. when the value exceeds the one at position
+    ``ceil(k n / bins) - 1``: so the scores of :func:`quantile_score` need only these
+    ``bins - 1`` order statistics (the Spark engine finds them without sorting everyone).
+    """
+    return [-(-k * n // bins) - 1 for k in range(1, bins)]
+
+
+def score_from_bounds(values: np.ndarray, bounds: np.ndarray, bins: int, *,
+                      constant: bool) -> np.ndarray:
+    """Scores 1..``bins``: one plus the number of ``bounds`` a value exceeds (the middle score
+    for everyone when the column is ``constant``)."""
+    values = np.asarray(values, dtype="float64")
+    if constant:
+        return np.full(len(values), (bins + 1) // 2, dtype=np.int64)
+    return 1 + (values[:, None] > np.asarray(bounds, dtype="float64")[None, :]).sum(
+        axis=1).astype(np.int64)
 
 
 def rfm_scores(summary: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:

@@ -167,12 +167,8 @@ def assign_tiers(scored: pd.DataFrame, rules: Sequence[object], *, score: str = 
         raise DataError(f"{len(both)} customers are both scored buyers and prospects", rows=both,
                         column="customer_id", fix="a prospect is a customer with no purchase")
     values_s = _score_column(scored, score, key)
-    n = len(values_s)
-    codes = np.empty(n, dtype=np.int64)
     if method == "quantile":
-        bounds = np.rint(np.cumsum(values) * n).astype(np.int64)
-        bounds[-1] = n
-        codes[:] = np.searchsorted(bounds, rank_positions(values_s), side="right")
+        cuts = quantile_cuts(values_s, values)
     else:
         mins = np.asarray(values)
         below = values_s.to_numpy() < mins[-1]
@@ -180,8 +176,8 @@ def assign_tiers(scored: pd.DataFrame, rules: Sequence[object], *, score: str = 
             raise DataError(f"{int(below.sum())} customers score below the lowest threshold "
                             f"{mins[-1]:g}", column=score, rows=values_s.index[below],
                             fix=f"give the last rule of {key}.rules no min to catch them")
-        # first rule (from the top) whose min <= score; mins strictly decrease
-        codes[:] = np.searchsorted(-mins, -values_s.to_numpy(), side="left")
+        cuts = threshold_cuts(values)
+    codes = tier_codes(values_s.to_numpy(), values_s.index.to_numpy(), cuts)
     all_labels = labels + ([prospect_label] if len(prospect_ids) else [])
     tier = pd.Series(pd.Categorical.from_codes(
         np.concatenate([codes, np.full(len(prospect_ids), len(labels), dtype=np.int64)]),
@@ -191,6 +187,53 @@ def assign_tiers(scored: pd.DataFrame, rules: Sequence[object], *, score: str = 
     return TierResult(tier=tier, definitions=_definitions(tier, values_s, labels, values, score,
                                                            method, prospect_label),
                       score=score, method=method)
+
+
+# ----------------------------------------------------------------- tier cuts (every engine)
+# A cut is the last customer ``(score, customer_id)`` of a tier, ranked by score (high first,
+# ties by customer_id); ``customer_id`` None cuts at the score alone (a threshold). A customer's
+# tier is the number of cuts it ranks after. The single-machine path finds the cuts by ranking
+# everyone (:func:`quantile_cuts`); the Spark engine ranks only a narrow band around each cut
+# (``clvkit.spark.tier_cuts``) with :func:`tier_bounds` and :func:`ranked_cut`, and both assign
+# with :func:`tier_codes`, partition by partition in Spark.
+
+def tier_bounds(shares: Sequence[float], n: int) -> np.ndarray:
+    """How many customers the tiers above each cut hold: ``round(n * cumulative share)`` for
+    every tier but the last (so each tier is within one customer of its share)."""
+    return np.rint(np.cumsum(np.asarray(shares, dtype="float64")) * n).astype(np.int64)[:-1]
+
+
+def ranked_cut(score: np.ndarray, ids: np.ndarray, position: int) -> tuple[float, object]:
+    """The customer at 0-based ``position`` ranking ``score`` high first, ties by ``ids``."""
+    ranked = rank_positions(pd.Series(np.asarray(score, dtype="float64"), index=ids))
+    at = int(np.flatnonzero(ranked == position)[0])
+    return float(score[at]), ids[at]
+
+
+def quantile_cuts(score: pd.Series, shares: Sequence[float]) -> list[tuple[float, object]]:
+    """The cuts of quantile tiers over all customers (``score`` indexed by customer_id)."""
+    values, ids = score.to_numpy(dtype="float64"), score.index.to_numpy()
+    order = np.empty(len(values), dtype=np.int64)
+    order[rank_positions(score)] = np.arange(len(values))
+    return [(float("inf"), None) if b == 0 else (float(values[order[b - 1]]), ids[order[b - 1]])
+            for b in tier_bounds(shares, len(values))]
+
+
+def threshold_cuts(mins: Sequence[float]) -> list[tuple[float, object]]:
+    """The cuts of threshold tiers: every rule's ``min`` but the last's."""
+    return [(float(m), None) for m in list(mins)[:-1]]
+
+
+def tier_codes(score: np.ndarray, ids: np.ndarray, cuts) -> np.ndarray:
+    """Tier index per customer (0 = best): the number of ``cuts`` the customer ranks after."""
+    score = np.asarray(score, dtype="float64")
+    codes = np.zeros(len(score), dtype=np.int64)
+    for cut_score, cut_id in cuts:
+        after = score < cut_score
+        if cut_id is not None:
+            after |= (score == cut_score) & (ids > cut_id)
+        codes += after
+    return codes
 
 
 def _definitions(tier, values_s, labels, values, score, method, prospect_label) -> pd.DataFrame:

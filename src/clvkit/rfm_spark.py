@@ -1,0 +1,244 @@
+"""The Spark engine of :mod:`clvkit.rfm`: a session, the input as a Spark DataFrame, SQL run.
+
+This module sits beside the pandas and DuckDB engines and knows no summary definition: the SQL
+it runs is written by :mod:`clvkit.rfm` (``period_aggregate_sql``, ``profile_sql`` and
+``summary_sql`` in Spark's dialect), so every engine shares one definition. It imports nothing
+of clvkit but its errors; the scoring that runs per partition lives in :mod:`clvkit.spark`.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import tempfile
+import urllib.parse
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from clvkit.errors import ClvkitError, DataError
+
+__all__ = ["get_session", "read_transactions", "query", "collect", "check_path", "scheme",
+           "write_bytes", "log_file", "submitted", "quiet", "VIEW"]
+
+VIEW = "clvkit_src"  # the name the input is registered under for the SQL
+_log = logging.getLogger("clvkit")
+
+
+def submitted() -> bool:
+    """True when spark-submit (or a pyspark shell) started this process's JVM, or the
+    environment's ``PYSPARK_SUBMIT_ARGS`` names a master: then that configuration rules."""
+    return ("PYSPARK_GATEWAY_PORT" in os.environ
+            or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", ""))
+
+
+def log_file(app_name: str = "clvkit") -> Path:
+    """Where a session started here writes Spark's (log4j) log: one file per process."""
+    folder = Path(tempfile.gettempdir()) / "clvkit-spark"
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in app_name)
+    return folder / f"{safe}-{os.getpid()}.log"
+
+
+_LOG4J = """\
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {path}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n
+"""
+
+
+def get_session(settings=None):
+    """Return the active SparkSession, or start one.
+
+    Under ``spark-submit`` (or with ``PYSPARK_SUBMIT_ARGS`` naming a master) the submitted
+    ``--master``, ``--name`` and ``--conf`` are used as given; the params' ``spark.conf`` only
+    fills keys the submit left unset and ``spark.master`` is ignored. Otherwise a session starts
+    with ``settings.master`` (default ``local[2]``), ``settings.app_name`` and ``settings.conf``,
+    and Spark's own log goes to :func:`log_file` instead of the terminal. Either way one INFO
+    line on the ``clvkit`` logger says which master is in use. Workers run the driver's Python
+    (``PYSPARK_PYTHON`` is set to ``sys.executable`` unless given).
+
+    Raises
+    ------
+    ClvkitError
+        pyspark is not installed, Java is missing, or the master cannot be reached (one line,
+        naming the log file).
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ClvkitError("the spark engine needs pyspark: pip install 'clvkit[spark]'") from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    conf = {str(k): str(v) for k, v in dict(getattr(settings, "conf", {}) or {}).items()}
+    conf.setdefault("spark.sql.execution.arrow.pyspark.enabled", "true")
+    builder, log = SparkSession.builder, None
+    if submitted():
+        from pyspark import SparkConf, SparkContext
+
+        SparkContext._ensure_initialized()  # joins the submitted JVM and its spark.* settings
+        given = SparkConf()
+        conf = {k: v for k, v in conf.items() if not given.contains(k)}
+        master = given.get("spark.master", "(set by spark-submit)")
+    else:
+        master = getattr(settings, "master", None) or "local[2]"
+        if master.startswith("local"):  # a closed network: keep the local driver on loopback
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        log = log_file(getattr(settings, "app_name", None) or "clvkit")
+        props = log.with_suffix(".log4j2.properties")
+        props.write_text(_LOG4J.format(path=log))
+        java_opts = f"-Dlog4j2.configurationFile={props.as_uri()}"
+        if conf.get("spark.driver.extraJavaOptions"):
+            java_opts = f"{conf['spark.driver.extraJavaOptions']} {java_opts}"
+        conf = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8", **conf,
+                "spark.driver.extraJavaOptions": java_opts}
+        builder = builder.master(master).appName(getattr(settings, "app_name", None) or "clvkit")
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        with quiet():
+            session = builder.getOrCreate()
+            session.range(1).count()  # fail here, not in the first real job, if the master is away
+    except Exception as exc:  # py4j/Java errors have no common base class worth naming
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f"; Spark's log: {log}" if log is not None else ""
+        raise ClvkitError(f"cannot start Spark with master {master!r} ({first[:200]}){where}; "
+                          "fix: check spark.master in the params file (or spark-submit's "
+                          "--master), that the cluster is reachable and that Java 17 is "
+                          "installed") from None
+    _log.info("Spark master %s (%s)%s", session.sparkContext.master,
+              "from spark-submit" if log is None else "from the params file",
+              "" if log is None else f"; Spark's log: {log}")
+    return session
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence pyspark's warnings about pandas versions (pandas 3 is what clvkit uses)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*PySpark.*pandas", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*copy keyword is deprecated",
+                                category=DeprecationWarning)
+        yield
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def scheme(path) -> str | None:
+    """The URI scheme of ``path`` (``s3a``, ``file``, ``hdfs``), or None for a plain path."""
+    match = _SCHEME.match(str(path))
+    return match.group(1).lower() if match else None
+
+
+def check_path(path, *, what: str = "Parquet path") -> None:
+    """Raise a DataError for a local path or ``file://`` URI that does not exist (no JVM needed);
+    other schemes are checked by Spark when read."""
+    s = scheme(path)
+    if s not in (None, "file"):
+        return
+    local = Path(urllib.parse.urlparse(str(path)).path) if s == "file" else Path(path)
+    if not local.exists():
+        raise DataError("file not found", file=str(path), fix=f"check the {what}")
+
+
+def _read_error(exc: Exception, path: str) -> DataError:
+    text = str(exc)
+    missing = re.search(r'No FileSystem for scheme "?([A-Za-z0-9+.-]+)"?', text)
+    if missing:
+        s = missing.group(1)
+        connector = _CONNECTORS.get(s, "the Hadoop connector for it")
+        return DataError(f"this Spark has no filesystem for scheme '{s}'", file=path,
+                         fix=f"add {connector} to the session (spark-submit --packages, or "
+                             "spark.jars.packages in the params' spark.conf)")
+    first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+    return DataError(f"Spark cannot read it as Parquet ({first})", file=path,
+                     fix="give a Parquet file or folder of Parquet files")
+
+
+_CONNECTORS = {"s3a": "hadoop-aws (org.apache.hadoop:hadoop-aws, matching Spark's Hadoop)",
+               "s3": "hadoop-aws (org.apache.hadoop:hadoop-aws) and the s3a:// scheme",
+               "gs": "the GCS connector (com.google.cloud.bigdataoss:gcs-connector)",
+               "abfs": "hadoop-azure (org.apache.hadoop:hadoop-azure)",
+               "abfss": "hadoop-azure (org.apache.hadoop:hadoop-azure)",
+               "wasb": "hadoop-azure (org.apache.hadoop:hadoop-azure)",
+               "wasbs": "hadoop-azure (org.apache.hadoop:hadoop-azure)"}
+
+
+def read_transactions(source, *, spark=None):
+    """A Spark DataFrame of transactions from a Spark DataFrame, a Parquet path or a pandas frame.
+
+    A path with a scheme (``s3a://``, ``hdfs://``, ``file://``) goes to Spark unchanged; a
+    plain path or a ``file://`` URI that does not exist is reported before Spark starts. A
+    Parquet source may be a file or a folder of part files (any names).
+
+    Raises
+    ------
+    DataError
+        The path does not exist, is not Parquet, or its scheme has no filesystem in this Spark.
+    """
+    if isinstance(source, (str, Path)):
+        check_path(source)
+    from pyspark.sql import DataFrame as SparkFrame
+
+    if isinstance(source, SparkFrame):
+        return source
+    spark = spark or get_session()
+    if isinstance(source, pd.DataFrame):
+        with quiet():
+            return spark.createDataFrame(source)
+    if isinstance(source, (str, Path)):
+        path = str(source)
+        try:
+            return spark.read.parquet(path)
+        except Exception as exc:
+            raise _read_error(exc, path) from None
+    raise DataError(f"cannot read transactions from a {type(source).__name__} with Spark",
+                    fix="pass a Spark DataFrame, a pandas DataFrame or a Parquet path")
+
+
+def write_bytes(spark, uri: str, data: bytes) -> None:
+    """Write ``data`` as one file at ``uri`` through the Hadoop filesystem of its scheme."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    try:
+        fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        stream = fs.create(path, True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+    except Exception as exc:
+        raise _read_error(exc, uri) from None
+
+
+def query(sdf, sql: str, source: str):
+    """Run ``sql`` over ``sdf`` registered as the view :data:`VIEW`; a lazy Spark DataFrame.
+
+    Raises
+    ------
+    DataError
+        Spark rejects the query (a date column that holds no dates, an amount that is text).
+    """
+    sdf.createOrReplaceTempView(VIEW)
+    try:
+        return sdf.sparkSession.sql(sql)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise DataError(f"Spark could not summarise it ({first})", file=source,
+                        fix="check that the date column holds dates and the amount numbers") from None
+
+
+def collect(sdf, sql: str, source: str) -> pd.DataFrame:
+    """:func:`query`, collected to the driver as a pandas frame."""
+    with quiet():
+        return query(sdf, sql, source).toPandas()
