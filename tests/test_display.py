@@ -162,3 +162,15 @@ def test_largest_states_the_biggest_group_its_count_and_share():
     assert largest(pd.Series({"a": 3, "b": 3}), what="segment", of="buyers") == \
         "A is the largest segment: 3 of 6 buyers (50%)"
     assert largest(pd.Series({"a": 0}), what="segment") == "No customers in any segment"
+
+
+def test_ids_are_shown_as_ids_without_thousands_separators():
+    scored = pd.DataFrame({"clv": [1234.5, 88.0], "frequency": [1981, 3]},
+                          index=pd.Index([1981, 120034], name="customer_id"))
+    # the index becomes the first column: ids as they are, counts with separators
+    assert cells(table(scored, digits=1)) == [["1981", "1,234.5", "1,981"],
+                                              ["120034", "88.0", "3"]]
+    shown = table(scored, index=True)
+    assert re.findall(r'<th[^>]*class="row_heading[^"]*"[^>]*>(.*?)</th>', shown.to_html()) \
+        == ["1981", "120034"]
+    assert cells(table(pd.DataFrame({"order_id": [10000, None]}, dtype="Int64")))[0] == ["10000"]

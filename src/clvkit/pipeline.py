@@ -443,7 +443,7 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
     cal_fits = None
     if holdout is not None:
-        cal = holdout[["frequency", "recency", "T"]]
+        cal = holdout.drop(columns=[c for c in holdout.columns if c.endswith("_holdout")])
         cal_fits = {k: make[k]().fit(cal) for k in cands}
         errors = {k: holdout_errors(cal_fits[k], holdout) for k in keys}
         rows["holdout_mae"] = [errors[k]["mae"] for k in keys]

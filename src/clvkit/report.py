@@ -201,6 +201,29 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None 
                 km.shutdown_kernel(now=True)
 
 
+#: Notebooks executed at the same time (each in its own kernel process), at most one per core:
+#: the notebooks only read the stored result, so they are independent of each other.
+MAX_PARALLEL = 2
+
+
+def execute_all(notebooks, folder: Path, parameters: dict) -> dict:
+    """Execute each notebook into ``folder``, up to ``MAX_PARALLEL`` at a time; return
+    ``{notebook: exception}`` of those that failed, in notebook order (empty when all
+    succeeded). Every notebook runs to its end even when another fails. The HTML is written
+    afterwards by :func:`publish_pages`, when every page's title is known for the nav bar."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(nb: Path) -> None:
+        executed = folder / nb.name
+        logger.info("executing %s", nb.name)
+        execute(nb, executed, parameters, cwd=nb.parent)
+
+    workers = max(1, min(MAX_PARALLEL, os.cpu_count() or 1, len(notebooks)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="clvkit-notebook") as pool:
+        futures = {nb: pool.submit(one, nb) for nb in notebooks}
+        return {nb: f.exception() for nb, f in futures.items() if f.exception() is not None}
+
+
 def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | None = None) -> Path:
     """Convert an executed notebook to a self-contained HTML page with the code hidden.
 
@@ -507,16 +530,12 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                 fingerprint, exports = _fingerprint_params(params), ()
             parameters = {"params": str(params), "run_date": date,
                           "result_dir": str(build / RESULT_DIR) if export else None}
-            for nb in notebooks:
-                executed = build / nb.name
-                logger.info("executing %s", nb.name)
-                try:
-                    execute(nb, executed, parameters, cwd=nb.parent)
-                except Exception as exc:
-                    failed = scenario_dir / "failed" / date
-                    failed.parent.mkdir(parents=True, exist_ok=True)
-                    _replace_dir(build, failed)
-                    raise ReportError(_failure_line(nb.name, exc, failed)) from exc
+            errors = execute_all(notebooks, build, parameters)
+            for nb, exc in errors.items():  # the first failing notebook, in notebook order
+                failed = scenario_dir / "failed" / date
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                _replace_dir(build, failed)
+                raise ReportError(_failure_line(nb.name, exc, failed)) from exc
             written = publish_pages(build, cfg, date)
             from clvkit import __version__
 
