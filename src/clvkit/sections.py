@@ -39,6 +39,10 @@ _NEEDS = {"value.holdout": "calibration", "value.tracking": "calibration",
           "sat.complaints": "complaints", "sat.link": "satisfaction",
           **{f"case.{k}": "impact" for k in ("groups", "trends", "evidence", "balance",
                                              "assumptions", "method", "roi")}}
+#: Sub-sections that say nothing when their parent section is left out (it said why).
+_PARENT = {"sat.response": "sat.by_tier", "sat.complaints": "sat.by_tier",
+           "sat.link": "sat.by_tier", "value.tracking": "value.holdout",
+           "value.candidates": "value.holdout"}
 #: The report (notebook stem without its number) each ``header`` key belongs to.
 REPORTS = briefing.REPORTS
 
@@ -111,7 +115,10 @@ def heading(res, section: str, *, level: int = 2):
     """A section's heading and introduction, or one line saying why the section is left out."""
     tr = _tr(res)
     if not available(res, section):
-        why = i18n.keys(_lang(res)).get(f"omit.{section}")  # a sub-section: its parent said why
+        parent = _PARENT.get(section)
+        if parent is not None and not available(res, parent):
+            return _SAID  # the parent section said why
+        why = i18n.keys(_lang(res)).get(f"omit.{section}")
         return Markdown(str(pages.omitted(why))) if why else _SAID
     intro = i18n.keys(_lang(res)).get(f"intro.{section}")
     text = f"{'#' * level} {tr(f'h.{section}')}"
