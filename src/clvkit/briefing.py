@@ -347,6 +347,11 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
         share = res.cohorts.share
         if share.shape[1] > 1:
             out.append(tr("kp.ret.month1", share=i18n.percent(float(share.iloc[:, 1].mean()))))
+        med = res.time_to_next.medians.set_index("group")
+        order = [t for t in tier_order(res) if t in med.index and _finite(med.loc[t, "median_days"])]
+        if order:
+            out.append(tr("kp.ret.next", tier=order[0],
+                          days=i18n.number(med.loc[order[0], "median_days"])))
         return out
     if report == "case_study":
         imp = res.impact
