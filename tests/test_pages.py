@@ -101,3 +101,14 @@ def test_a_pdf_is_printed_with_the_system_chromium(tmp_path):
                     encoding="utf-8")
     out = pdf.write_pdf([page], tmp_path / "x.pdf")
     assert out.read_bytes().startswith(b"%PDF") and (tmp_path / "report-all.html").exists()
+
+
+def test_report_pdf_without_a_browser_fails_before_running_anything(monkeypatch, tmp_path):
+    from clvkit import cli
+
+    monkeypatch.setenv("CLVKIT_CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(pdf, "CHROMIUM", "/nonexistent/chromium-too")
+    monkeypatch.setattr(pdf.shutil, "which", lambda name: None)
+    code = cli.main(["report", str(ROOT / "params" / "cdnow.yaml"), "--pdf",
+                     "--out", str(tmp_path)])
+    assert code == 2 and not (tmp_path / "cdnow").exists()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from clvkit.errors import ClvkitError
 
-__all__ = ["CHROMIUM", "FLAGS", "PdfError", "bundle", "chromium_path", "write_pdf"]
+__all__ = ["CHROMIUM", "FLAGS", "PdfError", "bundle", "check_ready", "chromium_path", "write_pdf"]
 
 CHROMIUM = "/usr/bin/chromium"
 #: Launch flags for headless Chromium in containers and CI (no sandbox as root, no GPU, quiet).
@@ -49,6 +49,23 @@ def chromium_path() -> Path:
     raise PdfError("no Chromium browser found for the PDF (looked for $CLVKIT_CHROMIUM, "
                    f"{CHROMIUM} and chromium on PATH): install it (apt-get install chromium) or "
                    "set CLVKIT_CHROMIUM, or run the report without --pdf")
+
+
+def check_ready() -> Path:
+    """Fail fast, before a long report run: the browser and Playwright are both there.
+
+    Raises
+    ------
+    PdfError
+        One line naming what to install.
+    """
+    executable = chromium_path()
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        raise PdfError("the PDF needs the playwright package: pip install 'clvkit[pdf]' "
+                       "(it uses the system Chromium; no browser download)") from None
+    return executable
 
 
 _MAIN = re.compile(r'<main id="content">(.*)</main>', re.S)

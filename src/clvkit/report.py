@@ -507,6 +507,11 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     if only is None and cfg.report.notebooks:
         only = list(cfg.report.notebooks)
     notebooks = select_notebooks(notebooks_dir or default_notebooks_dir(params), only)
+    want_pdf = cfg.report.pdf if pdf is None else pdf
+    if want_pdf:  # no browser: say so now, not after the notebooks ran
+        from clvkit import pdf as _pdf
+
+        _pdf.check_ready()
     left_out = [] if notebooks_dir is not None else [nb.stem for nb in notebooks
                                                      if not _has_data(cfg, nb.stem)]
     notebooks = [nb for nb in notebooks if nb.stem not in left_out]
@@ -552,9 +557,7 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
             index = render_index(build, meta, cfg=cfg, previous_dir=previous_dir)
             (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
                                             encoding="utf-8")
-            if cfg.report.pdf if pdf is None else pdf:
-                from clvkit import pdf as _pdf
-
+            if want_pdf:
                 _pdf.write_pdf([index, *written], build / f"{scenario}-{date}.pdf")
             _replace_dir(build, dest)
         finally:

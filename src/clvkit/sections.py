@@ -5,8 +5,8 @@ no surveys, no programme. The report notebooks hold no control flow, so the deci
 each function takes a :class:`clvkit.result.ScenarioResult` and returns something a notebook
 displays -- a formatted table (``clvkit.display``), a figure's axes (``clvkit.plots``), a box
 (``clvkit.pages``) or Markdown. A section without data is left out: its heading
-(:func:`heading`) becomes one plain line saying why, and its other cells return an empty
-Markdown, so nothing else is shown and the table of contents skips it.
+(:func:`heading`) becomes one plain line saying why, and its other cells return None, so
+nothing else is shown and the table of contents skips it.
 
 Every word comes from the catalogues (``clvkit.i18n``) in the scenario's ``report.language``;
 tiers are always listed in the params order (top tier first). Formatting and drawing only:
@@ -30,7 +30,9 @@ __all__ = ["available", "candidate_models", "header", "heading", "holdout_summar
            "satisfaction_nps_plot", "satisfaction_response_rates", "satisfaction_table",
            "tier_grid", "todo", "tracking_plot"]
 
-_SAID = Markdown("")  # a left-out section's later cells: its one line was already shown
+#: What a left-out section's later cells return: None, so the cell shows nothing at all (its
+#: heading cell already said why in one line).
+_SAID = None
 
 #: Which part of the result each section needs (None there: the section is left out).
 _NEEDS = {"value.holdout": "calibration", "value.tracking": "calibration",
