@@ -68,6 +68,18 @@ def tier_order(res) -> list[str]:
     return labels + [s for s in seen if s not in labels]
 
 
+def horizon(res, language: str = "en") -> str:
+    """The value horizon in words (``12 months``, ``12个月``)."""
+    v = res.config.value
+    return i18n.t(f"unit.{v.horizon_unit}_n", language=language, n=f"{v.horizon:g}")
+
+
+def time_unit(res, language: str = "en", *, singular: bool = False) -> str:
+    """The model's time unit in words (``weeks``, ``周``)."""
+    key = f"unit.{res.config.summary.time_unit}_{'one' if singular else 'many'}"
+    return i18n.t(key, language=language)
+
+
 def _buyer_tiers(res) -> pd.Series:
     return res.tiers.tier.reindex(res.scored.index).astype("string")
 
@@ -118,8 +130,8 @@ def kpis(res, previous: dict | None = None, *, language: str = "en",
         d = value_draws(res) if draws is None else draws
         total = float(res.scored["clv"].sum())
         lo, hi = _q(d["total"]) if d is not None else (None, None)
-        out.append(Kpi("value_12m", tr("kpi.value", horizon=res.info.horizon), total, "money",
-                       lo, hi, prev.get("value_12m"), note=res.info.currency))
+        out.append(Kpi("value_12m", tr("kpi.value", horizon=horizon(res, language)), total, "money",
+                       lo, hi, prev.get("value_12m")))
         order = [t for t in tier_order(res) if (_buyer_tiers(res) == t).any()]
         if order:
             top = order[0]
@@ -299,7 +311,7 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
         return out
     if report == "customer_value":
         s = res.scored
-        out = [tr("kp.value.total", horizon=res.info.horizon, total=i18n.compact(s["clv"].sum(), language=language),
+        out = [tr("kp.value.total", horizon=horizon(res, language), total=i18n.compact(s["clv"].sum(), language=language),
                   currency=c, buyers=n(len(s))),
                tr("kp.value.model", model=res.model_choice.name)]
         top10 = s["clv"].sort_values(ascending=False)

@@ -194,7 +194,7 @@ def distributions_table(res):
              "monetary_value": tr("col.monetary")}
     stats = res.summary[list(names)].describe().T.rename(index=names)
     return table(stats, columns=_quartile_columns(tr),
-                 caption=tr("cap.units", unit=res.info.time_unit, currency=res.info.currency))
+                 caption=tr("cap.units", unit=briefing.time_unit(res, _lang(res)), currency=res.info.currency))
 
 
 def _quartile_columns(tr) -> dict:
@@ -210,7 +210,7 @@ def frequency_histogram(res):
 
 def age_histogram(res):
     tr = _tr(res)
-    return plots.histogram(res.summary["T"], xlabel=tr("plot.age", unit=res.info.time_unit),
+    return plots.histogram(res.summary["T"], xlabel=tr("plot.age", unit=briefing.time_unit(res, _lang(res))),
                            title=tr("plot.age_title"))
 
 
@@ -244,7 +244,7 @@ def parameter_table(res, which: str = "transaction"):
     columns = {"index": tr("col.parameter"), "estimate": tr("col.estimate"), "se": tr("col.se"),
                "lower": tr("col.lower", ci=ci), "upper": tr("col.upper", ci=ci)}
     caption = (tr("cap.purchase_model", model=res.model_choice.name,
-                  n=i18n.number(model.n_customers_), unit=res.info.time_unit)
+                  n=i18n.number(model.n_customers_), unit=briefing.time_unit(res, _lang(res)))
                if which == "transaction" else tr("cap.spend_model", currency=res.info.currency))
     return table(model.summary(), columns=columns, digits=3, caption=caption)
 
@@ -258,7 +258,7 @@ def holdout_summary(res):
     return Markdown(tr("value.holdout_text", end=f"{cal.calibration_end:%Y-%m-%d}",
                        customers=i18n.number(cal.customers), model=res.model_choice.name,
                        predicted=i18n.number(e["predicted_total"]),
-                       length=i18n.number(cal.holdout_length), unit=i.time_unit,
+                       length=i18n.number(cal.holdout_length), unit=briefing.time_unit(res, _lang(res)),
                        obs_end=f"{i.observation_end:%Y-%m-%d}",
                        actual=i18n.number(e["actual_total"]),
                        diff=i18n.percent(e["predicted_total"] / e["actual_total"] - 1, digits=1,
@@ -273,7 +273,7 @@ def calibration_plot(res):
         return _SAID
     tr, e = _tr(res), cal.errors
     return plots.calibration_holdout(
-        cal.table, holdout=f"{cal.holdout_length:.0f} {res.info.time_unit}",
+        cal.table, holdout=f"{cal.holdout_length:.0f} {briefing.time_unit(res, _lang(res))}",
         title=tr("plot.holdout_result", predicted=i18n.number(e["predicted_total"]),
                  actual=i18n.number(e["actual_total"])))
 
@@ -283,7 +283,7 @@ def tracking_plot(res, *, cumulative: bool = False):
     cal = res.calibration
     if cal is None:
         return _SAID
-    track, unit = cal.tracking, res.info.time_unit.rstrip("s")
+    track, unit = cal.tracking, briefing.time_unit(res, _lang(res), singular=True)
     return plots.tracking(track, cumulative=cumulative, calibration_end=cal.calibration_end,
                           unit=unit)
 
@@ -308,14 +308,14 @@ def value_summary(res):
     tr, s, i = _tr(res), res.scored, res.info
     display(Markdown(tr("value.total_text", buyers=i18n.number(len(s)),
                         total=i18n.number(s["clv"].sum()), currency=i.currency,
-                        horizon=i.horizon, discount=i.discount,
+                        horizon=briefing.horizon(res, _lang(res)), discount=i.discount,
                         risk=i18n.number(s["clv_at_risk"].sum()))))
     names = {"p_alive": tr("col.p_alive"), "expected_purchases": tr("col.expected_purchases"),
              "expected_spend": tr("col.expected_spend"), "clv": tr("col.clv"),
              "clv_at_risk": tr("col.clv_at_risk")}
     stats = s[list(names)].describe().T.rename(index=names)
     return table(stats, columns=_quartile_columns(tr),
-                 caption=tr("cap.value_units", horizon=i.horizon, currency=i.currency))
+                 caption=tr("cap.value_units", horizon=briefing.horizon(res, _lang(res)), currency=i.currency))
 
 
 def p_alive_histogram(res):
@@ -327,7 +327,7 @@ def p_alive_histogram(res):
 def clv_histogram(res):
     tr, i = _tr(res), res.info
     return plots.histogram(res.scored["clv"], log=True,
-                           xlabel=tr("plot.clv_axis", currency=i.currency, horizon=i.horizon),
+                           xlabel=tr("plot.clv_axis", currency=i.currency, horizon=briefing.horizon(res, _lang(res))),
                            title=tr("plot.clv_title"))
 
 
@@ -336,13 +336,13 @@ def frequency_recency_plot(res, value: str = "expected_purchases"):
     tr, fr, i = _tr(res), res.frequency_recency, res.info
     if value == "p_alive":
         return plots.frequency_recency(fr.table, value="p_alive", fmt=".0%", colorbar=tr("col.p_alive"),
-                                       recency_unit=i.time_unit,
-                                       title=tr("plot.fr_alive_title", age=f"{fr.T:.0f}", unit=i.time_unit))
+                                       recency_unit=briefing.time_unit(res, _lang(res)),
+                                       title=tr("plot.fr_alive_title", age=f"{fr.T:.0f}", unit=briefing.time_unit(res, _lang(res))))
     return plots.frequency_recency(fr.table, value="expected_purchases", fmt=".1f",
-                                   recency_unit=i.time_unit,
-                                   colorbar=tr("plot.fr_purchases_bar", horizon=i.horizon),
-                                   title=tr("plot.fr_purchases_title", horizon=i.horizon,
-                                            age=f"{fr.T:.0f}", unit=i.time_unit))
+                                   recency_unit=briefing.time_unit(res, _lang(res)),
+                                   colorbar=tr("plot.fr_purchases_bar", horizon=briefing.horizon(res, _lang(res))),
+                                   title=tr("plot.fr_purchases_title", horizon=briefing.horizon(res, _lang(res)),
+                                            age=f"{fr.T:.0f}", unit=briefing.time_unit(res, _lang(res))))
 
 
 def top_customers(res, n: int = 10):
@@ -351,11 +351,11 @@ def top_customers(res, n: int = 10):
     return table(res.scored.nlargest(n, "clv"), money=["expected_spend", "clv", "revenue"],
                  percent="p_alive", digits=1,
                  columns={"customer_id": tr("col.customer"), "frequency": tr("col.frequency"),
-                          "recency": tr("col.recency_unit", unit=i.time_unit),
-                          "T": tr("col.age_unit", unit=i.time_unit),
+                          "recency": tr("col.recency_unit", unit=briefing.time_unit(res, _lang(res))),
+                          "T": tr("col.age_unit", unit=briefing.time_unit(res, _lang(res))),
                           "revenue": tr("col.past_revenue", currency=i.currency),
                           "p_alive": tr("col.p_alive"),
-                          "expected_purchases": tr("col.expected_purchases_h", horizon=i.horizon),
+                          "expected_purchases": tr("col.expected_purchases_h", horizon=briefing.horizon(res, _lang(res))),
                           "expected_spend": tr("col.expected_spend"),
                           "clv": tr("col.clv_cur", currency=i.currency)})
 
