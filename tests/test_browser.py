@@ -182,13 +182,13 @@ def test_failing_notebook_leaves_the_previous_run_intact(run, tmp_path):
     nb = nbformat.read(broken, as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken')"))
     nbformat.write(nb, broken)
-    before = {p.name: p.read_bytes() for p in run.path.iterdir()}
+    before = {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()}
     from clvkit.report import ReportError
 
     with pytest.raises(ReportError, match=r"notebook 03_tiers\.ipynb, cell 4 .*deliberately broken"):
         run_report(small_params(tmp_path), out=run.path.parents[1], run_date="2024-12-31",
                    notebooks_dir=notebooks, only="03_tiers", export=False)
-    assert {p.name: p.read_bytes() for p in run.path.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()} == before
     assert (run.path.parent / "failed" / "2024-12-31" / "03_tiers.ipynb").exists()
 
 
@@ -258,7 +258,8 @@ def test_every_page_opens_cleanly_in_chromium(runs, browser, name, width, tmp_pa
             if path in run.reports:
                 assert len(info["imgs"]) >= 1, where
                 assert page.locator(".jp-CodeCell .jp-InputArea").count() == 0
-                assert page.locator("nav.clvkit-nav a").count() == len(run.reports) + 2
+                # the brand (to the summary), the summary, every report, the run details
+                assert page.locator("nav.clvkit-nav a").count() == len(run.reports) + 3
             if width == 1280:
                 shots = [tmp_path / f"{name}_{path.stem}.png"]
                 if os.environ.get("CLVKIT_SCREENSHOTS"):

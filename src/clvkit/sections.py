@@ -489,7 +489,8 @@ def watchlist_table(res, n: int = 20):
 def playbook_table(res):
     tr = _tr(res)
     pb = res.playbook.table
-    pb = pb.assign(applies_to=pb["applies_to"].map(lambda a: tr(f"pb.{a}")),
+    known = i18n.keys(_lang(res))
+    pb = pb.assign(applies_to=pb["applies_to"].map(lambda a: known.get(f"pb.{a}", a)),
                    key=[tr(f"stage.{k}") if a == "stage" else k
                         for a, k in zip(pb["applies_to"], pb["key"])])
     return table(pb, columns={"applies_to": tr("col.applies_to"), "key": tr("col.tier_or_stage"),
