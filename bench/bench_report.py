@@ -57,7 +57,9 @@ def measure(python: str, params: Path, cwd: Path) -> dict:
         env = {**os.environ, "CLVKIT_CACHE_DIR": str(Path(tmp) / "cache")}
         load = os.getloadavg()[0]
         done = subprocess.run([python, "-c", CHILD, str(params), str(Path(tmp) / "out")],
-                              cwd=cwd, env=env, capture_output=True, text=True, check=True)
+                              cwd=cwd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{python} {params.name} failed:\n{done.stderr[-3000:]}")
         out = json.loads(done.stdout.strip().splitlines()[-1])
         cache = Path(tmp) / "cache"
         out["kernel_computes"] = len(list(cache.iterdir())) if cache.exists() else 0

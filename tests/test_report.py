@@ -199,3 +199,17 @@ def test_template_removes_every_cdn_script():
     assert "<script src" not in page
     assert not re.search(r"(src|href)=[\"']?https?:", page)
     assert "://" not in page
+
+
+def test_notebooks_share_a_kernel_per_worker_but_never_each_others_names(tmp_path):
+    """Three notebooks on at most two kernels (imports paid once per worker); each kernel's
+    namespace is emptied between notebooks, so a notebook cannot lean on an earlier one."""
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "tiny.yaml").write_text("scenario: tiny\ndata: {source: simulate}\n")
+    code = ("import os\nprint('pid', os.getpid(), 'leak' in globals())\nleak = 1")
+    for i in (1, 2, 3):
+        make_notebook(tmp_path / "notebooks" / f"0{i}_n.ipynb", code)
+    result = run(tmp_path, run_date="2024-05-01")
+    lines = [executed_text(result.path / f"0{i}_n.ipynb").split() for i in (1, 2, 3)]
+    assert [line[2] for line in lines] == ["False"] * 3
+    assert len({line[1] for line in lines}) <= 2  # a kernel ran more than one notebook

@@ -137,12 +137,10 @@ def test_best_model_has_the_lowest_holdout_error_with_aic_breaking_near_ties(res
     ch = calibration_holdout(res.transactions, calibration_end=cfg.summary.calibration_end,
                              observation_end=res.info.observation_end, time_unit="W")
     cal = ch[["frequency", "recency", "T"]]
-    mae = {k: diagnostics.holdout_errors(cls().fit(cal), ch)["mae"] for k, cls in
-           {"bgnbd": models.BetaGeo, "paretonbd": models.ParetoNBD,
-            "mbgnbd": models.ModifiedBetaGeo}.items()}
-    aic = {k: 2 * len(cls().fit(res.summary).params_) - 2 * cls().fit(res.summary).log_likelihood_
-           for k, cls in {"bgnbd": models.BetaGeo, "paretonbd": models.ParetoNBD,
-                          "mbgnbd": models.ModifiedBetaGeo}.items()}
+    fits = {k: cls().fit(cal) for k, cls in {"bgnbd": models.BetaGeo, "paretonbd": models.ParetoNBD,
+                                             "mbgnbd": models.ModifiedBetaGeo}.items()}
+    mae = {k: diagnostics.holdout_errors(f, ch)["mae"] for k, f in fits.items()}
+    aic = {k: 2 * len(f.params_) - 2 * f.log_likelihood_ for k, f in fits.items()}
     best = min(mae.values())
     tied = [k for k in mae if mae[k] <= best * (1 + pipeline.HOLDOUT_TIE)]
     expected = min(tied, key=aic.get)
@@ -154,6 +152,17 @@ def test_best_model_has_the_lowest_holdout_error_with_aic_breaking_near_ties(res
     assert comp.loc[expected, "chosen"] and comp["chosen"].sum() == 1
     np.testing.assert_allclose(comp["holdout_mae"].to_dict()[expected], mae[expected])
     assert choice.name in choice.reason and "holdout" in choice.reason
+    # the chosen model then scores on the full data
+    full = type(fits[expected])().fit(res.summary)
+    pd.testing.assert_series_equal(res.transaction_model.params_, full.params_)
+    assert not np.allclose(full.params_, fits[expected].params_)
+
+
+def test_case_study_in_a_second_process_equals_the_one_computed_inline(cfg, res, monkeypatch):
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_ROWS", 0)
+    job = pipeline._start_impact(cfg, pipeline.load_data(cfg))
+    assert job.__name__ == "result"  # the forked worker's, not the inline lambda
+    assert_same(job(), res.impact)
 
 
 def test_aic_decides_without_a_holdout_and_a_named_model_is_kept(res, cfg):

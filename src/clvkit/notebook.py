@@ -77,9 +77,7 @@ def setup(params=None, *, run_date=None, result_dir=None) -> ScenarioResult:
     StoredResultError
         ``result_dir`` holds no readable result.
     """
-    from clvkit import plots
-
-    from clvkit import i18n
+    from clvkit import i18n, plots
 
     plots.set_theme()
     if result_dir is not None:

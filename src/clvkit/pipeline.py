@@ -402,13 +402,13 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
                              holdout: pd.DataFrame | None = None):
     """Fit the purchase model(s) and choose the one that scores the customers.
 
-    With ``model.transaction: best`` every purchase model of the registry
-    (``clvkit.models.registry.purchase_models``) is fitted on the full ``summary`` and, when
-    a calibration/holdout frame is given, again on the calibration period: the chosen model has
-    the lowest holdout error per customer (mean absolute error of predicted holdout purchases);
-    candidates within ``HOLDOUT_TIE`` (1 %) of that error are tied and the lowest AIC (on the
-    full data) among them wins. Without a holdout the lowest AIC wins. A model named in the
-    params is used as it is (still compared on the holdout, for the report).
+    With ``model.transaction: best`` and a calibration/holdout frame, every purchase model of
+    the registry (``clvkit.models.registry.purchase_models``) is fitted on the calibration
+    period: the chosen model has the lowest holdout error per customer (mean absolute error of
+    predicted holdout purchases); candidates within ``HOLDOUT_TIE`` (1 %) of that error are
+    tied and the lowest AIC among them (on the same calibration customers) wins. Only the
+    chosen model is then fitted on the full ``summary``. Without a holdout every candidate is
+    fitted on ``summary`` and the lowest AIC wins. A model named in the params is used as it is.
 
     Parameters
     ----------
@@ -435,19 +435,23 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     cands = _candidates(config, summary)
     keys = list(cands) if m.transaction == "best" else [m.transaction]
     make = {k: (lambda c=cands[k]: c(penalizer=m.penalizer, ci_level=m.ci_level)) for k in cands}
-    full = {k: make[k]().fit(summary) for k in keys}
-    rows = pd.DataFrame({
-        "name": [_display_name(k) for k in keys],
-        "n_params": [len(full[k].params_) for k in keys],
-        "log_likelihood": [full[k].log_likelihood_ for k in keys]}, index=pd.Index(keys, name="model"))
-    rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
     cal_fits = None
-    if holdout is not None:
+    if holdout is not None:  # every candidate on the calibration period: fit and holdout error
         cal = holdout.drop(columns=[c for c in holdout.columns if c.endswith("_holdout")])
         cal_fits = {k: make[k]().fit(cal) for k in cands}
-        errors = {k: holdout_errors(cal_fits[k], holdout) for k in keys}
-        rows["holdout_mae"] = [errors[k]["mae"] for k in keys]
-        rows["holdout_rmse"] = [errors[k]["rmse"] for k in keys]
+        fits = {k: cal_fits[k] for k in keys}
+    else:
+        fits = {k: make[k]().fit(summary) for k in keys}
+    rows = pd.DataFrame({
+        "name": [_display_name(k) for k in fits],
+        "n_params": [len(f.params_) for f in fits.values()],
+        "log_likelihood": [f.log_likelihood_ for f in fits.values()]},
+        index=pd.Index(list(fits), name="model"))
+    rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
+    if holdout is not None:
+        errors = {k: holdout_errors(fits[k], holdout) for k in fits}
+        rows["holdout_mae"] = [errors[k]["mae"] for k in fits]
+        rows["holdout_rmse"] = [errors[k]["rmse"] for k in fits]
         rows["tied"] = rows["holdout_mae"] <= rows["holdout_mae"].min() * (1 + HOLDOUT_TIE)
     if m.transaction != "best":
         chosen, criterion = m.transaction, "params"
@@ -475,7 +479,8 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     rows["chosen"] = rows.index == chosen
     choice = ModelChoice(chosen=chosen, name=_display_name(chosen), criterion=criterion,
                          reason=reason, comparison=rows)
-    return full[chosen], choice, cal_fits
+    model = fits[chosen] if holdout is None else make[chosen]().fit(summary)
+    return model, choice, cal_fits
 
 
 def _calibration(config: Config, data: ScenarioData, holdout, cal_fits, chosen: str):
@@ -526,6 +531,54 @@ def _coverage(data: ScenarioData, config: Config) -> dict:
     return facts
 
 
+#: From this many transactions on, the case study runs in a second process while the models
+#: are fitted and the customers scored (it needs neither); below it, the process costs more
+#: than it saves.
+PARALLEL_MIN_ROWS = 100_000
+
+
+def _impact(config: Config, data: ScenarioData):
+    """The programme's case study (``clvkit.impact.evaluate_programme``) for the scenario."""
+    from clvkit import impact
+
+    i = config.impact
+    start = i.programme_start or data.truth.programme.start
+    return impact.evaluate_programme(
+        data.transactions, data.programme, start=start, surveys=data.surveys,
+        outcomes=i.outcomes, pre_days=i.pre_days, post_days=i.post_days,
+        observation_end=data.observation_end,
+        churn_window_days=config.retention.churn_window_days, n_boot=i.n_boot, seed=i.seed)
+
+
+def _start_impact(config: Config, data: ScenarioData):
+    """Start the case study; return a function that gives its result (None: no programme).
+
+    With enough data and more than one core it runs in a forked worker process, so its
+    bootstrap overlaps the model fits; any failure there is re-raised by running it here (the
+    error the user sees is the same either way).
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not (config.impact.enabled and data.programme is not None):
+        return None
+    if (len(data.transactions) < PARALLEL_MIN_ROWS or (os.cpu_count() or 1) < 2
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return lambda: _impact(config, data)
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    future = pool.submit(_impact, config, data)
+
+    def result():
+        try:
+            return future.result()
+        except Exception:  # errors do not always survive pickling: compute it here instead
+            return _impact(config, data)
+        finally:
+            pool.shutdown()
+    return result
+
+
 def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         data: ScenarioData | None = None):
     """Compute everything a scenario's reports show, once, into one result.
@@ -563,7 +616,7 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
     """
     import time
 
-    from clvkit import __version__, retention, satisfaction, units
+    from clvkit import __version__, models, retention, satisfaction, units
     from clvkit.result import RunInfo, ScenarioResult
     from clvkit.rfm import calibration_holdout
 
@@ -576,9 +629,8 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         data.transactions, calibration_end=s.calibration_end,
         observation_end=data.observation_end, time_unit=s.time_unit, period=s.period,
         engine=s.engine)
+    impact_job = _start_impact(config, data)  # independent of the models: runs alongside
     tm, choice, cal_fits = choose_transaction_model(config, summary, holdout)
-    from clvkit import models
-
     sm = models.GammaGamma(penalizer=config.model.penalizer,
                            ci_level=config.model.ci_level).fit(summary)
     comparison = choice.comparison.reset_index()[["model", "log_likelihood", "n_params", "aic"]]
@@ -590,16 +642,7 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         sat = satisfaction.analyse(data.surveys, tier, complaints=data.complaints,
                                    transactions=tx, p_alive=sc.scored["p_alive"])
     r = config.retention
-    imp = None
-    if config.impact.enabled and data.programme is not None:
-        from clvkit import impact
-
-        i = config.impact
-        start = i.programme_start or data.truth.programme.start
-        imp = impact.evaluate_programme(
-            tx, data.programme, start=start, surveys=data.surveys, outcomes=i.outcomes,
-            pre_days=i.pre_days, post_days=i.post_days, observation_end=data.observation_end,
-            churn_window_days=r.churn_window_days, n_boot=i.n_boot, seed=i.seed)
+    imp = None if impact_job is None else impact_job()
     monthly = (tx.resample("MS", on="date")["amount"].agg(["size", "sum"])
                .rename(columns={"size": "lines", "sum": "revenue"}))
     v = config.value

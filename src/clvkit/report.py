@@ -181,28 +181,57 @@ def _kernel_manager(socket_dir: str):
                          transport="ipc", ip=str(Path(socket_dir) / "kernel"))
 
 
-def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None = None) -> None:
+def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None = None,
+            km=None) -> None:
     """Execute one notebook with Papermill into ``output``; the progress bar only on a terminal.
+
+    ``km``: a started kernel manager to run it on (its namespace is emptied first, so no name
+    is left over from an earlier notebook, while the imported modules stay loaded); by default
+    the notebook gets a kernel of its own, shut down afterwards.
 
     Raises ``papermill.PapermillExecutionError`` when a cell fails (the partial notebook is
     written to ``output`` first).
     """
     import papermill
 
+    def run(km) -> None:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name="python3",
+            language="python", km=km, progress_bar=sys.stderr.isatty(), log_output=False,
+            cwd=str(cwd or notebook.parent))
+
+    if km is not None:
+        _reset_kernel(km, cwd or notebook.parent)
+        return run(km)
     with tempfile.TemporaryDirectory(prefix="clvkit-kernel-") as socket_dir:
         km = _kernel_manager(socket_dir)
         try:
-            papermill.execute_notebook(
-                str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                language="python", km=km, progress_bar=sys.stderr.isatty(), log_output=False,
-                cwd=str(cwd or notebook.parent))
+            run(km)
         finally:  # a kernel manager passed in is not shut down by nbclient
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
 
 
-#: Notebooks executed at the same time (each in its own kernel process), at most one per core:
-#: the notebooks only read the stored result, so they are independent of each other.
+def _reset_kernel(km, cwd: Path) -> None:
+    """Start ``km``'s kernel in ``cwd`` if it is not running, else empty its user namespace
+    (``%reset``) and change to ``cwd``."""
+    if not km.has_kernel or not km.is_alive():
+        km.start_kernel(cwd=str(cwd))
+        return
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute_interactive("get_ipython().run_line_magic('reset', '-f'); "
+                               f"__import__('os').chdir({str(cwd)!r})", timeout=60,
+                               output_hook=lambda msg: None)
+    finally:
+        kc.stop_channels()
+
+
+#: Notebooks executed at the same time, at most one per core: the notebooks only read the
+#: stored result, so they are independent of each other. Each worker keeps one kernel for its
+#: notebooks (emptied between them), so the imports are paid once per worker, not per notebook.
 MAX_PARALLEL = 2
 
 
@@ -211,17 +240,38 @@ def execute_all(notebooks, folder: Path, parameters: dict) -> dict:
     ``{notebook: exception}`` of those that failed, in notebook order (empty when all
     succeeded). Every notebook runs to its end even when another fails. The HTML is written
     afterwards by :func:`publish_pages`, when every page's title is known for the nav bar."""
+    import queue
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(nb: Path) -> None:
-        executed = folder / nb.name
-        logger.info("executing %s", nb.name)
-        execute(nb, executed, parameters, cwd=nb.parent)
+    todo: queue.Queue = queue.Queue()
+    for nb in notebooks:
+        todo.put(nb)
+    errors: dict = {}
+
+    def worker() -> None:
+        with tempfile.TemporaryDirectory(prefix="clvkit-kernel-") as socket_dir:
+            km = _kernel_manager(socket_dir)
+            try:
+                while True:
+                    try:
+                        nb = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    executed = folder / nb.name
+                    logger.info("executing %s", nb.name)
+                    try:
+                        execute(nb, executed, parameters, cwd=nb.parent, km=km)
+                    except Exception as exc:  # reported by the caller, with the notebook
+                        errors[nb] = exc
+            finally:
+                if km.has_kernel:
+                    km.shutdown_kernel(now=True)
 
     workers = max(1, min(MAX_PARALLEL, os.cpu_count() or 1, len(notebooks)))
     with ThreadPoolExecutor(workers, thread_name_prefix="clvkit-notebook") as pool:
-        futures = {nb: pool.submit(one, nb) for nb in notebooks}
-        return {nb: f.exception() for nb, f in futures.items() if f.exception() is not None}
+        for f in [pool.submit(worker) for _ in range(workers)]:
+            f.result()
+    return {nb: errors[nb] for nb in notebooks if nb in errors}
 
 
 def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | None = None) -> Path:

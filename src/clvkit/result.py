@@ -106,9 +106,10 @@ class ModelChoice:
         One or two sentences for the report saying what was compared and why this one won.
     comparison : DataFrame
         One row per candidate (index: registry key): ``name``, ``n_params``,
-        ``log_likelihood`` and ``aic`` on the full data; with a holdout also ``holdout_mae``,
-        ``holdout_rmse`` (per customer, of the model fitted on the calibration period) and
-        ``tied`` (within the tie tolerance of the best holdout error); ``chosen``.
+        ``log_likelihood`` and ``aic`` -- of the fit on the calibration period when there is a
+        holdout (every candidate on the same customers), else on the full data; with a holdout
+        also ``holdout_mae``, ``holdout_rmse`` (per customer) and ``tied`` (within the tie
+        tolerance of the best holdout error); ``chosen``.
     """
 
     chosen: str
