@@ -5,7 +5,7 @@ pages printed by the system Chromium, as a scheduler runs it: a fresh process, a
 cache, a temporary output folder. Prints the Markdown section for bench/RESULTS.md
 (``--record`` writes it there). Target: under 90 s on the 2-core machine.
 
-    .venv/bin/python bench/bench_report_pdf.py [--record]
+    .venv/bin/python bench/bench_report_pdf.py [--record] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ TARGET = 90
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--record", action="store_true")
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="copy the run folder here")
     args = ap.parse_args()
     clvkit = Path(sys.executable).parent / "clvkit"
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,6 +40,10 @@ def main() -> None:
         pdf = run / "retail-2024-12-31.pdf"
         pages = sum(1 for _ in __import__("re").finditer(rb"/Type\s*/Page\b", pdf.read_bytes()))
         html_kb = sum(p.stat().st_size for p in run.glob("*.html") if p.name != "report-all.html") / 1024
+        if args.keep:
+            import shutil
+
+            shutil.copytree(run, args.keep, dirs_exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     text = (f"## Report with PDF (bench/bench_report_pdf.py)\n\n"
             f"`clvkit report params/retail.yaml --pdf` end to end in a fresh process (summary, five "
