@@ -400,6 +400,23 @@ def actions(res, report: str, *, language: str = "en") -> list[str]:
     raise ValueError(f"unknown report {report!r}; use one of {', '.join(REPORTS)}")
 
 
+def response_caveat(res, *, language: str = "en", max_ratio: float = 2.0) -> str | None:
+    """A caveat when survey response rates differ a lot between the tiers that were surveyed
+    (the highest more than ``max_ratio`` times the lowest): who answers then drives the
+    comparison as much as satisfaction does. None when they are comparable or absent."""
+    sat = res.satisfaction
+    if sat is None or "response_rate" not in sat.response_rates:
+        return None
+    rr = sat.response_rates.set_index("group")["response_rate"]
+    rr = rr[[t for t in tier_order(res) if t in rr.index]]
+    rr = rr[rr > 0]
+    if len(rr) < 2 or rr.max() <= max_ratio * rr.min():
+        return None
+    return i18n.t("caveat.response", language=language, high=str(rr.idxmax()),
+                  high_rate=i18n.percent(rr.max()), low=str(rr.idxmin()),
+                  low_rate=i18n.percent(rr.min()))
+
+
 # ------------------------------------------------------------------------------ case study
 #: Outcomes where a lower value is better (the others: higher is better).
 LOWER_IS_BETTER = {"churn"}

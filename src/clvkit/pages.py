@@ -262,7 +262,8 @@ def decisions_table(frame, *, language: str, currency: str) -> str:
     heads = [tr("col.tier"), tr("col.customers"), tr("col.value", currency=currency),
              tr("col.at_risk", currency=currency), tr("col.action")]
     if has_cost:
-        heads.append(tr("col.cost", currency=currency))
+        per = frame["cost"].sum() / max(frame.loc[frame["cost"].notna(), "customers"].sum(), 1)
+        heads.append(tr("col.cost", currency=currency, per=i18n.number(per, digits=2).rstrip("0").rstrip(".")))
     rows = []
     for _, r in frame.iterrows():
         cells = [f'<td class="tier">{_esc(r["tier"])}</td>',

@@ -550,6 +550,11 @@ def satisfaction_response_rates(res):
     rr = _ordered(sat.response_rates, res)
     columns = {"group": tr("col.tier"), "base": tr("col.customers"),
                "respondents": tr("col.respondents"), "response_rate": tr("col.response_rate")}
+    caveat = briefing.response_caveat(res, language=_lang(res))
+    if caveat:
+        from IPython.display import display
+
+        display(pages.caveat(caveat, language=_lang(res)))
     return table(rr, percent="response_rate", columns={k: v for k, v in columns.items() if k in rr})
 
 
