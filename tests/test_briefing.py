@@ -172,3 +172,11 @@ def test_cohort_frame_drops_month_zero_and_names_sizes(res):
     first = res.cohorts.share.index[0]
     assert frame.index[0] == f"{first} ({res.cohorts.size.loc[first]:,})"
     assert frame.shape[0] == len(res.cohorts.share)
+
+
+def test_response_caveat_names_the_tiers_whose_rates_differ(res):
+    rr = res.satisfaction.response_rates.set_index("group")["response_rate"]
+    rr = rr[rr > 0]
+    assert briefing.response_caveat(res, max_ratio=rr.max() / rr.min() + 0.01) is None
+    text = briefing.response_caveat(res, max_ratio=1.0)
+    assert str(rr.idxmax()) in text and f"{rr.max():.0%}" in text
