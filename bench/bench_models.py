@@ -17,6 +17,7 @@ stable). The machine is shared, so the two libraries alternate within each row.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -99,7 +100,7 @@ def bench_size(name, summary, repeats, full_pareto, pareto_100k=None):
     row("Gamma-Gamma fit", t_ours, t_lt, agree=rel(gg.params_, lgg.params_))
 
     def score_ours():
-        return (bg.probability_alive(summary), bg.expected_purchases(WEEKS_12M, summary),
+        return (bg.probability_alive(summary), bg.expected_purchases(summary, horizon=WEEKS_12M),
                 gg.expected_spend(summary),
                 customer_lifetime_value(bg, gg, summary, horizon=12, horizon_unit="M",
                                         discount_rate=0.01, discount_unit="M"))
@@ -144,6 +145,50 @@ def bench_scaling(summary, repeats):
     return rows
 
 
+def bench_day_resolution(repeats):
+    """BG/NBD and Gamma-Gamma fits on the 1M base summarised in days (``time_unit="D"``):
+    recency and T are whole days up to 730, spend is continuous, so nearly every row is
+    distinct (452k distinct (x, t_x, T) rows; 638k repeat buyers with 225k distinct spends).
+    Each repeat times clvkit then lifetimes on identical arrays; medians of each."""
+    import lifetimes
+
+    from clvkit.models import BetaGeo, GammaGamma
+    from clvkit.rfm import rfm_summary
+    path = OUT / "rfm_1M.parquet"
+    if not path.exists():
+        summary_for("1M")
+    summary = rfm_summary(str(path), engine="duckdb", observation_end="2024-12-31",
+                          time_unit="D")
+    f, r, T = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+    m = summary["monetary_value"].to_numpy()
+    rep = f > 0
+    cases = [("BG/NBD fit, days", lambda: BetaGeo().fit(summary),
+              lambda: lifetimes.BetaGeoFitter().fit(f, r, T)),
+             ("Gamma-Gamma fit, continuous spend", lambda: GammaGamma().fit(summary),
+              lambda: lifetimes.GammaGammaFitter().fit(f[rep], m[rep]))]
+    rows = []
+    for task, ours_fn, theirs_fn in cases:
+        load0 = os.getloadavg()[0]
+        ours, theirs = [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(repeats):
+                t, ours_model = timed(ours_fn)
+                ours.append(t)
+                t, theirs_model = timed(theirs_fn)
+                theirs.append(t)
+        a, b = ours_model.params_.to_numpy(), theirs_model.params_.to_numpy()
+        rows.append({"task": task, "customers": len(summary), "distinct_rows":
+                     ours_model.n_unique_, "clvkit_s": statistics.median(ours),
+                     "lifetimes_s": statistics.median(theirs),
+                     "ratio": statistics.median(theirs) / statistics.median(ours),
+                     "ratio_range": f"{min(theirs) / max(ours):.0f}-{max(theirs) / min(ours):.0f}",
+                     "max_rel_diff": float(np.max(np.abs(a - b) / np.abs(b))),
+                     "load_avg": f"{load0:.1f}-{os.getloadavg()[0]:.1f}"})
+        print(f"  {task}: clvkit {ours}, lifetimes {theirs}", flush=True)
+    return rows
+
+
 def to_markdown(frame: pd.DataFrame, floatfmt=".2f") -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -168,8 +213,25 @@ def main(argv=None):
     ap.add_argument("--record", action="store_true", help="write bench/RESULTS.md")
     ap.add_argument("--full-pareto", action="store_true", help="time lifetimes' Pareto at 1M")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--days-only", action="store_true",
+                    help="only the 1M day-resolution fits (their own RESULTS.md section)")
     args = ap.parse_args(argv)
     import lifetimes  # noqa: F401  (imported here only: it sets a global pandas option)
+
+    if args.days_only:
+        table = to_markdown(pd.DataFrame(bench_day_resolution(args.repeats)))
+        text = (f"## Models: 1M customers in days, continuous spend, vs lifetimes 0.11.3\n\n"
+                f"`python bench/bench_models.py --days-only --repeats {args.repeats}` on "
+                f"{time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, numpy "
+                f"{np.__version__}, pandas {pd.__version__}, {os.cpu_count()} cores shared with "
+                f"other jobs (load_avg: 1-minute load before and after each row). Each repeat "
+                f"times clvkit then lifetimes on identical arrays; times are medians, ratio = "
+                f"lifetimes / clvkit, ratio_range = slowest-vs-fastest pairing. max_rel_diff: "
+                f"largest relative difference of the fitted parameters.\n\n{table}\n")
+        print(text)
+        if args.record:
+            record("bench_models_days", text)
+        return
 
     rows, pareto_100k, summaries = [], None, {}
     for name in (["100k"] if args.quick else ["100k", "1M"]):

@@ -45,7 +45,7 @@ def run(repeats: int = 3):
         ("probability_alive_interval, 100k customers, 200 draws",
          lambda: bg.probability_alive_interval(sub, n_draws=200)),
         ("expected_purchases_interval (52 weeks), 100k customers, 200 draws",
-         lambda: bg.expected_purchases_interval(52.0, sub, n_draws=200)),
+         lambda: bg.expected_purchases_interval(sub, horizon=52.0, n_draws=200)),
         ("expected_spend_interval, 100k customers, 200 draws",
          lambda: gg.expected_spend_interval(sub, n_draws=200)),
         ("clv_interval (12 months, 1 %/month), 100k customers, 200 draws",

@@ -182,13 +182,17 @@ def test_failing_notebook_leaves_the_previous_run_intact(run, tmp_path):
     nb = nbformat.read(broken, as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken')"))
     nbformat.write(nb, broken)
-    before = {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()}
+    def files():
+        return {p.relative_to(run.path): p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
+
+    before = files()
     from clvkit.report import ReportError
 
     with pytest.raises(ReportError, match=r"notebook 03_tiers\.ipynb, cell 4 .*deliberately broken"):
         run_report(small_params(tmp_path), out=run.path.parents[1], run_date="2024-12-31",
                    notebooks_dir=notebooks, only="03_tiers", export=False)
-    assert {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()} == before
+    assert files() == before
+    assert os.readlink(run.path.parent / "latest") == "2024-12-31"
     assert (run.path.parent / "failed" / "2024-12-31" / "03_tiers.ipynb").exists()
 
 

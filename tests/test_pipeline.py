@@ -136,3 +136,22 @@ def test_simulated_scenario_keeps_truth_and_prospects():
     assert buyers < set(data.customers["customer_id"])  # prospects never bought
     assert data.ledger.rows_in == data.ledger.rows_out + data.ledger.rows_dropped
     assert data.fingerprint == pipeline.load_data(cfg).fingerprint  # deterministic for a seed
+
+
+def test_an_explicit_cnbd_model_gets_litt_and_scores_customers(cdnow):
+    """``model.transaction: mbgcnbd`` builds the summary with ``litt`` and scores with it; the
+    fitted regularity is the one the model's own k-search finds on that summary."""
+    from clvkit.models import ModifiedBetaGeoCNBD
+    from clvkit.rfm import rfm_summary
+
+    cfg = cdnow_config(model={"transaction": "mbgcnbd"})
+    assert pipeline._needs_litt(cfg) and not pipeline._needs_litt(cdnow_config())
+    result = pipeline.score(cfg, cdnow, run_date="2024-01-01")
+    assert isinstance(result.transaction_model, ModifiedBetaGeoCNBD)
+    assert "litt" in result.summary.columns
+    direct = ModifiedBetaGeoCNBD().fit(rfm_summary(cdnow.transactions,
+                                                   observation_end=cdnow.observation_end,
+                                                   litt=True))
+    assert result.transaction_model.params_["k"] == direct.params_["k"]
+    assert result.scored["p_alive"].between(0, 1).all()
+    assert (result.scored["expected_purchases"] >= 0).all()

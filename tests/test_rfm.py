@@ -324,3 +324,47 @@ def test_duckdb_missing_and_unreadable_files(tmp_path):
     text.write_text("customer_id,date,amount\n1,yesterday,3\n")
     with pytest.raises(DataError, match=r"text.csv: DuckDB could not summarise it.*date column"):
         rfm_summary(text, engine="duckdb")
+
+
+def _litt_by_hand(tx, end, days_per_unit):
+    """BTYDplus' elog2cbs definition: per customer, merge same-day purchases, then sum the logs
+    of the gaps between consecutive purchase days up to ``end``, in the time unit."""
+    out = {}
+    for cid, g in tx[tx["date"] <= end].groupby("customer_id"):
+        days = np.unique(g["date"].to_numpy().astype("datetime64[D]").astype(np.int64))
+        out[cid] = float(np.sum(np.log(np.diff(days) / days_per_unit)))
+    return pd.Series(out)
+
+
+def test_litt_is_btydplus_sum_of_log_interpurchase_times():
+    tx = pd.DataFrame({"customer_id": ["a", "a", "a", "a", "b", "c", "c", "c"],
+                       "date": pd.to_datetime(["2024-01-01 00:00", "2024-01-01 15:00", "2024-01-08 00:00",
+                                               "2024-01-29 00:00", "2024-01-03 00:00", "2024-01-02 00:00",
+                                               "2024-01-05 00:00", "2024-03-01 00:00"]),
+                       "amount": 1.0})
+    s = rfm_summary(tx, observation_end="2024-02-29", litt=True)
+    # a: gaps of 7 and 21 days = 1 and 3 weeks; b: no repeat; c: one gap of 3 days (the
+    # March purchase is after the observation end)
+    np.testing.assert_allclose(s["litt"], [np.log(1.0) + np.log(3.0), 0.0, np.log(3 / 7)],
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(s["litt"], _litt_by_hand(tx, "2024-02-29", 7.0)[s.index])
+    days = rfm_summary(tx, observation_end="2024-02-29", time_unit="D", litt=True)
+    np.testing.assert_allclose(days["litt"], s["litt"] + s["frequency"] * np.log(7.0))
+    assert "litt" not in rfm_summary(tx, observation_end="2024-02-29").columns
+
+
+def test_litt_on_cdnow_calibration_and_holdout(cdnow):
+    cal = calibration_holdout(cdnow, calibration_end="1997-09-30", observation_end="1998-06-30",
+                              litt=True)
+    ref = _litt_by_hand(cdnow, "1997-09-30", 7.0)
+    np.testing.assert_allclose(cal["litt"], ref[cal.index], rtol=1e-10, atol=1e-12)
+    assert (cal.loc[cal["frequency"] == 0, "litt"] == 0).all()
+    duck = rfm_summary(cdnow, observation_end="1997-09-30", engine="duckdb", litt=True)
+    np.testing.assert_allclose(duck["litt"], ref[duck.index], rtol=1e-10, atol=1e-12)
+
+
+def test_litt_needs_a_dataframe(cdnow, tmp_path):
+    path = tmp_path / "tx.csv"
+    cdnow.to_csv(path, index=False)
+    with pytest.raises(ConfigError, match="litt=True needs the transactions as a DataFrame"):
+        rfm_summary(str(path), engine="duckdb", observation_end="1997-09-30", litt=True)

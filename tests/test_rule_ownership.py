@@ -135,7 +135,7 @@ def test_the_registry_is_what_config_pipeline_and_display_read():
     from clvkit import display, pipeline
 
     purchase = registry.purchase_models()
-    assert list(purchase) == ["bgnbd", "paretonbd", "mbgnbd"]
+    assert list(purchase) == ["bgnbd", "paretonbd", "mbgnbd", "bgcnbd", "mbgcnbd", "ggomnbd"]
     for key, spec in registry.MODELS.items():
         assert display.MODEL_NAMES[key] == display.MODEL_NAMES[spec.cls.__name__] == spec.name
         assert registry.model_name(spec.cls) == spec.name
@@ -144,4 +144,11 @@ def test_the_registry_is_what_config_pipeline_and_display_read():
 
     summary = rfm_summary(load_cdnow(), observation_end="1998-06-30", time_unit="W")
     _, comparison = pipeline.fit_transaction_model(_cfg(model={"transaction": "best"}), summary)
-    assert sorted(comparison["model"]) == sorted(purchase)
+    needs_litt = sorted(k for k, spec in purchase.items() if "litt" in spec.needs)
+    assert needs_litt == ["bgcnbd", "mbgcnbd"]
+    assert sorted(comparison["model"]) == sorted(set(purchase) - set(needs_litt))
+    assert sorted(comparison.attrs["skipped"]) == needs_litt       # left out, with the reason
+    assert all("no litt column" in why for why in comparison.attrs["skipped"].values())
+    with_litt = rfm_summary(load_cdnow(), observation_end="1998-06-30", time_unit="W", litt=True)
+    _, comparison = pipeline.fit_transaction_model(_cfg(model={"transaction": "best"}), with_litt)
+    assert sorted(comparison["model"]) == sorted(purchase) and not comparison.attrs["skipped"]

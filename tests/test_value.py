@@ -35,7 +35,7 @@ def test_undiscounted_clv_is_expected_purchases_over_12_mean_months_times_spend(
     clv = customer_lifetime_value(bg, gg, s, horizon=12, horizon_unit="M", discount_rate=0.0)
     weeks = 12 * DAYS_PER_MONTH / 7                          # 52.18 weeks, not 48 or 51.4
     assert weeks == pytest.approx(52.1775)
-    expected = bg.expected_purchases(weeks, s) * gg.expected_spend(s)
+    expected = bg.expected_purchases(s, horizon=weeks) * gg.expected_spend(s)
     np.testing.assert_allclose(clv, expected, rtol=1e-10)
     assert clv.index.equals(s.index) and clv.name == "clv"
 
@@ -46,7 +46,7 @@ def test_discounted_clv_is_the_defining_sum(weekly):
     clv = customer_lifetime_value(bg, gg, s, horizon=6, horizon_unit="M", discount_rate=d)
     total, prev = 0.0, 0.0
     for i in range(1, 7):
-        cum = bg.expected_purchases(i * DAYS_PER_MONTH / 7, s)
+        cum = bg.expected_purchases(s, horizon=i * DAYS_PER_MONTH / 7)
         total = total + (cum - prev) / (1 + d) ** i
         prev = cum
     np.testing.assert_allclose(clv, total * gg.expected_spend(s), rtol=1e-10)
@@ -56,7 +56,7 @@ def test_weekly_discounting_over_a_year_of_52_weeks(weekly):
     s, bg, gg = weekly
     a = customer_lifetime_value(bg, gg, s, horizon=52, horizon_unit="W", discount_rate=0.0,
                                 discount_unit="W")
-    np.testing.assert_allclose(a, bg.expected_purchases(52.0, s) * gg.expected_spend(s), rtol=1e-10)
+    np.testing.assert_allclose(a, bg.expected_purchases(s, horizon=52.0) * gg.expected_spend(s), rtol=1e-10)
 
 
 def test_models_fitted_in_days_or_weeks_give_the_same_clv(weekly):
@@ -93,7 +93,7 @@ def test_score_customers_has_the_scored_customers_contract(weekly):
     assert out.index.equals(s.index)
     assert list(out.columns) == list(s.columns) + SCORE_COLUMNS
     np.testing.assert_allclose(out["p_alive"], bg.probability_alive(s))
-    np.testing.assert_allclose(out["expected_purchases"], bg.expected_purchases(12 * DAYS_PER_MONTH / 7, s))
+    np.testing.assert_allclose(out["expected_purchases"], bg.expected_purchases(s, horizon=12 * DAYS_PER_MONTH / 7))
     np.testing.assert_allclose(out["expected_spend"], gg.expected_spend(s))
     np.testing.assert_allclose(out["clv"], customer_lifetime_value(bg, gg, s))
     np.testing.assert_allclose(out["clv_at_risk"], out["clv"] * (1 - out["p_alive"]))

@@ -276,13 +276,8 @@ def _print_data(data, indent: str = "") -> None:
 
 
 def _print_rfm(cfg, data, header: bool = True) -> None:
-    try:
-        from clvkit.rfm import rfm_summary
-    except ModuleNotFoundError as e:
-        if e.name != "clvkit.rfm":
-            raise
-        print("RFM summary: not available (clvkit.rfm is not installed in this version)")
-        return
+    from clvkit.rfm import rfm_summary
+
     s = cfg.summary
     summary = rfm_summary(data.transactions, observation_end=data.observation_end,
                           time_unit=s.time_unit, period=s.period, engine=s.engine)

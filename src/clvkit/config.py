@@ -211,6 +211,15 @@ class SummaryConfig:
 
 
 @dataclass(frozen=True)
+class CovariateConfig:
+    """Customer columns that shift the purchase rate and the dropout process
+    (``clvkit.models.covariates``; Pareto/NBD and BG/NBD)."""
+
+    purchase: tuple[str, ...] = ()
+    dropout: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Which purchase model (a key of ``clvkit.models.registry``, or ``best`` = chosen by the
     diagnostics) and spend model to fit."""
@@ -219,10 +228,16 @@ class ModelConfig:
     spend: Literal["gammagamma"] = "gammagamma"
     penalizer: float = _f(0.0, ge=0.0)
     ci_level: float = _f(0.95, gt=0.0, lt=1.0)
+    covariates: CovariateConfig = field(default_factory=CovariateConfig)
 
     def _validate(self, path: str) -> None:
         if self.transaction != "best":
             registry.get(self.transaction, kind="purchase", params_key=f"{path}.transaction")
+        if (self.covariates.purchase or self.covariates.dropout) and self.transaction not in (
+                "bgnbd", "paretonbd", "mbgnbd"):
+            raise ConfigError(f"covariates need model.transaction bgnbd, paretonbd or mbgnbd, "
+                              f"not {self.transaction!r}", key=f"{path}.covariates",
+                              fix="name the model, or remove the covariates")
 
 
 @dataclass(frozen=True)

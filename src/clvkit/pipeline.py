@@ -181,6 +181,15 @@ class ScoreResult:
     run_date: pd.Timestamp
 
 
+def _needs_litt(config: Config) -> bool:
+    """Whether the chosen purchase model needs ``litt`` (the CNBD-k models); ``best`` does not
+    compute it, and its comparison leaves such models out with the reason."""
+    from clvkit.models import registry
+
+    spec = registry.MODELS.get(config.model.transaction)
+    return spec is not None and "litt" in spec.needs
+
+
 def fit_models(config: Config, summary: pd.DataFrame):
     """Fit the configured transaction model (``best``: lowest AIC of the registry's purchase
     models) and Gamma-Gamma; return ``(transaction_model, spend_model, comparison)``."""
@@ -201,14 +210,29 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
     m = config.model
     specs = (registry.purchase_models() if m.transaction == "best"
              else {m.transaction: registry.get(m.transaction, kind="purchase")})
-    rows, fitted = [], {}
+    from clvkit.errors import ModelError
+
+    rows, fitted, skipped = [], {}, {}
     for key, spec in specs.items():
-        if m.transaction == "best" and not set(spec.needs) <= set(summary.columns):
+        missing = [c for c in spec.needs if c not in summary.columns]
+        if m.transaction == "best" and missing:
+            skipped[key] = (f"the summary has no {', '.join(missing)} column "
+                            f"(clvkit.rfm.rfm_summary(..., {missing[0]}=True) adds it)")
             continue
-        fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        try:
+            fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+        except ModelError as exc:        # in the comparison, one model that cannot fit is left out
+            if m.transaction != "best":
+                raise
+            skipped[key] = f"not fitted: {exc}"
+            continue
         ll, k = fitted[key].log_likelihood_, len(fitted[key].params_)
         rows.append({"model": key, "log_likelihood": ll, "n_params": k, "aic": 2 * k - 2 * ll})
+    if not rows:
+        raise ModelError("no purchase model could be fitted: " + "; ".join(
+            f"{key}: {why}" for key, why in skipped.items()))
     comparison = pd.DataFrame(rows).sort_values("aic", kind="mergesort").reset_index(drop=True)
+    comparison.attrs["skipped"] = skipped
     return fitted[comparison.loc[0, "model"]], comparison
 
 
@@ -376,7 +400,7 @@ def _summary(config: Config, data: ScenarioData) -> pd.DataFrame:
 
     return rfm_summary(data.transactions, observation_end=data.observation_end,
                        time_unit=config.summary.time_unit, period=config.summary.period,
-                       engine=config.summary.engine)
+                       engine=config.summary.engine, litt=_needs_litt(config))
 
 
 def _candidates(config: Config, summary: pd.DataFrame) -> dict:
@@ -390,6 +414,39 @@ def _candidates(config: Config, summary: pd.DataFrame) -> dict:
         spec = registry.get(config.model.transaction, kind="purchase")
         specs.setdefault(spec.key, spec)
     return {k: s.cls for k, s in specs.items()}
+
+
+def _missing_columns(summary: pd.DataFrame) -> dict:
+    """Registry key -> why a purchase model is left out of ``best``: columns its fit needs
+    (``litt`` for the CNBD-k models) that the summary lacks."""
+    from clvkit.models import registry
+
+    out = {}
+    for key, spec in registry.purchase_models().items():
+        missing = [c for c in spec.needs if c not in summary.columns]
+        if missing:
+            out[key] = (f"the summary has no {', '.join(missing)} column; "
+                        f"clvkit.rfm.rfm_summary(..., {missing[0]}=True) adds it")
+    return out
+
+
+def _fit_each(make: dict, keys, data: pd.DataFrame, skipped: dict, *, strict: bool) -> dict:
+    """Fit ``make[k]()`` on ``data`` for each key; with ``strict=False`` a model that cannot be
+    fitted (``ModelError``) is left out and its reason recorded in ``skipped``."""
+    from clvkit.errors import ModelError
+
+    fitted = {}
+    for k in keys:
+        try:
+            fitted[k] = make[k]().fit(data)
+        except ModelError as exc:
+            if strict:
+                raise
+            skipped[k] = f"not fitted: {exc}"
+    if not fitted:
+        raise ModelError("no purchase model could be fitted: " + "; ".join(
+            f"{k}: {why}" for k, why in skipped.items()))
+    return fitted
 
 
 def _display_name(key: str) -> str:
@@ -435,13 +492,17 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     cands = _candidates(config, summary)
     keys = list(cands) if m.transaction == "best" else [m.transaction]
     make = {k: (lambda c=cands[k]: c(penalizer=m.penalizer, ci_level=m.ci_level)) for k in cands}
+    skipped = _missing_columns(summary)
+    strict = m.transaction != "best"
     cal_fits = None
     if holdout is not None:  # every candidate on the calibration period: fit and holdout error
         cal = holdout.drop(columns=[c for c in holdout.columns if c.endswith("_holdout")])
-        cal_fits = {k: make[k]().fit(cal) for k in cands}
-        fits = {k: cal_fits[k] for k in keys}
+        cal_fits = _fit_each(make, list(cands), cal, skipped, strict=False)
+        if strict and m.transaction not in cal_fits:  # the named model must fit: say why not
+            make[m.transaction]().fit(cal)
+        fits = {k: cal_fits[k] for k in keys if k in cal_fits}
     else:
-        fits = {k: make[k]().fit(summary) for k in keys}
+        fits = _fit_each(make, keys, summary, skipped, strict=strict)
     rows = pd.DataFrame({
         "name": [_display_name(k) for k in fits],
         "n_params": [len(f.params_) for f in fits.values()],
@@ -477,6 +538,10 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
                   f"{', '.join(rows['name'])}. There is no holdout period to compare predictions "
                   "on: set summary.calibration_end to choose by holdout error.")
     rows["chosen"] = rows.index == chosen
+    if skipped and m.transaction == "best":
+        reason += " Not compared: " + "; ".join(
+            f"{_display_name(k)} ({why})" for k, why in skipped.items()) + "."
+    rows.attrs["skipped"] = skipped
     choice = ModelChoice(chosen=chosen, name=_display_name(chosen), criterion=criterion,
                          reason=reason, comparison=rows)
     model = fits[chosen] if holdout is None else make[chosen]().fit(summary)
@@ -628,7 +693,7 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
     holdout = None if s.calibration_end is None else calibration_holdout(
         data.transactions, calibration_end=s.calibration_end,
         observation_end=data.observation_end, time_unit=s.time_unit, period=s.period,
-        engine=s.engine)
+        engine=s.engine, litt=_needs_litt(config))
     impact_job = _start_impact(config, data)  # independent of the models: runs alongside
     tm, choice, cal_fits = choose_transaction_model(config, summary, holdout)
     sm = models.GammaGamma(penalizer=config.model.penalizer,

@@ -274,6 +274,24 @@ def execute_all(notebooks, folder: Path, parameters: dict) -> dict:
     return {nb: errors[nb] for nb in notebooks if nb in errors}
 
 
+def repoint_result(notebooks, build: Path, dest: Path) -> None:
+    """Make the executed notebooks' ``result_dir`` name the published run, not the build folder,
+    so an executed notebook opened from the run re-runs on the run's stored result."""
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    for nb in notebooks:
+        path = build / nb.name
+        if not path.exists():
+            continue
+        doc = nbformat.read(path, as_version=4)
+        for cell in doc.cells:
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                old, new = (PythonTranslator.translate(str(d / RESULT_DIR)) for d in (build, dest))
+                cell.source = cell.source.replace(old, new)
+        nbformat.write(doc, path)
+
+
 def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | None = None) -> Path:
     """Convert an executed notebook to a self-contained HTML page with the code hidden.
 
@@ -609,6 +627,7 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                                             encoding="utf-8")
             if want_pdf:
                 _pdf.write_pdf([index, *written], build / f"{scenario}-{date}.pdf")
+            repoint_result(notebooks, build, dest)
             _replace_dir(build, dest)
         finally:
             if build.exists():

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from clvkit.errors import DataError, ModelError
+from clvkit.errors import DataError
 
 _Z = stats.norm.ppf(0.975)
 PERIODS = ("W", "M", "Q")
@@ -260,10 +260,8 @@ def contract_retention(active: pd.DataFrame, *, horizon: int = 12) -> ContractPr
     if need:
         raise DataError(f"contract table lacks {', '.join(need)}", file="contracts",
                         column=need[0], fix="give cohort, period, active")
-    try:
-        from clvkit.models.sbg import ShiftedBetaGeo
-    except ImportError as exc:  # pragma: no cover - guards an older clvkit.models
-        raise ModelError("clvkit.models.sbg.ShiftedBetaGeo is not available") from exc
+    from clvkit.models.sbg import ShiftedBetaGeo
+
     model = ShiftedBetaGeo().fit(active)
     params = pd.Series(model.params_, dtype=float)
     t = np.arange(horizon + 1)

@@ -74,7 +74,7 @@ class Profile:
 
 def rfm_summary(transactions, *, observation_end=None, time_unit: str = "W", period: str = "D",
                 engine: str = "pandas", customer_id: str = "customer_id", date: str = "date",
-                amount: str | None = "amount") -> pd.DataFrame:
+                amount: str | None = "amount", litt: bool = False) -> pd.DataFrame:
     """Summarise a transaction log into per-customer frequency, recency, T and monetary value.
 
     Parameters
@@ -96,13 +96,18 @@ def rfm_summary(transactions, *, observation_end=None, time_unit: str = "W", per
         Where the aggregation runs; all give the same table.
     customer_id, date, amount : str
         Column names. ``amount=None`` omits ``monetary_value`` (purchase counts only).
+    litt : bool
+        Also return ``litt``, the sum of the logs of each customer's inter-purchase times (in
+        ``time_unit``; 0 without repeat purchases), which the regularity models
+        (:class:`~clvkit.models.BetaGeoCNBD`) need. Needs the transactions as a DataFrame.
 
     Returns
     -------
     DataFrame
         Index ``customer_id`` (sorted, dtype as read); ``frequency`` (int64), ``recency``, ``T``,
-        ``monetary_value`` (float64). ``attrs``: ``time_unit``, ``period``, ``observation_end``
-        (the given date, or the start of the last purchase period when not given).
+        ``monetary_value`` (float64), and ``litt`` (float64) when asked for. ``attrs``:
+        ``time_unit``, ``period``, ``observation_end`` (the given date, or the start of the last
+        purchase period when not given).
 
     Raises
     ------
@@ -121,12 +126,13 @@ def rfm_summary(transactions, *, observation_end=None, time_unit: str = "W", per
     """
     return _summarise(transactions, calibration_end=None, observation_end=observation_end,
                       time_unit=time_unit, period=period, engine=engine,
-                      cols=Columns(customer_id, date, amount))
+                      cols=Columns(customer_id, date, amount), litt=litt)
 
 
 def calibration_holdout(transactions, *, calibration_end, observation_end, time_unit: str = "W",
                         period: str = "D", engine: str = "pandas", customer_id: str = "customer_id",
-                        date: str = "date", amount: str | None = "amount") -> pd.DataFrame:
+                        date: str = "date", amount: str | None = "amount",
+                        litt: bool = False) -> pd.DataFrame:
     """RFM summary at ``calibration_end`` plus what each customer did up to ``observation_end``.
 
     The calibration columns are those of :func:`rfm_summary` with ``observation_end =
@@ -142,8 +148,8 @@ def calibration_holdout(transactions, *, calibration_end, observation_end, time_
     ----------
     calibration_end, observation_end : date-like
         Ends of the calibration and holdout windows (inclusive at ``period`` resolution).
-    transactions, time_unit, period, engine, customer_id, date, amount
-        As for :func:`rfm_summary`.
+    transactions, time_unit, period, engine, customer_id, date, amount, litt
+        As for :func:`rfm_summary` (``litt`` over the calibration period).
 
     Returns
     -------
@@ -159,14 +165,15 @@ def calibration_holdout(transactions, *, calibration_end, observation_end, time_
     """
     return _summarise(transactions, calibration_end=calibration_end,
                       observation_end=observation_end, time_unit=time_unit, period=period,
-                      engine=engine, cols=Columns(customer_id, date, amount))
+                      engine=engine, cols=Columns(customer_id, date, amount), litt=litt)
 
 
 # --------------------------------------------------------------------------------------------
 # shared definitions
 # --------------------------------------------------------------------------------------------
 
-def _summarise(transactions, *, calibration_end, observation_end, time_unit, period, engine, cols):
+def _summarise(transactions, *, calibration_end, observation_end, time_unit, period, engine, cols,
+               litt=False):
     _check_window(time_unit, period)
     prepare, profile_fn, aggregate_fn = _engine(engine)
     source = _describe(transactions)
@@ -198,6 +205,9 @@ def _summarise(transactions, *, calibration_end, observation_end, time_unit, per
     del data  # let an engine's connection and buffers go before the result is built
     summary = _finish(agg, cols, cal_day=cal_day, obs_day=obs_day, time_unit=time_unit,
                       holdout=calibration_end is not None)
+    if litt:
+        summary["litt"] = _litt(transactions, cols, period=period, calibration_day=cal_day,
+                                time_unit=time_unit).reindex(summary.index, fill_value=0.0)
     summary.attrs.update(time_unit=time_unit, period=period,
                          observation_end=obs if observation_end is not None
                          else pd.Timestamp(_EPOCH + np.timedelta64(obs_day, "D")))
@@ -239,6 +249,26 @@ def _finish(agg: pd.DataFrame, cols: Columns, *, cal_day: int, obs_day: int, tim
         out["duration_holdout"] = float(obs_day - cal_day) / days
     out.index.name = "customer_id"
     return out
+
+
+def _litt(transactions, cols: Columns, *, period: str, calibration_day: int,
+          time_unit: str) -> pd.Series:
+    """Per customer, the sum of log inter-purchase times between the purchase periods up to
+    ``calibration_day``, in ``time_unit`` (BTYDplus' ``elog2cbs`` column ``litt``)."""
+    if not isinstance(transactions, pd.DataFrame):
+        raise ConfigError("litt=True needs the transactions as a DataFrame", key="litt",
+                          fix="read them with clvkit.io.read_transactions first")
+    day = _period_days(transactions[cols.date].to_numpy(), period)
+    codes, uniques = pd.factorize(transactions[cols.customer_id], sort=True)
+    keep = day <= calibration_day
+    key = np.unique(codes[keep].astype(np.int64) * (1 << 32) + (day[keep] - day[keep].min()))
+    cust = key >> 32
+    same = cust[1:] == cust[:-1]
+    gaps = np.diff(key)[same].astype(float)                      # days between periods, >= 1
+    total = np.bincount(cust[1:][same], weights=np.log(gaps), minlength=len(uniques))
+    count = np.bincount(cust[1:][same], minlength=len(uniques))
+    out = total - count * np.log(DAYS_PER_UNIT[time_unit])
+    return pd.Series(out, index=pd.Index(uniques, name="customer_id"), name="litt")
 
 
 def _safe_mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:

@@ -32,8 +32,8 @@ def _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
     """Horizon steps in the model's time unit and the discount factor of each step."""
     transaction_model._check_fitted()
     spend_model._check_fitted()
-    unit = transaction_model.time_unit
-    spend_unit = getattr(spend_model, "time_unit", None)
+    unit = transaction_model.time_unit_
+    spend_unit = getattr(spend_model, "time_unit_", None)
     if spend_unit is not None and spend_unit != unit:
         raise ModelError(f"the transaction model was fitted in {unit!r} but the spend model in "
                          f"{spend_unit!r}; refit both on the same summary (no silent rescale)")
@@ -63,7 +63,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=
     Parameters
     ----------
     transaction_model : fitted BetaGeo, ModifiedBetaGeo, ParetoNBD, ...
-        Any clvkit purchase model (``discounted_purchases``, ``time_unit``).
+        Any clvkit purchase model (``discounted_purchases``, ``time_unit_``).
     spend_model : fitted GammaGamma
     summary : pandas.DataFrame
         ``frequency, recency, T, monetary_value`` per customer, in the models' time unit.
@@ -114,7 +114,7 @@ def score_customers(transaction_model, spend_model, summary, *, horizon=12, hori
     spend = spend_model.expected_spend(summary).to_numpy()
     p_alive = transaction_model.probability_alive(summary).to_numpy()
     clv = transaction_model.discounted_purchases(ts, discount, summary) * spend
-    horizon_purchases = transaction_model.expected_purchases(ts[-1], summary).to_numpy()
+    horizon_purchases = transaction_model.expected_purchases(summary, horizon=ts[-1]).to_numpy()
     out = summary.copy()
     out["p_alive"] = p_alive
     out["expected_purchases"] = horizon_purchases

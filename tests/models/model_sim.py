@@ -42,3 +42,71 @@ def simulate_spend(frequency, p, q, gamma, *, seed):
     nu = rng.gamma(q, 1.0 / gamma, x.size)
     total = rng.gamma(np.where(x > 0, p * x, 1.0), 1.0 / nu)
     return np.where(x > 0, total / np.maximum(x, 1), 0.0)
+
+
+def simulate_bgcnbd(n, k, r, alpha, a, b, *, seed, T_range=(30.0, 60.0), modified=False,
+                    horizon=0.0):
+    """(frequency, recency, T, litt, frequency_holdout) under the (M)BG/CNBD-k story.
+
+    Tick rate lambda ~ Gamma(r, rate alpha); inter-purchase times Erlang-k(lambda); p ~ Beta(a, b);
+    after each repeat purchase (MBG: also the first) the customer drops out with probability p.
+    ``frequency_holdout`` counts purchases in (T, T + horizon].
+    """
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    T = rng.uniform(*T_range, n)
+    end = T + horizon
+    t = np.zeros(n)
+    x = np.zeros(n)
+    t_x = np.zeros(n)
+    litt = np.zeros(n)
+    hold = np.zeros(n)
+    active = rng.uniform(size=n) > p if modified else np.ones(n, bool)
+    while active.any():
+        itt = rng.gamma(k, 1.0, n) / lam
+        t = t + itt
+        active &= t <= end
+        cal = active & (t <= T)
+        x += cal
+        litt += np.where(cal, np.log(itt), 0.0)
+        t_x = np.where(cal, t, t_x)
+        hold += active & (t > T)
+        active &= rng.uniform(size=n) > p
+    frame = pd.DataFrame({"frequency": x.astype(np.int64), "recency": t_x, "T": T, "litt": litt,
+                          "frequency_holdout": hold},
+                         index=pd.Index([f"C{i:06d}" for i in range(n)], name="customer_id"))
+    frame.attrs["time_unit"] = "W"
+    return frame
+
+
+def simulate_ggomnbd(n, r, alpha, b, s, beta, *, seed, T_range=(30.0, 60.0), horizon=0.0):
+    """(frequency, recency, T, frequency_holdout) under the Gamma-Gompertz/NBD story.
+
+    lambda ~ Gamma(r, rate alpha); eta ~ Gamma(s, rate beta); lifetime tau with survival
+    exp(-eta (e^(b tau) - 1)), drawn as log(1 + E/eta)/b with E ~ Exp(1); Poisson(lambda)
+    purchases while alive.
+    """
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    eta = rng.gamma(s, 1.0 / beta, n)
+    tau = np.log1p(rng.exponential(1.0, n) / eta) / b
+    T = rng.uniform(*T_range, n)
+    end = np.minimum(tau, T + horizon)
+    t = np.zeros(n)
+    x = np.zeros(n)
+    t_x = np.zeros(n)
+    hold = np.zeros(n)
+    active = np.ones(n, bool)
+    while active.any():
+        t = t + rng.exponential(1.0, n) / lam
+        active &= t <= end
+        cal = active & (t <= T)
+        x += cal
+        t_x = np.where(cal, t, t_x)
+        hold += active & (t > T)
+    frame = pd.DataFrame({"frequency": x.astype(np.int64), "recency": t_x, "T": T,
+                          "frequency_holdout": hold},
+                         index=pd.Index([f"C{i:06d}" for i in range(n)], name="customer_id"))
+    frame.attrs["time_unit"] = "W"
+    return frame

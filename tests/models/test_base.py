@@ -145,8 +145,8 @@ def test_probability_alive_interval_is_vectorised_and_brackets_the_estimate(bg, 
     np.testing.assert_allclose(iv["estimate"], bg.probability_alive(cdnow_summary))
     assert ((iv["lower"] <= iv["estimate"] + 1e-12) & (iv["estimate"] <= iv["upper"] + 1e-12)).all()
     assert ((iv["lower"] >= 0) & (iv["upper"] <= 1)).all()
-    ep = bg.expected_purchases_interval(10.0, cdnow_summary, level=0.5, n_draws=50, seed=0)
-    wide = bg.expected_purchases_interval(10.0, cdnow_summary, level=0.95, n_draws=50, seed=0)
+    ep = bg.expected_purchases_interval(cdnow_summary, horizon=10.0, level=0.5, n_draws=50, seed=0)
+    wide = bg.expected_purchases_interval(cdnow_summary, horizon=10.0, level=0.95, n_draws=50, seed=0)
     assert (wide["upper"] - wide["lower"] >= ep["upper"] - ep["lower"] - 1e-12).all()
     with pytest.raises(DataError, match="level=1.5 must be in"):
         bg.probability_alive_interval(cdnow_summary, level=1.5)

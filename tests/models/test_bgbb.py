@@ -48,10 +48,10 @@ def test_bgbb_fit_and_predictions_match_lifetimes(fitted, donations):
         np.testing.assert_allclose(fitted.probability_alive(x, t_x, n, future=m),
                                    lt.conditional_probability_alive(m, x, t_x, n), rtol=1e-9)
         np.testing.assert_allclose(
-            fitted.expected_purchases(m, x, t_x, n),
+            fitted.expected_purchases(x, t_x, n, horizon=m),
             lt.conditional_expected_number_of_purchases_up_to_time(m, x, t_x, n), rtol=1e-9)
     counts = lt.expected_number_of_transactions_in_first_n_periods(6)["model"]
-    pmf = fitted.probability_of_purchases(counts.index.to_numpy(), 6) * 11_104
+    pmf = fitted.probability_of_purchases(counts.index.to_numpy(), horizon=6) * 11_104
     np.testing.assert_allclose(pmf, counts.to_numpy(), rtol=1e-9)
 
 
@@ -78,9 +78,9 @@ def test_bgbb_scalar_calls_equal_array_call_and_weights_equal_expansion(donation
 
 def test_bgbb_new_customer_expectation_is_pmf_mean_and_pmf_sums_to_one(fitted):
     k = np.arange(0, 11)
-    pmf = fitted.probability_of_purchases(k, 10)
+    pmf = fitted.probability_of_purchases(k, horizon=10)
     assert pmf.sum() == pytest.approx(1.0, abs=1e-12)
-    assert fitted.expected_purchases_new_customer(10) == pytest.approx(pmf @ k, rel=1e-12)
+    assert fitted.expected_purchases_new_customer(horizon=10) == pytest.approx(pmf @ k, rel=1e-12)
 
 
 def simulate_bgbb(params, n_customers, n_periods, seed):
@@ -141,7 +141,7 @@ def test_bgbb_without_any_transactions_is_a_model_error():
 
 def test_bgbb_prediction_counts_must_be_whole(fitted):
     with pytest.raises(DataError, match="horizon must be a whole number"):
-        fitted.expected_purchases(1.5, [1], [2], [6])
+        fitted.expected_purchases([1], [2], [6], horizon=1.5)
 
 
 def test_bgbb_intervals_bracket_the_estimate(fitted, donations):
@@ -150,5 +150,5 @@ def test_bgbb_intervals_bracket_the_estimate(fitted, donations):
     assert (out["lower"] <= out["estimate"] + 1e-12).all()
     assert (out["estimate"] <= out["upper"] + 1e-12).all()
     assert (out["lower"] >= 0).all() and (out["upper"] <= 1).all()
-    e = fitted.expected_purchases_interval(5, donations, n_draws=100, seed=1)
-    np.testing.assert_allclose(e["estimate"], fitted.expected_purchases(5, donations))
+    e = fitted.expected_purchases_interval(donations, horizon=5, n_draws=100, seed=1)
+    np.testing.assert_allclose(e["estimate"], fitted.expected_purchases(donations, horizon=5))

@@ -35,13 +35,13 @@ def test_bgnbd_params_match_fhl2005(fitted):
     for k, v in FHL2005.items():
         assert fitted.params_[k] == pytest.approx(v, abs=0.0006)
     assert fitted.log_likelihood_ == pytest.approx(-9582.43, abs=0.01)
-    assert fitted.converged_ and fitted.n_customers_ == 2357 and fitted.time_unit == "W"
+    assert fitted.converged_ and fitted.n_customers_ == 2357 and fitted.time_unit_ == "W"
 
 
 def test_bgnbd_expected_purchases_match_fhl2005(fitted):
-    got = fitted.expected_purchases_new_customer(np.array([1, 3, 32, 78]))
+    got = fitted.expected_purchases_new_customer(horizon=np.array([1, 3, 32, 78]))
     np.testing.assert_allclose(got, [0.0532, 0.1506, 1.0437, 1.8576], rtol=1e-3)
-    assert fitted.expected_purchases(39, 2, 30.43, 38.86) == pytest.approx(1.226, abs=5e-4)
+    assert fitted.expected_purchases(2, 30.43, 38.86, horizon=39) == pytest.approx(1.226, abs=5e-4)
 
 
 def test_bgnbd_standard_errors_match_lifetimes(fitted, lifetimes_fit):
@@ -56,15 +56,15 @@ def test_bgnbd_params_and_predictions_match_lifetimes(fitted, lifetimes_fit, cdn
     f, r, T = (s[c].to_numpy() for c in ("frequency", "recency", "T"))
     for t in (1.0, 10.0, 52.0):
         np.testing.assert_allclose(
-            fitted.expected_purchases(t, s).to_numpy(),
+            fitted.expected_purchases(s, horizon=t).to_numpy(),
             lf.conditional_expected_number_of_purchases_up_to_time(t, f, r, T), rtol=1e-3)
     np.testing.assert_allclose(fitted.probability_alive(s).to_numpy(),
                                lf.conditional_probability_alive(f, r, T), rtol=1e-3)
     ts = np.array([1.0, 5.0, 39.0, 100.0])
-    np.testing.assert_allclose(fitted.expected_purchases_new_customer(ts),
+    np.testing.assert_allclose(fitted.expected_purchases_new_customer(horizon=ts),
                                lf.expected_number_of_purchases_up_to_time(ts), rtol=1e-3)
     np.testing.assert_allclose(
-        fitted.probability_of_purchases(np.arange(6), 20.0),
+        fitted.probability_of_purchases(np.arange(6), horizon=20.0),
         [lf.probability_of_n_purchases_up_to_time(20.0, n) for n in range(6)], rtol=1e-3)
 
 
@@ -157,9 +157,9 @@ def test_p_alive_in_unit_interval_and_expectations_nonnegative_nondecreasing(par
 
 def test_pmf_sums_to_one_and_its_mean_is_the_expectation(fitted):
     n = np.arange(400)
-    pmf = fitted.probability_of_purchases(n, 39.0)
+    pmf = fitted.probability_of_purchases(n, horizon=39.0)
     assert pmf.sum() == pytest.approx(1.0, abs=1e-8)
-    assert (n * pmf).sum() == pytest.approx(fitted.expected_purchases_new_customer(39.0), rel=1e-6)
+    assert (n * pmf).sum() == pytest.approx(fitted.expected_purchases_new_customer(horizon=39.0), rel=1e-6)
 
 
 def test_scalar_calls_sum_to_the_array_call(cdnow_summary):
@@ -185,8 +185,8 @@ def test_fit_is_invariant_to_the_time_unit(cdnow_summary):
     days.attrs["time_unit"] = "D"
     w, d = BetaGeo().fit(cdnow_summary), BetaGeo().fit(days)
     assert d.params_["alpha"] == pytest.approx(7 * w.params_["alpha"], rel=1e-5)
-    assert d.time_unit == "D"
-    np.testing.assert_allclose(d.expected_purchases(70, days), w.expected_purchases(10, cdnow_summary),
+    assert d.time_unit_ == "D"
+    np.testing.assert_allclose(d.expected_purchases(days, horizon=70), w.expected_purchases(cdnow_summary, horizon=10),
                                rtol=1e-5)
 
 
@@ -257,10 +257,11 @@ def test_predictions_index_like_the_frame_and_arrays_give_arrays(fitted, cdnow_s
     arr = fitted.probability_alive(np.array([0, 2]), np.array([0, 30.43]), np.array([38.86, 38.86]))
     assert isinstance(arr, np.ndarray) and arr.shape == (2,)
     assert arr[1] == pytest.approx(p.loc[1])
-    per_t = fitted.expected_purchases(np.array([10.0, 20.0]), 2, 30.43, 38.86)
-    assert per_t[0] == pytest.approx(fitted.expected_purchases(10.0, 2, 30.43, 38.86))
-    with pytest.raises(DataError, match="keeps only compressed statistics.*pass the summary"):
-        fitted.probability_alive()
+    per_t = fitted.expected_purchases(2, 30.43, 38.86, horizon=np.array([10.0, 20.0]))
+    assert per_t[0] == pytest.approx(fitted.expected_purchases(2, 30.43, 38.86, horizon=10.0))
+    pd.testing.assert_series_equal(fitted.probability_alive(), p)     # the training customers
+    pd.testing.assert_series_equal(fitted.expected_purchases(horizon=10.0),
+                                   fitted.expected_purchases(cdnow_summary, horizon=10.0))
     with pytest.raises(DataError, match="without recency and T"):
         fitted.probability_alive(np.array([1, 2]))
 

@@ -44,15 +44,15 @@ def test_mbgnbd_params_and_predictions_match_lifetimes(fitted, lifetimes_fit, cd
     f, r, T = (s[c].to_numpy() for c in ("frequency", "recency", "T"))
     for t in (1.0, 10.0, 52.0):
         np.testing.assert_allclose(
-            fitted.expected_purchases(t, s).to_numpy(),
+            fitted.expected_purchases(s, horizon=t).to_numpy(),
             lf.conditional_expected_number_of_purchases_up_to_time(t, f, r, T), rtol=1e-3)
     np.testing.assert_allclose(fitted.probability_alive(s).to_numpy(),
                                lf.conditional_probability_alive(f, r, T), rtol=1e-3)
     ts = np.array([1.0, 5.0, 39.0, 100.0])
-    np.testing.assert_allclose(fitted.expected_purchases_new_customer(ts),
+    np.testing.assert_allclose(fitted.expected_purchases_new_customer(horizon=ts),
                                lf.expected_number_of_purchases_up_to_time(ts), rtol=1e-3)
     np.testing.assert_allclose(
-        fitted.probability_of_purchases(np.arange(6), 20.0),
+        fitted.probability_of_purchases(np.arange(6), horizon=20.0),
         [lf.probability_of_n_purchases_up_to_time(20.0, n) for n in range(6)], rtol=1e-3)
 
 
@@ -127,9 +127,9 @@ def test_customers_without_repeats_are_not_surely_alive(fitted):
 
 def test_pmf_sums_to_one_and_its_mean_is_the_expectation(fitted):
     n = np.arange(400)
-    pmf = fitted.probability_of_purchases(n, 39.0)
+    pmf = fitted.probability_of_purchases(n, horizon=39.0)
     assert pmf.sum() == pytest.approx(1.0, abs=1e-8)
-    assert (n * pmf).sum() == pytest.approx(fitted.expected_purchases_new_customer(39.0), rel=1e-6)
+    assert (n * pmf).sum() == pytest.approx(fitted.expected_purchases_new_customer(horizon=39.0), rel=1e-6)
 
 
 def test_mbgnbd_recovers_simulated_params_within_2_se():

@@ -175,7 +175,7 @@ def test_paretonbd_params_match_fhl2005_cdnow(fitted):
     np.testing.assert_allclose(fitted.params_.to_numpy(), CDNOW, rtol=2e-3)
     assert fitted.log_likelihood_ == pytest.approx(-9594.98, abs=0.01)
     assert fitted.se_["r"] == pytest.approx(0.0476, abs=5e-4)
-    assert fitted.converged_ and fitted.time_unit == "W"
+    assert fitted.converged_ and fitted.time_unit_ == "W"
 
 
 def test_paretonbd_fit_and_predictions_match_lifetimes_on_cdnow(fitted, cdnow):
@@ -188,7 +188,7 @@ def test_paretonbd_fit_and_predictions_match_lifetimes_on_cdnow(fitted, cdnow):
                                                                 cdnow["recency"], cdnow["T"]),
                                rtol=1e-9)
     np.testing.assert_allclose(
-        fitted.expected_purchases(39, cdnow).to_numpy(),
+        fitted.expected_purchases(cdnow, horizon=39).to_numpy(),
         lt.conditional_expected_number_of_purchases_up_to_time(39, cdnow["frequency"],
                                                                cdnow["recency"], cdnow["T"]),
         rtol=1e-9)
@@ -227,10 +227,10 @@ def test_paretonbd_recovers_simulated_params_within_2_se():
 def test_paretonbd_heavy_buyers_beta_much_larger_than_alpha_stay_finite():
     m = ParetoNBD()
     m.params_ = pd.Series(BETA_GG_ALPHA, index=list(pnbd.PARAM_NAMES))
-    m.time_unit, m.n_customers_ = "W", 1
+    m.time_unit_, m.n_customers_ = "W", 1
     x, t_x, T = np.array([1200.0, 2000.0]), np.array([30.0, 38.0]), np.array([39.0, 39.0])
     assert np.isfinite(m.probability_alive(x, t_x, T)).all()
-    e = m.expected_purchases(10.0, x, t_x, T)
+    e = m.expected_purchases(x, t_x, T, horizon=10.0)
     assert np.isfinite(e).all() and (e > 0).all()
 
 

@@ -291,14 +291,14 @@ def _aligned_positions(frame: pd.DataFrame, ids: pd.Index) -> np.ndarray:
 
 
 def _positions(ids: pd.Index, values) -> np.ndarray:
-    """Position of each value in ``ids`` (−1 if absent); Arrow's hash lookup when available."""
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
+    """Position of each value in ``ids`` (−1 if absent): Arrow's hash lookup, pandas' indexer for values Arrow cannot compare."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
+    try:
         found = pc.index_in(pa.array(values), value_set=pa.array(ids))
         return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    except (ImportError, TypeError, ValueError, pa.ArrowException):
+    except (TypeError, ValueError, pa.ArrowException):
         return ids.get_indexer(values)
 
 

@@ -214,8 +214,14 @@ class Rows:
         stats, levels = self.stats.copy(), list(self.levels)
         for j, d in divisors.items():
             stats[:, j] /= d
-            levels[j] = levels[j] / d
+            if levels:
+                levels[j] = levels[j] / d
         return Rows(stats, self.weights, levels, self.codes)
+
+    def every(self, k: int) -> Rows:
+        """Every ``k``-th row (a deterministic subsample, still sorted), weights unchanged."""
+        return Rows(self.stats[::k], self.weights[::k], self.levels,
+                    tuple(c[::k] for c in self.codes))
 
     def memo(self, name: str, fn):
         """``fn()`` computed on first request and kept: for quantities of the data alone."""

@@ -60,14 +60,31 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats as sstats
 
-from clvkit.errors import (ConvergenceError, DataError, ModelError, NotFittedError,
+from clvkit.errors import (ConfigError, ConvergenceError, DataError, ModelError, NotFittedError,
                            StatisticalWarning)
 from clvkit.models._arrays import (Rows, _first_ids, column_quantiles,  # noqa: F401
                                    compress, frame_time_unit, per_count, rfm_arrays, unique_rows)
 from clvkit.units import UNIT_NAMES, check_unit
 
 _LOG_BOUND = 30.0          # |log theta| <= 30: beyond, a parameter has run off to 0 or infinity
+_COMPRESS_ALWAYS = 10_000  # rows up to which even a non-compressing model compresses
+_WARM_START_ROWS = 100_000  # above, Newton starts from a fit to every k-th row (~25,000 rows)
 _REGISTRY: dict[str, type] = {}
+
+
+def _positive_definite(H) -> bool:
+    """Finite, symmetric-enough and with eigenvalues above 1e-10 of the largest."""
+    if H.size == 0 or not np.all(np.isfinite(H)):
+        return False
+    try:
+        eig = np.linalg.eigvalsh(H)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(eig.min() > 1e-10 * max(eig.max(), 1e-300))
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 def _wsum(weights, values):
@@ -94,6 +111,7 @@ class Model:
     scale_stats: ClassVar[tuple[str, ...]] = ("recency", "T")
     scale_params: ClassVar[tuple[str, ...]] = ("alpha",)
     needs_time_unit: ClassVar[bool] = True
+    compress_rows: ClassVar[bool] = True
     _loglik = None
 
     def __init_subclass__(cls, **kw):
@@ -103,6 +121,24 @@ class Model:
     def __init__(self, penalizer: float = 0.0, ci_level: float = 0.95):
         self.penalizer = penalizer
         self.ci_level = ci_level
+
+    def _validate_params(self):
+        """Check the hyperparameters once, in ``fit`` (as scikit-learn's ``_validate_params``).
+
+        Raises
+        ------
+        ConfigError
+            (a ``ValueError``) naming the argument, the value and an allowed value.
+        """
+        name = type(self).__name__
+        pen, level = self.penalizer, self.ci_level
+        if not _is_real(pen) or not (math.isfinite(pen) and pen >= 0):
+            raise ConfigError(f"{name}: penalizer={pen!r} must be a finite number >= 0",
+                              key="penalizer", fix="use 0 for maximum likelihood, or a small "
+                              "value such as 0.001 to keep parameters away from 0 and infinity")
+        if not _is_real(level) or not 0 < level < 1:
+            raise ConfigError(f"{name}: ci_level={level!r} must be strictly between 0 and 1",
+                              key="ci_level", fix="e.g. ci_level=0.95 (a share, not 95)")
 
     # ---------------------------------------------------------------- hooks with defaults
     def _statistics(self, data):
@@ -149,12 +185,19 @@ class Model:
             raise DataError(f"{type(self).__name__}.fit needs a DataFrame with columns "
                             f"{', '.join(self.stat_names)}, got {type(data).__name__}",
                             fix="build it with clvkit.rfm.rfm_summary")
+        self._validate_params()
         unit = self._resolve_unit(data, time_unit)
         stats, weights = self._statistics(data)
         keep = weights > 0
         if not keep.all():
             stats, weights = stats[keep], weights[keep]
-        stats, weights, cols = compress(stats, weights, columns=True)
+        if self.compress_rows or len(stats) <= _COMPRESS_ALWAYS:
+            stats, weights, cols = compress(stats, weights, columns=True)
+            self._compressed = True
+        else:                     # continuous statistics: nearly every row is distinct
+            cols, self._compressed = ((), ()), False
+            if np.all(stats == stats[0]):
+                stats, weights = stats[:1], np.array([weights.sum()])
         name = type(self).__name__
         n = float(weights.sum())
         if n == 0:
@@ -168,21 +211,78 @@ class Model:
                              f"{len(self.param_names)} parameters; collect more data")
         self._check_data(stats, weights)
         self._stats, self._weights = stats, weights
+        self._training = data
         rows = Rows(stats, weights, *cols)
         scale = self._scale(stats)
         scaled = self._scaled(rows, scale)
-        theta, result = self._optimise(scaled)
+        theta, result, edge = self._optimise(scaled)
+        H = None if edge.any() else self._hessian(theta, scaled, result.jac)
+        limit = None
+        if H is None or not _positive_definite(H) or self._near_boundary(theta):
+            limit = self._boundary_limit(scaled, theta)
+            if limit is None and edge.any():
+                which = ", ".join(np.asarray(self.param_names)[edge])
+                raise ModelError(f"{name}: parameter(s) {which} ran off to 0 or infinity; "
+                                 "the data cannot identify the model (too few repeat buyers, "
+                                 "or a model that does not fit); try a small penalizer")
+            if limit is not None:
+                theta, H, note = limit
+                warnings.warn(f"{name}: {note}", StatisticalWarning, stacklevel=2)
+        self.boundary_ = None if limit is None else note
         log_params = theta + np.log(scale) * self._param_scale_mask()
-        self.time_unit = unit
+        self.time_unit_ = unit
+        self._data_fingerprint = None
         self.params_ = pd.Series(np.exp(log_params), index=list(self.param_names), dtype=float)
-        with np.errstate(all="ignore"):
-            self.log_likelihood_ = float(self._total(self.params_.to_numpy(), rows))
+        self.log_likelihood_ = self._scaled_loglik(theta, scaled) + self._log_jacobian(
+            stats, weights, float(np.log(scale)))
         self.converged_ = True
         self.n_customers_ = int(round(n))
         self.n_unique_ = len(stats)
         self.optimizer_result_ = result
-        self._set_cov(self._hessian(theta, scaled, result.jac))
+        self._set_cov(H, warn=limit is None)
+        self._check_estimate()
         return self
+
+    def _scaled_loglik(self, theta, scaled: Rows) -> float:
+        """The total log-likelihood at ``theta`` on the rescaled rows (the Newton cache holds
+        it when the fit took Newton steps)."""
+        params = np.exp(theta)
+        with np.errstate(all="ignore"):
+            if self._total_hess() is not None and np.all(np.isfinite(params)):
+                f = self._newton_parts(np.asarray(theta, dtype=float), scaled)[0]
+                n = scaled.weights.sum()
+                return float(-(f - self.penalizer * np.sum(params ** 2)) * n)
+            return float(self._total(params, scaled))
+
+    def _log_jacobian(self, stats, weights, log_scale: float) -> float:
+        """log-likelihood of the data in their own units minus that of the rescaled data.
+
+        Dividing durations by ``scale`` multiplies the density of each of the x repeat purchase
+        times by ``scale`` (the purchase models: -log(scale) sum w x); a model whose rescaled
+        statistic has another density overrides this. Tested against a direct evaluation.
+        """
+        if not self.scale_stats or log_scale == 0.0:
+            return 0.0
+        return -log_scale * float(weights @ stats[:, self.stat_names.index("frequency")])
+
+    def _boundary_limit(self, rows: Rows, theta):
+        """Hook for a model that reduces to a simpler one on the edge of its parameter space.
+
+        Called when the estimate has a parameter at the bound or a singular Hessian. Return
+        ``None`` (the default: no limit, the base reports the problem), or ``(theta, H, note)``:
+        the log-parameters of the limit (``inf`` allowed), the Hessian in log-parameters with
+        NaN rows for the parameters that the limit leaves unidentified, and a sentence saying
+        what the limit means (issued as a StatisticalWarning and kept in ``boundary_``).
+        """
+        return None
+
+    def _near_boundary(self, theta) -> bool:
+        """Hook: True when the estimate (log-parameters, scaled) may sit on a boundary limit
+        even though its Hessian is regular (then :meth:`_boundary_limit` is consulted)."""
+        return False
+
+    def _check_estimate(self):
+        """Hook: raise ModelError when the fitted parameters cannot give finite predictions."""
 
     def _resolve_unit(self, data, time_unit):
         attr_unit = frame_time_unit(data)
@@ -224,11 +324,42 @@ class Model:
             if "_loglik" in vars(klass):
                 if "_loglik_total" in vars(klass):
                     return getattr(klass, "_loglik_total")(params, rows, grad=grad)
+                if "_loglik_total_hess" in vars(klass):
+                    ll, g, _ = getattr(klass, "_loglik_total_hess")(params, rows)
+                    return (ll, g) if grad else ll
                 break
         out = self._loglik(params, *rows.stats.T, grad=grad)
         if grad:
             return _wsum(rows.weights, out[0]), _wsum(rows.weights, out[1])
         return _wsum(rows.weights, out)
+
+    def _total_hess(self):
+        """The model's ``_loglik_total_hess(params, rows) -> (ll, grad, hess)`` (weighted total
+        and its derivatives in log-parameters), from the class that declares ``_loglik``, or
+        ``None``; with it the fit takes Newton (trust-region) steps."""
+        for klass in type(self).__mro__:
+            if "_loglik" in vars(klass):
+                return getattr(klass, "_loglik_total_hess", None) \
+                    if "_loglik_total_hess" in vars(klass) else None
+        return None
+
+    def _newton_parts(self, theta, rows: Rows):
+        """(f, grad, hess) of the mean penalised objective at ``theta``, cached for the last
+        ``theta`` (trust-exact asks for the Hessian right after the value and gradient)."""
+        key = theta.tobytes()
+        cache = rows.memo("newton_cache", dict)
+        if cache.get("key") != key:
+            params = np.exp(theta)
+            n = rows.memo("n", rows.weights.sum)
+            with np.errstate(all="ignore"):
+                ll, g, H = self._total_hess()(params, rows)
+                f = -ll / n + self.penalizer * np.sum(params ** 2)
+                grad = -g / n + 2 * self.penalizer * params ** 2
+                hess = -H / n + np.diag(4 * self.penalizer * params ** 2)
+            if not (np.isfinite(f) and np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
+                f = np.inf
+            cache.update(key=key, value=(f, grad, hess))
+        return cache["value"]
 
     def _objective(self, theta, rows: Rows):
         params = np.exp(theta)
@@ -244,6 +375,10 @@ class Model:
     def _optimise(self, rows: Rows):
         name, last = type(self).__name__, None
         bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(self.param_names)
+        if self._total_hess() is not None:
+            newton = self._optimise_newton(rows)
+            if newton is not None:
+                return newton
         for start in self._start_points(rows.stats, rows.weights):
             res = optimize.minimize(self._objective, np.log(start), args=(rows,),
                                     jac=True, method="L-BFGS-B", bounds=bounds,
@@ -252,20 +387,76 @@ class Model:
             ok = np.all(np.isfinite(res.x)) and res.fun < 1e10 and (
                 res.success or np.max(np.abs(res.jac)) < 1e-5)
             if ok:
-                edge = np.abs(res.x) > _LOG_BOUND - 1e-3
-                if edge.any():
-                    which = ", ".join(np.asarray(self.param_names)[edge])
-                    raise ModelError(f"{name}: parameter(s) {which} ran off to 0 or infinity; "
-                                     "the data cannot identify the model (too few repeat buyers, "
-                                     "or a model that does not fit); try a small penalizer")
-                return res.x, res
+                return res.x, res, np.abs(res.x) > _LOG_BOUND - 1e-3
         raise ConvergenceError(f"{name}: L-BFGS-B did not converge from any start point "
                                f"({last.message if last is not None else 'no start'})", last)
 
+    def _optimise_newton(self, rows: Rows):
+        """Newton steps with the analytic Hessian: trust-region (scipy's ``trust-exact``) from
+        the declared start points in order, on a deterministic subsample of large data, then
+        :meth:`_newton_polish` on all rows. ``None`` when nothing converges (the caller falls
+        back to L-BFGS-B)."""
+        fit_rows = rows.every(len(rows) // (_WARM_START_ROWS // 4)) \
+            if len(rows) > _WARM_START_ROWS else rows
+
+        def fun(theta):
+            f, g, _ = self._newton_parts(theta, fit_rows)
+            return f, g
+
+        def hess(theta):
+            return self._newton_parts(theta, fit_rows)[2]
+
+        for start in self._start_points(rows.stats, rows.weights):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = optimize.minimize(fun, np.log(start), jac=True, hess=hess,
+                                        method="trust-exact",
+                                        options={"gtol": 1e-8, "maxiter": 200})
+            if not (np.all(np.isfinite(res.x)) and np.isfinite(res.fun)
+                    and np.all(np.abs(res.x) <= _LOG_BOUND)):
+                continue
+            polished = self._newton_polish(res.x, rows, res.nit)
+            if polished is not None:
+                return polished[0], polished[1], np.zeros(len(res.x), dtype=bool)
+        return None
+
+    def _newton_polish(self, theta, rows: Rows, nit0=0, max_iter=50):
+        """Plain Newton steps with a backtracking line search on all rows, from ``theta`` close
+        to the optimum, until the largest gradient entry is below 1e-9 or no step decreases
+        the objective beyond its rounding (a trust region rejects such steps and stalls).
+        Returns ``(theta, OptimizeResult)``, or ``None`` if the Hessian is not positive
+        definite or the gradient stays above 1e-7."""
+        f, g, H = self._newton_parts(theta, rows)
+        it = 0
+        for it in range(1, max_iter + 1):
+            if not np.isfinite(f) or np.max(np.abs(g)) < 1e-9:
+                break
+            try:
+                step = -np.linalg.solve(np.linalg.cholesky(H).T,
+                                        np.linalg.solve(np.linalg.cholesky(H), g))
+            except np.linalg.LinAlgError:
+                return None
+            t, moved = 1.0, False
+            while t > 1e-6:
+                f2, g2, H2 = self._newton_parts(theta + t * step, rows)
+                if np.isfinite(f2) and f2 <= f + 1e-4 * t * (g @ step) + 1e-14 * abs(f):
+                    theta, f, g, H, moved = theta + t * step, f2, g2, H2, True
+                    break
+                t /= 2
+            if not moved:
+                break
+        if not (np.isfinite(f) and np.max(np.abs(g)) < 1e-7):
+            return None
+        return theta, optimize.OptimizeResult(x=theta, fun=f, jac=g, success=True,
+                                              nit=nit0 + it, message="Newton steps converged")
+
     def _hessian(self, theta, rows: Rows, g0):
-        """Hessian of the total objective in log-parameters: forward differences (step 1e-6)
-        of the analytic gradient from ``g0``, the optimiser's gradient at ``theta``,
-        symmetrised."""
+        """Hessian of the total objective in log-parameters: analytic when the model declares
+        ``_loglik_total_hess``, else forward differences (step 1e-6) of the analytic gradient
+        from ``g0``, the optimiser's gradient at ``theta``; symmetrised."""
+        if self._total_hess() is not None:
+            H = self._newton_parts(np.asarray(theta, dtype=float), rows)[2] * rows.weights.sum()
+            return (H + H.T) / 2
         n, h = rows.weights.sum(), 1e-6
         k = len(theta)
         g0 = np.asarray(g0, dtype=float)
@@ -276,24 +467,25 @@ class Model:
             H[:, j] = (self._objective(theta + e, rows)[1] - g0) * n / h
         return (H + H.T) / 2
 
-    def _set_cov(self, H):
+    def _set_cov(self, H, warn=True):
+        """Covariance from the Hessian ``H`` in log-parameters; parameters whose diagonal entry
+        is NaN (unidentified at a boundary limit) get NaN rows and columns."""
         names = list(self.param_names)
         cov_log = np.full(H.shape, np.nan)
-        try:
-            eig = np.linalg.eigvalsh(H)
-            if np.all(np.isfinite(H)) and eig.min() > 1e-10 * max(eig.max(), 1e-300):
-                cov_log = np.linalg.inv(H)
-                cov_log = (cov_log + cov_log.T) / 2
-        except np.linalg.LinAlgError:
-            pass
-        if np.isnan(cov_log).any():
+        free = np.isfinite(np.diag(H))
+        block = H[np.ix_(free, free)]
+        if _positive_definite(block):
+            inv = np.linalg.inv(block)
+            cov_log[np.ix_(free, free)] = (inv + inv.T) / 2
+        if warn and np.isnan(cov_log).any():
             warnings.warn(f"{type(self).__name__}: the Hessian is singular or not positive "
                           "definite at the estimate; standard errors are NaN (the parameters are "
                           "poorly identified: try a penalizer or more data)",
                           StatisticalWarning, stacklevel=3)
-        D = np.diag(self.params_.to_numpy())
+        p = self.params_.to_numpy()
         self._cov_log = cov_log
-        self.cov_ = pd.DataFrame(D @ cov_log @ D, index=names, columns=names)
+        with np.errstate(invalid="ignore"):
+            self.cov_ = pd.DataFrame(cov_log * np.outer(p, p), index=names, columns=names)
         self.se_ = pd.Series(np.sqrt(np.diag(self.cov_.to_numpy())), index=names)
 
     # ---------------------------------------------------------------- results
@@ -316,8 +508,12 @@ class Model:
         z = sstats.norm.ppf(0.5 + self.ci_level / 2)
         est, se = self.params_, self.se_
         half = z * se / est
-        return pd.DataFrame({"estimate": est, "se": se, "lower": est * np.exp(-half),
-                             "upper": est * np.exp(half)})
+        out = pd.DataFrame({"estimate": est, "se": se, "lower": est * np.exp(-half),
+                            "upper": est * np.exp(half)})
+        coef = ~est.index.isin(list(self.param_names))    # covariate coefficients: normal
+        out.loc[coef, "lower"] = (est - z * se)[coef]
+        out.loc[coef, "upper"] = (est + z * se)[coef]
+        return out
 
     def __repr__(self):
         name = type(self).__name__
@@ -329,7 +525,7 @@ class Model:
     def _repr_html_(self):
         if not hasattr(self, "params_"):
             return f"<p>{type(self).__name__} (not fitted)</p>"
-        unit = UNIT_NAMES.get(self.time_unit, "no time unit")
+        unit = UNIT_NAMES.get(self.time_unit_, "no time unit")
         head = (f"<p><b>{type(self).__name__}</b> fitted on {self.n_customers_:,} customers "
                 f"({self.n_unique_:,} distinct rows), time unit: {unit}, "
                 f"log-likelihood {self.log_likelihood_:.2f}</p>")
@@ -337,9 +533,22 @@ class Model:
 
     # ---------------------------------------------------------------- persistence
     def _fingerprint(self) -> str:
-        h = hashlib.sha256(np.ascontiguousarray(self._stats, dtype=float).tobytes())
-        h.update(np.ascontiguousarray(self._weights, dtype=float).tobytes())
+        """SHA-256 of the distinct rows and their weights (independent of row order)."""
+        stats, weights = self._stats, self._weights
+        if not getattr(self, "_compressed", True):
+            stats, weights = compress(stats, weights)
+        h = hashlib.sha256(np.ascontiguousarray(stats, dtype=float).tobytes())
+        h.update(np.ascontiguousarray(weights, dtype=float).tobytes())
         return h.hexdigest()[:16]
+
+    @property
+    def data_fingerprint_(self) -> str:
+        """Fingerprint of the fitted data (computed on first use; read from the file when
+        loaded), so that models fitted on the same customers can be recognised."""
+        self._check_fitted()
+        if getattr(self, "_data_fingerprint", None) is None:
+            self._data_fingerprint = self._fingerprint()
+        return self._data_fingerprint
 
     def save(self, path) -> Path:
         """Write parameters, covariance, time unit and fit metadata as JSON; return the path."""
@@ -349,11 +558,12 @@ class Model:
                "params": self.params_.to_dict(),
                "cov": [[None if math.isnan(v) else v for v in row]
                        for row in self.cov_.to_numpy().tolist()],
-               "time_unit": self.time_unit, "penalizer": self.penalizer,
+               "time_unit": self.time_unit_, "penalizer": self.penalizer,
                "ci_level": self.ci_level,
                "fit": {"n_customers": self.n_customers_, "n_unique": self.n_unique_,
                        "log_likelihood": self.log_likelihood_, "converged": self.converged_,
-                       "data_fingerprint": self._fingerprint(), **self._extra_meta()}}
+                       "data_fingerprint": self.data_fingerprint_,
+                       "boundary": getattr(self, "boundary_", None), **self._extra_meta()}}
         path = Path(path)
         path.write_text(json.dumps(doc, indent=2))
         return path
@@ -375,17 +585,21 @@ class Model:
                              f"{kind}.load(path)")
         model = target(penalizer=doc.get("penalizer", 0.0), ci_level=doc.get("ci_level", 0.95))
         names = list(target.param_names)
+        names += [k for k in doc["params"] if k not in names]     # covariate coefficients
         model.params_ = pd.Series([doc["params"][k] for k in names], index=names, dtype=float)
         cov = np.array([[np.nan if v is None else v for v in row] for row in doc["cov"]], float)
         model.cov_ = pd.DataFrame(cov, index=names, columns=names)
         model.se_ = pd.Series(np.sqrt(np.diag(cov)), index=names)
-        D_inv = np.diag(1 / model.params_.to_numpy())
-        model._cov_log = D_inv @ cov @ D_inv
-        model.time_unit = doc["time_unit"]
+        p = model.params_.to_numpy().copy()
+        p[len(target.param_names):] = 1.0               # coefficients are not log-transformed
+        with np.errstate(invalid="ignore"):
+            model._cov_log = cov / np.outer(p, p)
+        model.time_unit_ = doc["time_unit"]
         fit = doc["fit"]
         model.n_customers_, model.n_unique_ = fit["n_customers"], fit["n_unique"]
         model.log_likelihood_, model.converged_ = fit["log_likelihood"], fit["converged"]
-        model.data_fingerprint_ = fit["data_fingerprint"]
+        model._data_fingerprint = fit["data_fingerprint"]
+        model.boundary_ = fit.get("boundary")
         model._load_extra_meta(fit)
         return model
 
@@ -436,14 +650,34 @@ class Model:
         return out
 
     # ---------------------------------------------------------------- prediction helpers
-    def _rfm_inputs(self, frequency, recency=None, T=None):
-        """Validated ``(x, t_x, T, index)`` for a prediction, checking the frame's time unit."""
+    def _customers(self, summary, *others):
+        """``summary``, or the training customers when it is ``None`` and no arrays follow.
+
+        A model fitted in this session keeps (a reference to) its training frame, so
+        predictions default to the training customers; a model read by :meth:`load` keeps only
+        parameters, and then the customers must be passed.
+        """
         self._check_fitted()
+        if summary is not None or any(o is not None for o in others):
+            return summary
+        training = getattr(self, "_training", None)
+        if training is None:
+            name = type(self).__name__
+            raise DataError(f"no customers given, and this {name} was loaded from a file, which "
+                            "keeps parameters, not the training customers", file="summary",
+                            fix=f"pass the summary frame, e.g. model.expected_purchases(summary, "
+                            "horizon=52)")
+        return training
+
+    def _rfm_inputs(self, frequency, recency=None, T=None):
+        """Validated ``(x, t_x, T, index)`` for a prediction, checking the frame's time unit;
+        the training customers when nothing is given."""
+        frequency = self._customers(frequency, recency, T)
         unit = frame_time_unit(frequency)
-        if unit is not None and self.time_unit is not None and unit != self.time_unit:
+        if unit is not None and self.time_unit_ is not None and unit != self.time_unit_:
             raise DataError(f"the summary is in {unit!r} but {type(self).__name__} was fitted in "
-                            f"{self.time_unit!r}", file="summary",
-                            fix=f"rebuild the summary with time_unit={self.time_unit!r}")
+                            f"{self.time_unit_!r}", file="summary",
+                            fix=f"rebuild the summary with time_unit={self.time_unit_!r}")
         return rfm_arrays(frequency, recency, T)
 
     @staticmethod
@@ -454,7 +688,8 @@ class Model:
             return pd.Series(values.ravel(), index=index, name=name)
         return float(values) if values.ndim == 0 else values
 
-    def discounted_purchases(self, ts, discount, frequency, recency=None, T=None) -> np.ndarray:
+    def discounted_purchases(self, ts, discount, frequency=None, recency=None, T=None
+                             ) -> np.ndarray:
         """sum_i discount[i] * (E[purchases by ts[i]] - E[purchases by ts[i-1]]), per customer.
 
         The purchase part of discounted CLV (:mod:`clvkit.value`); ``ts`` increasing, ts[-1] = 0
@@ -463,7 +698,8 @@ class Model:
         path = self.expected_purchases_path(ts, frequency, recency, T)
         return np.asarray(discount, dtype=float) @ np.diff(path, axis=0, prepend=0.0)
 
-    def expected_purchases_path(self, ts, frequency, recency=None, T=None) -> np.ndarray:
+    def expected_purchases_path(self, ts, frequency=None, recency=None, T=None) -> np.ndarray:
         """Conditional expected purchases at each horizon in ``ts``: array ``(len(ts), n)``."""
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
-        return np.stack([np.ravel(self.expected_purchases(t, x, t_x, T_)) for t in np.ravel(ts)])
+        return np.stack([np.ravel(self.expected_purchases(x, t_x, T_, horizon=t))
+                         for t in np.ravel(ts)])

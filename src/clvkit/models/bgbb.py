@@ -233,45 +233,50 @@ class BetaGeoBetaBinom(Model):
                                       [2.0, 2.0, 0.2, 5.0])]
 
     def _inputs(self, frequency, recency, n_periods):
-        self._check_fitted()
-        return discrete_arrays(frequency, recency, n_periods)
+        return discrete_arrays(self._customers(frequency, recency, n_periods), recency, n_periods)
 
     # ------------------------------------------------------------- predictions
-    def probability_alive(self, frequency, recency=None, n_periods=None, *, future=1):
-        """P(alive at opportunity n_periods + ``future`` | history) (FHS 2010)."""
-        x, t_x, n, index = self._inputs(frequency, recency, n_periods)
+    def probability_alive(self, summary=None, recency=None, n_periods=None, *, future=1):
+        """P(alive at opportunity n_periods + ``future`` | history) (FHS 2010).
+
+        ``summary`` is a frame (``frequency, recency, n_periods``) or the frequencies as an
+        array with ``recency`` and ``n_periods``; ``None`` means the training customers.
+        """
+        x, t_x, n, index = self._inputs(summary, recency, n_periods)
         return self._wrap(probability_alive(self._params(), x, t_x, n, future=future), index,
                           "p_alive")
 
-    def expected_purchases(self, horizon, frequency, recency=None, n_periods=None):
+    def expected_purchases(self, summary=None, recency=None, n_periods=None, *, horizon):
         """Expected transactions in the next ``horizon`` opportunities given the history."""
         _check_count(horizon, "horizon")
-        x, t_x, n, index = self._inputs(frequency, recency, n_periods)
+        x, t_x, n, index = self._inputs(summary, recency, n_periods)
         return self._wrap(expected_purchases(self._params(), horizon, x, t_x, n), index,
                           "expected_purchases")
 
-    def expected_purchases_new_customer(self, n):
-        """E[X(n)]: expected transactions of a new customer in its first ``n`` opportunities."""
-        _check_count(n, "n")
-        return self._wrap(expected_purchases_new_customer(self._params(), n), None, None)
+    def expected_purchases_new_customer(self, *, horizon):
+        """E[X(n)]: expected transactions of a new customer in its first ``horizon``
+        opportunities."""
+        _check_count(horizon, "horizon")
+        return self._wrap(expected_purchases_new_customer(self._params(), horizon), None, None)
 
-    def probability_of_purchases(self, k, n):
-        """P(X(n) = k): a new customer makes exactly ``k`` transactions in ``n`` opportunities."""
+    def probability_of_purchases(self, k, *, horizon):
+        """P(X(n) = k): a new customer makes exactly ``k`` transactions in ``horizon``
+        opportunities."""
         _check_count(k, "k")
-        _check_count(n, "n")
-        return self._wrap(probability_of_purchases(self._params(), k, n), None, None)
+        _check_count(horizon, "horizon")
+        return self._wrap(probability_of_purchases(self._params(), k, horizon), None, None)
 
-    def probability_alive_interval(self, frequency, recency=None, n_periods=None, *, level=0.9,
-                                   n_draws=200, seed=0) -> pd.DataFrame:
+    def probability_alive_interval(self, summary=None, recency=None, n_periods=None, *,
+                                   level=0.9, n_draws=200, seed=0) -> pd.DataFrame:
         """P(alive) with a per-customer interval from parameter draws (estimate, lower, upper)."""
-        x, t_x, n, index = self._inputs(frequency, recency, n_periods)
+        x, t_x, n, index = self._inputs(summary, recency, n_periods)
         return self._interval(lambda m, *c: probability_alive(m._params(), *c), (x, t_x, n),
                               index, level=level, n_draws=n_draws, seed=seed, name="p_alive")
 
-    def expected_purchases_interval(self, horizon, frequency, recency=None, n_periods=None, *,
-                                    level=0.9, n_draws=200, seed=0) -> pd.DataFrame:
+    def expected_purchases_interval(self, summary=None, recency=None, n_periods=None, *,
+                                    horizon, level=0.9, n_draws=200, seed=0) -> pd.DataFrame:
         """Expected transactions over ``horizon`` opportunities with a per-customer interval."""
-        x, t_x, n, index = self._inputs(frequency, recency, n_periods)
+        x, t_x, n, index = self._inputs(summary, recency, n_periods)
         return self._interval(lambda m, *c: expected_purchases(m._params(), horizon, *c),
                               (x, t_x, n), index, level=level, n_draws=n_draws, seed=seed,
                               name="expected_purchases")

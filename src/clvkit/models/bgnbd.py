@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from clvkit.models._base import Model, per_count, unique_rows
+from clvkit.models.covariates import CovariateMixin, CovariateSpec
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 
@@ -79,31 +80,42 @@ def _row_form(params, x, t_x, T, grad, count_terms, *, skip_zero):
     return ll, np.stack([r * d_r, alpha * d_alpha, a * d_a, b * d_b], axis=-1)
 
 
-def _count_terms(r, a, b, k, grad):
+def _count_terms(r, a, b, k, grad, hess=False):
     """The terms of the BG/NBD likelihood that depend on the count x = k alone: A + B of the
     module doc, log(b+k-1) and, for the gradient, digamma(r+k), digamma(a+b+k), digamma(b+k),
-    1/(b+k-1) (the b+k-1 terms are unused at k = 0, where the dropout branch is absent)."""
+    1/(b+k-1), and for the Hessian trigamma(r+k), trigamma(a+b+k), trigamma(b+k) (the b+k-1
+    terms are unused at k = 0, where the dropout branch is absent)."""
     bk1 = np.where(k > 0, b + k - 1, 1.0)
-    rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k) - betaln(a, b), np.log(bk1)]
+    beta_ratio = 0.0 * k if np.isinf(b) else betaln(a, b + k) - betaln(a, b)    # 0 at b = inf
+    rows = [gammaln(r + k) - gammaln(r) + beta_ratio, np.log(bk1)]
     if grad:
         rows += [digamma(r + k), digamma(a + b + k), digamma(b + k), 1.0 / bk1]
+    if hess:
+        rows += [polygamma(1, r + k), polygamma(1, a + b + k), polygamma(1, b + k)]
     return np.stack(rows)
 
 
 def loglik_total(params, rows, *, grad=False):
     """Weighted sum of :func:`loglik` over distinct rows (:class:`~clvkit.models._arrays.Rows`
-    of ``x, t_x, T``), optionally with its gradient in log-parameters: the form the fit uses."""
+    of ``x, t_x, T``), optionally with its gradient in log-parameters."""
     return _total_form(params, rows, grad, _count_terms, skip_zero=True)
 
 
-def _total_form(params, rows, grad, count_terms, *, skip_zero):
+def loglik_total_hess(params, rows):
+    """:func:`loglik_total` with its gradient and Hessian in log-parameters: the form the fit
+    uses (Newton steps; the covariance from the exact Hessian)."""
+    return _total_form(params, rows, True, _count_terms, skip_zero=True, hess=True)
+
+
+def _total_form(params, rows, grad, count_terms, *, skip_zero, hess=False):
     """The weighted total of ll = r log alpha + K0(x) + C + softplus(u), shared with MBG/NBD.
 
     C = -(r+x) log(alpha+T) and u = D - C = log a - log(b + x - 1 [MBG: b + x])
     + (r+x) (log(alpha+T) - log(alpha+t_x)). Everything that is a function of one statistic is
     evaluated on its distinct values (``rows.levels``); the terms linear in such a function are
     summed through the weight totals per value (computed once per fit by ``rows.memo``), so only
-    u, softplus(u) and its derivative sigma(u) = P(dropout branch) are formed per row, and only
+    u, softplus(u), its derivative sigma(u) = P(dropout branch) (for the Hessian also
+    sigma(1 - sigma) and the derivatives of u) are formed per row, and only
     for rows with a dropout branch (x > 0 in BG/NBD, whose rows come first when x = 0).
     softplus is log(1 + e^u) on e^u (exact to 1e-16 absolute per row). e^u is
     exp(log a - log(b+x-1) + (r+x) log(alpha+T)) exp(-(r+x) log(alpha+t_x)): two tables over
@@ -126,10 +138,11 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
         return W_x, W_T, X_T, w.sum(), first, starts, cx[starts], keys
 
     if len(rows) == 0:
-        return (0.0, np.zeros(4)) if grad else 0.0
+        return (0.0, np.zeros(4), np.zeros((4, 4))) if hess else (
+            (0.0, np.zeros(4)) if grad else 0.0)
     W_x, W_T, X_T, n, first, starts, x_of_run, keys = rows.memo(f"bg_total_{skip_zero}",
                                                                 data_terms)
-    K = count_terms(r, a, b, lev_x, grad)
+    K = count_terms(r, a, b, lev_x, grad, hess) if hess else count_terms(r, a, b, lev_x, grad)
     rk = r + lev_x
     log_a_T, log_a_tx = np.log(alpha + lev_T), np.log(alpha + lev_tx)
     cx, ctx, cT, wp = c_x[first:], c_tx[first:], c_T[first:], w[first:]
@@ -154,17 +167,67 @@ def _total_form(params, rows, grad, count_terms, *, skip_zero):
              + np.einsum("i,i->", wp, softplus))
     if not grad:
         return total
-    v = wp * (expit(u) if big else e / one_e)          # weight x P(dropout branch)
+    sig = expit(u) if big else e / one_e                # P(dropout branch)
+    v = wp * sig                                        # weight x P(dropout branch)
     V_x = np.zeros(len(lev_x))
     V_x[x_of_run] = np.add.reduceat(v, starts) if len(v) else 0.0
     inv_T, inv_tx = 1.0 / (alpha + lev_T), 1.0 / (alpha + lev_tx)
+    g_T, g_tx = inv_T[cT], inv_tx[ctx]
+    delta = g_T - g_tx                                  # d u / d alpha = (r + x) delta
     d_r = (W_x @ K[2] - n * digamma(r) + n * np.log(alpha) - W_T @ log_a_T
            + np.einsum("i,i->", v, d))
     d_alpha = (n * r / alpha - inv_T @ (r * W_T + X_T)
-               - np.einsum("i,i->", v * rkr, inv_tx[ctx] - inv_T[cT]))
+               + np.einsum("i,i,i->", v, rkr, delta))
     d_a = n * digamma(a + b) - W_x @ K[3] + V_x.sum() / a
     d_b = W_x @ (K[4] - K[3]) + n * (digamma(a + b) - digamma(b)) - V_x @ K[5]
-    return total, np.array([r * d_r, alpha * d_alpha, a * d_a, b * d_b])
+    theta, nat = np.array([r, alpha, a, b]), np.array([d_r, d_alpha, d_a, d_b])
+    if not hess:
+        return total, theta * nat
+    H = _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, wp, v, V_x, sig, d, rkr,
+                       delta, g_T + g_tx, starts, x_of_run)
+    return total, theta * nat, np.outer(theta, theta) * H + np.diag(theta * nat)
+
+
+def _hessian_terms(r, alpha, a, b, n, W_x, W_T, X_T, K, inv_T, wp, v, V_x, sig, d, rkr, delta,
+                   g_sum, starts, x_of_run):
+    """The Hessian of the BG/NBD (MBG/NBD) total in natural parameters (r, alpha, a, b).
+
+    softplus(u) contributes sigma(1-sigma) u_i u_j + sigma u_ij per row, with u_r = d,
+    u_alpha = (r+x) delta, u_a = 1/a, u_b = -1/(b+x-1) (MBG: -1/(b+x)) = -K5,
+    delta = 1/(alpha+T) - 1/(alpha+t_x); the terms that are functions of one statistic add
+    their trigamma and 1/(alpha+T)^2 parts. Sums over rows are taken per count where the
+    factor depends on the count alone.
+    """
+    ws2 = v * (1.0 - sig)                             # weight x sigma (1 - sigma)
+    delta2 = -delta * g_sum                           # d delta / d alpha = 1/(a+t_x)^2 - 1/(a+T)^2
+    rd = rkr * delta                                  # u_alpha
+    ein = np.einsum
+
+    def per_x(values):
+        out = np.zeros(len(W_x))
+        if len(values):
+            out[x_of_run] = np.add.reduceat(values, starts)
+        return out
+
+    S2_x, S2d_x, S2rd_x = per_x(ws2), per_x(ws2 * d), per_x(ws2 * rd)
+    K5 = K[5]
+    H = np.empty((4, 4))
+    H[0, 0] = W_x @ K[6] - n * polygamma(1, r) + ein("i,i,i->", ws2, d, d)
+    H[0, 1] = (n / alpha - W_T @ inv_T + ein("i,i,i->", ws2, d, rd) + ein("i,i->", v, delta))
+    H[1, 1] = (-n * r / alpha ** 2 + (inv_T ** 2) @ (r * W_T + X_T) + ein("i,i,i->", ws2, rd, rd)
+               + ein("i,i,i->", v, rkr, delta2))
+    H[0, 2] = S2d_x.sum() / a
+    H[0, 3] = -(S2d_x @ K5)
+    H[1, 2] = S2rd_x.sum() / a
+    H[1, 3] = -(S2rd_x @ K5)
+    H[2, 2] = n * polygamma(1, a + b) - W_x @ K[7] + (S2_x.sum() - V_x.sum()) / a ** 2
+    H[2, 3] = n * polygamma(1, a + b) - W_x @ K[7] - (S2_x @ K5) / a
+    H[3, 3] = (W_x @ (K[8] - K[7]) + n * (polygamma(1, a + b) - polygamma(1, b))
+               + (S2_x + V_x) @ K5 ** 2)
+    for i in range(4):
+        for j in range(i):
+            H[i, j] = H[j, i]
+    return H
 
 
 def _exp_u_from_tables(g, rk, log_a_T, log_a_tx, keys):
@@ -243,13 +306,22 @@ def _near_one(fn, a, delta=1e-6):
     return (1 - w) * fn(1.0 - delta) + w * fn(1.0 + delta)
 
 
+def no_dropout(params) -> bool:
+    """True at the no-dropout boundary b = inf, where BG/NBD (and MBG/NBD) is the NBD model:
+    nobody drops out, P(alive) = 1, and ``a`` enters no prediction."""
+    return bool(np.isinf(float(params[3])))
+
+
 def expected_if_alive(params, t, x, T):
     """E[Y(t) | alive at T, x, T]: expected purchases in (T, T+t] of a customer still alive.
 
     Times P(alive) it is FHL 2005 eq. (10); written with Euler's transformation (module doc).
+    At the no-dropout boundary (b = inf) it is the NBD's (r + x) t / (alpha + T).
     """
     r, alpha, a, b = (float(p) for p in params)
     t, x, T = _arrays(t, x, T)
+    if no_dropout(params):
+        return (r + x) * t / (alpha + T)
     z = t / (alpha + T + t)
     return _near_one(lambda a_: _bracket(a_ + b + x - 1, a_ + b - 1 - r, a_ - 1, z,
                                          (a_ + b + x - 1) / (a_ - 1)), a)
@@ -261,9 +333,11 @@ def expected_purchases(params, t, x, t_x, T):
 
 
 def expected_purchases_new_customer(params, t):
-    """E[X(t)] for a customer just acquired (FHL 2005 eq. 9)."""
+    """E[X(t)] for a customer just acquired (FHL 2005 eq. 9); r t / alpha when b = inf."""
     r, alpha, a, b = (float(p) for p in params)
     t = np.asarray(t, dtype=float)
+    if no_dropout(params):
+        return r * t / alpha
     z = t / (alpha + t)
     return _near_one(lambda a_: _bracket(a_ + b - 1, a_ + b - 1 - r, a_ - 1, z,
                                          (a_ + b - 1) / (a_ - 1)), a)
@@ -280,6 +354,8 @@ def probability_of_purchases(params, n, t):
     with np.errstate(divide="ignore"):
         log_nbd = (gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha / (alpha + t))
                    + n * np.log(t / (alpha + t)))
+    if no_dropout(params):
+        return np.exp(log_nbd)
     first = np.exp(betaln(a, b + n) - betaln(a, b) + log_nbd)
     pos = n > 0
     n1 = np.where(pos, n, 1.0)
@@ -287,7 +363,7 @@ def probability_of_purchases(params, n, t):
     return first + np.where(pos, second, 0.0)
 
 
-class BetaGeo(Model):
+class BetaGeo(CovariateMixin, Model):
     """BG/NBD model of repeat purchasing (Fader, Hardie and Lee 2005).
 
     Parameters
@@ -308,12 +384,51 @@ class BetaGeo(Model):
     """
 
     param_names = PARAM_NAMES
+    _dropout_index, _dropout_sign = (2, 3), 1.0       # a_i, b_i = a, b exp(gamma_d' x)
+    covariates_ = None
     _loglik = staticmethod(loglik)
     _loglik_total = staticmethod(loglik_total)
+    _loglik_total_hess = staticmethod(loglik_total_hess)
     _log_alive_odds = staticmethod(log_alive_odds)
     _expected_if_alive = staticmethod(expected_if_alive)
     _new_customer = staticmethod(expected_purchases_new_customer)
     _pmf = staticmethod(probability_of_purchases)
+
+    def fit(self, data, *, time_unit=None, purchase_covariates=None, dropout_covariates=None):
+        """Fit to per-customer ``frequency, recency, T``; return ``self``.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The summary (see :meth:`Model.fit`), with the covariate columns when covariates
+            are given.
+        time_unit : {"D", "W", "M", "Y"}, optional
+            Unit of ``recency`` and ``T`` (default: ``data.attrs["time_unit"]``).
+        purchase_covariates, dropout_covariates : list of str, optional
+            Columns of ``data`` (one value per customer) that shift the purchase rate and the
+            dropout process, in CLVTools' parameterisation (:mod:`clvkit.models.covariates`).
+            Their coefficients join ``params_`` as ``purchase_<column>`` and
+            ``dropout_<column>`` (``<column>[<level>]`` for a level of a categorical column),
+            on the original scale of the columns.
+        """
+        self.covariates_ = None
+        if purchase_covariates or dropout_covariates:
+            return self._fit_covariates(data, time_unit, purchase_covariates, dropout_covariates)
+        return super().fit(data, time_unit=time_unit)
+
+    def _extra_meta(self):
+        return {"covariates": None if self.covariates_ is None else self.covariates_.to_dict()}
+
+    def _load_extra_meta(self, fit):
+        doc = fit.get("covariates")
+        self.covariates_ = None if doc is None else CovariateSpec.from_dict(doc)
+
+    def _no_covariates(self, what):
+        if self.covariates_ is not None:
+            from clvkit.errors import ModelError
+            raise ModelError(f"{type(self).__name__} with covariates: {what} is not available "
+                             "(it needs a customer's covariates); use probability_alive and "
+                             "expected_purchases with a summary frame")
 
     def _check_data(self, stats, weights):
         from clvkit.errors import ModelError
@@ -326,38 +441,138 @@ class BetaGeo(Model):
         return [np.array(p) for p in ([1.0, 1.0, 1.0, 1.0], [0.5, 0.2, 0.5, 2.0],
                                       [2.0, 5.0, 2.0, 5.0], [0.1, 0.05, 0.1, 0.1])]
 
-    # ------------------------------------------------------------- predictions
-    def probability_alive(self, frequency=None, recency=None, T=None):
-        """P(alive at T | x, t_x, T): pass a summary frame, or arrays of the three statistics.
+    def _boundary_limit(self, rows, theta):
+        """The no-dropout limit b = inf (the NBD model), when it fits as well as the estimate.
 
-        Returns a Series indexed like the frame (arrays in, ndarray out).
+        With no sign of dropout in the data the likelihood rises towards b -> inf (mean dropout
+        probability a/(a+b) -> 0) along a ridge where a is not identified: the optimiser stops
+        anywhere on it, with a singular Hessian, and the hypergeometric predictions overflow to
+        -inf for large a. The supremum is the NBD likelihood, so (r, alpha) are refitted with
+        b = inf; the limit is taken when its log-likelihood is within 0.01 (+ 1e-7 per customer)
+        of the estimate's: a likelihood-ratio statistic of 0.02, no evidence of dropout (an
+        estimate on another edge, e.g. a, b -> 0 with a tiny mass of certain dropouts, gains
+        no more than that on such data). A better interior or edge optimum is kept. ``a`` is
+        then set to 1: it enters no prediction (P(alive) = 1, E[Y(t) | x, T] = (r + x) t /
+        (alpha + T)).
         """
-        x, t_x, T_, index = self._rfm_inputs(frequency, recency, T)
+        if self.penalizer > 0:
+            return None
+        n = rows.weights.sum()
+        with np.errstate(all="ignore"):
+            ll_fit = float(self._total(np.exp(theta), rows))
+
+        def objective(th):
+            params = np.array([np.exp(th[0]), np.exp(th[1]), 1.0, np.inf])
+            with np.errstate(all="ignore"):
+                ll, g = self._total(params, rows, grad=True)
+            return -ll / n, -g[:2] / n
+
+        from scipy import optimize
+        res = optimize.minimize(objective, theta[:2], jac=True, method="L-BFGS-B",
+                                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9})
+        ll_nbd = -res.fun * n
+        if not (res.success and np.isfinite(ll_nbd)) or ll_nbd < ll_fit - 0.01 - 1e-7 * n:
+            return None
+        H = np.full((4, 4), np.nan)
+        h, g0 = 1e-6, objective(res.x)[1]
+        for j in range(2):
+            step = np.zeros(2)
+            step[j] = h
+            H[:2, j] = (objective(res.x + step)[1] - g0) * n / h
+        H[:2, :2] = (H[:2, :2] + H[:2, :2].T) / 2
+        theta_limit = np.array([res.x[0], res.x[1], 0.0, np.inf])
+        return theta_limit, H, (
+            "no dropout in this history: the fit runs to the boundary b -> infinity (mean "
+            "dropout probability a/(a+b) -> 0), where the model is the NBD; predictions use that "
+            "limit (P(alive) = 1 for every customer) and a is not identified (set to 1). "
+            "Compare ParetoNBD, use a longer history, or a penalizer to keep b finite")
+
+    def _near_boundary(self, theta):
+        """A mean dropout probability a/(a+b) below 1e-4, or a > 100 (a beta so concentrated
+        that the hypergeometric terms lose accuracy): compare with the no-dropout limit."""
+        a, b = np.exp(theta[2]), np.exp(theta[3])
+        return bool(a / (a + b) < 1e-4 or a > 100)
+
+    def _check_estimate(self):
+        """Refuse an estimate whose conditional expectations are not finite.
+
+        For large a (the dropout probability nearly the same for every customer) the
+        hypergeometric terms overflow; checked at the extremes of the training statistics.
+        """
+        params = self._params()
+        stats = self._stats
+        x = np.array([0.0, stats[:, 0].max()])
+        T = np.array([stats[:, 2].min(), stats[:, 2].max()])
+        with np.errstate(all="ignore"):
+            probe = np.r_[np.ravel(type(self)._expected_if_alive(params, T[1], x[:, None], T)),
+                          np.ravel(type(self)._new_customer(params, T))]
+        if not np.all(np.isfinite(probe)):
+            from clvkit.errors import ModelError
+            name = type(self).__name__
+            ps = ", ".join(f"{k} = {v:.3g}" for k, v in self.params_.items())
+            raise ModelError(f"{name}: the estimate ({ps}) makes the expected purchases "
+                             "non-finite (a and b so large that the dropout probability is "
+                             "nearly the same for every customer); fix: refit with a small "
+                             "penalizer (model.penalizer: 0.001), or compare ParetoNBD")
+
+    # ------------------------------------------------------------- predictions
+    def probability_alive(self, summary=None, recency=None, T=None):
+        """P(alive at T | x, t_x, T) per customer.
+
+        Parameters
+        ----------
+        summary : pandas.DataFrame or array_like, optional
+            A summary frame (``frequency, recency, T``), or the frequencies as an array with
+            ``recency`` and ``T``; ``None`` means the training customers.
+
+        Returns
+        -------
+        pandas.Series indexed like the frame (arrays in, ndarray out).
+        """
+        if self.covariates_ is not None and recency is None and T is None:
+            frame, out = self._by_pattern(summary, lambda m, rows: m.probability_alive(rows))
+            return self._wrap(out, frame.index, "p_alive")
+        x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
         p = expit(-type(self)._log_alive_odds(self._params(), x, t_x, T_))
         return self._wrap(p, index, "p_alive")
 
-    def expected_purchases(self, t, frequency=None, recency=None, T=None):
-        """E[purchases in (T, T+t] | x, t_x, T]; ``t`` in the model's time unit.
+    def expected_purchases(self, summary=None, recency=None, T=None, *, horizon):
+        """E[purchases in (T, T + horizon] | x, t_x, T] per customer.
 
-        ``frequency`` may be a summary frame (then ``recency`` and ``T`` are not given).
+        Parameters
+        ----------
+        summary : pandas.DataFrame or array_like, optional
+            As in :meth:`probability_alive`; ``None`` means the training customers.
+        horizon : float or array_like
+            Length of the future period, in the model's ``time_unit_``.
         """
-        x, t_x, T_, index = self._rfm_inputs(frequency, recency, T)
-        if np.ndim(t) == 0:
-            out = self._path(np.array([t], dtype=float), x, t_x, T_)[0].reshape(x.shape)
+        if self.covariates_ is not None and recency is None and T is None:
+            frame, out = self._by_pattern(
+                summary, lambda m, rows: m.expected_purchases(rows, horizon=horizon))
+            return self._wrap(out, frame.index, "expected_purchases")
+        x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
+        if np.ndim(horizon) == 0:
+            out = self._path(np.array([horizon], dtype=float), x, t_x, T_)[0].reshape(x.shape)
         else:
             params = self._params()
-            out = (type(self)._expected_if_alive(params, t, x, T_)
+            out = (type(self)._expected_if_alive(params, horizon, x, T_)
                    * expit(-type(self)._log_alive_odds(params, x, t_x, T_)))
         return self._wrap(out, index, "expected_purchases")
 
-    def expected_purchases_path(self, ts, frequency, recency=None, T=None):
+    def expected_purchases_path(self, ts, frequency=None, recency=None, T=None):
         """Conditional expected purchases at each horizon of ``ts``, shape ``(len(ts), n)``."""
+        if self.covariates_ is not None and recency is None and T is None:
+            return self._by_pattern(frequency,
+                                    lambda m, rows: m.expected_purchases_path(ts, rows))[1]
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
         return self._path(np.ravel(np.asarray(ts, dtype=float)), x, t_x, T_)
 
-    def discounted_purchases(self, ts, discount, frequency, recency=None, T=None):
+    def discounted_purchases(self, ts, discount, frequency=None, recency=None, T=None):
         """Discounted sum of expected purchase increments (see :meth:`Model.discounted_purchases`),
         summed over horizons once per distinct (x, T) pair before P(alive) is applied."""
+        if self.covariates_ is not None and recency is None and T is None:
+            return self._by_pattern(
+                frequency, lambda m, rows: m.discounted_purchases(ts, discount, rows))[1]
         x, t_x, T_, _ = self._rfm_inputs(frequency, recency, T)
         ts = np.ravel(np.asarray(ts, dtype=float))
         params = self._params()
@@ -377,31 +592,35 @@ class BetaGeo(Model):
         ea = type(self)._expected_if_alive(params, ts[:, None], pairs[:, 0], pairs[:, 1])
         return ea[:, inv] * alive
 
-    def expected_purchases_new_customer(self, t):
-        """E[X(t)]: expected purchases of a newly acquired customer in (0, t]."""
-        out = type(self)._new_customer(self._params(), t)
+    def expected_purchases_new_customer(self, *, horizon):
+        """E[X(horizon)]: expected purchases of a newly acquired customer in (0, horizon]."""
+        self._no_covariates("expected_purchases_new_customer")
+        out = type(self)._new_customer(self._params(), horizon)
         return self._wrap(out, None, None)
 
-    def probability_of_purchases(self, n, t):
-        """P(X(t) = n): a new customer makes exactly ``n`` purchases in (0, t]."""
+    def probability_of_purchases(self, n, *, horizon):
+        """P(X(horizon) = n): a new customer makes exactly ``n`` purchases in (0, horizon]."""
+        self._no_covariates("probability_of_purchases")
         n_arr = np.asarray(n, dtype=float)
         if np.any(n_arr < 0) or np.any(n_arr != np.round(n_arr)):
             from clvkit.errors import DataError
             raise DataError("n must be a whole number >= 0 of purchases", column="n",
                             fix="pass integers")
-        return self._wrap(type(self)._pmf(self._params(), n_arr, t), None, None)
+        return self._wrap(type(self)._pmf(self._params(), n_arr, horizon), None, None)
 
     # ------------------------------------------------------------- intervals
-    def probability_alive_interval(self, frequency, recency=None, T=None, *, level=0.9,
+    def probability_alive_interval(self, summary=None, recency=None, T=None, *, level=0.9,
                                    n_draws=200, seed=0) -> pd.DataFrame:
         """P(alive) with a per-customer interval from parameter draws (estimate, lower, upper)."""
-        x, t_x, T_, index = self._rfm_inputs(frequency, recency, T)
+        self._no_covariates("probability_alive_interval")
+        x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
         return self._interval(lambda m, *c: m.probability_alive(*c), (x, t_x, T_), index,
                               level=level, n_draws=n_draws, seed=seed, name="p_alive")
 
-    def expected_purchases_interval(self, t, frequency, recency=None, T=None, *, level=0.9,
-                                    n_draws=200, seed=0) -> pd.DataFrame:
-        """Conditional expected purchases over ``t`` with a per-customer interval."""
-        x, t_x, T_, index = self._rfm_inputs(frequency, recency, T)
-        return self._interval(lambda m, *c: m.expected_purchases(t, *c), (x, t_x, T_), index,
+    def expected_purchases_interval(self, summary=None, recency=None, T=None, *, horizon,
+                                    level=0.9, n_draws=200, seed=0) -> pd.DataFrame:
+        """Conditional expected purchases over ``horizon`` with a per-customer interval."""
+        self._no_covariates("expected_purchases_interval")
+        x, t_x, T_, index = self._rfm_inputs(summary, recency, T)
+        return self._interval(lambda m, *c: m.expected_purchases(*c, horizon=horizon), (x, t_x, T_), index,
                               level=level, n_draws=n_draws, seed=seed, name="expected_purchases")

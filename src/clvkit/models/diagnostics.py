@@ -53,9 +53,9 @@ def _holdout_predictions(model, holdout) -> np.ndarray:
     cal = holdout[["frequency", "recency", "T"]]
     cal.attrs = dict(holdout.attrs)
     if np.all(duration == duration[0]):
-        return np.asarray(model.expected_purchases(float(duration[0]), cal), dtype=float)
+        return np.asarray(model.expected_purchases(cal, horizon=float(duration[0])), dtype=float)
     x, t_x, T = (holdout[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    return np.asarray(model.expected_purchases(duration, x, t_x, T), dtype=float)
+    return np.asarray(model.expected_purchases(x, t_x, T, horizon=duration), dtype=float)
 
 
 def calibration_holdout_table(model, holdout: pd.DataFrame, *, max_frequency: int = 7
@@ -117,7 +117,7 @@ def tracking(model, transactions: pd.DataFrame, *, n_periods: int, period: str =
 
     Parameters
     ----------
-    model : fitted purchase model with ``expected_purchases_new_customer`` and ``time_unit``.
+    model : fitted purchase model with ``expected_purchases_new_customer`` and ``time_unit_``.
     transactions : DataFrame
         The transaction log (``customer_id``, ``date``), calibration and holdout together.
     n_periods : int
@@ -170,9 +170,9 @@ def tracking(model, transactions: pd.DataFrame, *, n_periods: int, period: str =
     actual_daily = np.bincount(repeat_days[repeat_days < horizon], minlength=horizon)
     born = visits.groupby("c")["d"].min().to_numpy()                # one first day per customer
     births = np.bincount(born[born < horizon], minlength=horizon).astype(float)
-    days_per_unit = DAYS_PER_UNIT[model.time_unit]
-    curve = np.asarray(model.expected_purchases_new_customer(np.arange(horizon + 1)
-                                                             / days_per_unit), dtype=float)
+    days_per_unit = DAYS_PER_UNIT[model.time_unit_]
+    curve = np.asarray(model.expected_purchases_new_customer(
+        horizon=np.arange(horizon + 1) / days_per_unit), dtype=float)
     # expected repeat transactions made before day e by customers born on day d < e
     expected_cum = np.convolve(births, curve)[ends]
     actual_cum = np.concatenate([[0], np.cumsum(actual_daily)])[ends]
@@ -181,7 +181,7 @@ def tracking(model, transactions: pd.DataFrame, *, n_periods: int, period: str =
         "actual": np.diff(actual_cum, prepend=0), "expected": np.diff(expected_cum, prepend=0.0),
         "actual_cumulative": actual_cum, "expected_cumulative": expected_cum,
     }, index=pd.RangeIndex(1, n_periods + 1, name="period"))
-    out.attrs.update(period=period, start=start, time_unit=model.time_unit)
+    out.attrs.update(period=period, start=start, time_unit=model.time_unit_)
     return out
 
 
@@ -279,7 +279,7 @@ def frequency_recency_matrix(model, *, T: float, max_frequency: int, horizon: fl
     keep = (f > 0) | (r == 0)
     f, r = f[keep], r[keep]
     T_ = np.full_like(f, float(T))
-    expected = np.asarray(model.expected_purchases(horizon, f, r, T_))
+    expected = np.asarray(model.expected_purchases(f, r, T_, horizon=horizon))
     return pd.DataFrame({"frequency": f.astype(np.int64), "recency": r,
                          "expected_purchases": expected,
                          "p_alive": np.asarray(model.probability_alive(f, r, T_))})

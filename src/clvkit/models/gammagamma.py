@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, polygamma
 
 from clvkit.errors import DataError, ModelError, StatisticalWarning
 from clvkit.models._base import Model, _first_ids, per_count
@@ -60,6 +60,63 @@ def loglik(params, x, m, *, grad=False):
     d_q = K[2] - digamma(q) + np.log(g) - log_xm_g
     d_g = q / g - (px + q) / (x * m + g)
     return ll, np.stack([p * d_p, q * d_q, g * d_g], axis=-1)
+
+
+def loglik_total_hess(params, rows):
+    """Weighted total of :func:`loglik` over ``rows`` (:class:`~clvkit.models._arrays.Rows` of
+    ``x, m``) with its gradient and Hessian in log-parameters: the form the fit uses.
+
+    Summed, the log-likelihood is
+
+        sum_k W_k c(k) - n log Gamma(q) + n q log gamma + p sum w x log m - sum w log m
+        - p sum w x log(x m + gamma) - q sum w log(x m + gamma),
+
+    with W_k the weight of count k and c(k) = log Gamma(pk+q) - log Gamma(pk) + pk log k. The
+    sums of log m are data alone (computed once per fit); per row and evaluation only
+    log(x m + gamma) and 1/(x m + gamma) are formed, and the Hessian's terms are weighted sums
+    of these and their squares, so a Newton step costs about one gradient.
+    """
+    p, q, g = (float(v) for v in params)
+
+    def data_terms():
+        x, m = rows.stats[:, 0], rows.stats[:, 1]
+        w = rows.weights
+        k = x.astype(np.intp)
+        wx = w * x
+        log_m = np.log(m)
+        W = np.bincount(k, weights=w)
+        return (W, np.arange(W.size, dtype=float), w.sum(), x * m, w, wx,
+                np.einsum("i,i->", w, log_m), np.einsum("i,i->", wx, log_m))
+
+    W, ks, n, xm, w, wx, S_log_m, S_x_log_m = rows.memo("gg_total", data_terms)
+    pk = p * ks
+    used = W > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_k = np.where(used, np.log(ks), 0.0)
+        c = np.where(used, gammaln(pk + q) - gammaln(pk) + pk * log_k, 0.0)
+        psi_pq, psi_p = np.where(used, digamma(pk + q), 0.0), np.where(used, digamma(pk), 0.0)
+        tri_pq, tri_p = (np.where(used, polygamma(1, pk + q), 0.0),
+                         np.where(used, polygamma(1, pk), 0.0))
+    u = xm + g
+    L = np.log(u)
+    R = 1.0 / u
+    R2 = R * R
+    A, B = np.einsum("i,i->", w, L), np.einsum("i,i->", wx, L)
+    C, D = np.einsum("i,i->", w, R), np.einsum("i,i->", wx, R)
+    E, F = np.einsum("i,i->", w, R2), np.einsum("i,i->", wx, R2)
+    ll = W @ c - n * gammaln(q) + n * q * np.log(g) + p * S_x_log_m - S_log_m - p * B - q * A
+    d = np.array([W @ (ks * (psi_pq - psi_p + log_k)) + S_x_log_m - B,
+                  W @ psi_pq - n * digamma(q) + n * np.log(g) - A,
+                  n * q / g - (p * D + q * C)])
+    h = np.empty((3, 3))
+    h[0, 0] = W @ (ks * ks * (tri_pq - tri_p))
+    h[0, 1] = h[1, 0] = W @ (ks * tri_pq)
+    h[1, 1] = W @ tri_pq - n * polygamma(1, q)
+    h[0, 2] = h[2, 0] = -D
+    h[1, 2] = h[2, 1] = n / g - C
+    h[2, 2] = -n * q / g ** 2 + p * F + q * E
+    theta = np.array([p, q, g])
+    return ll, theta * d, np.outer(theta, theta) * h + np.diag(theta * d)
 
 
 def expected_spend(params, x, m):
@@ -112,6 +169,18 @@ def _spend_arrays(frequency, monetary_value=None, *, where="summary"):
     return x, m, index
 
 
+def _weighted_corr(x, m, w) -> float:
+    """Pearson correlation of x and m with weights w (NaN when either does not vary)."""
+    def dot(a, b):
+        return np.einsum("i,i->", a, b)      # not BLAS: see clvkit.models._base._wsum
+
+    n = w.sum()
+    dx, dm = x - dot(w, x) / n, m - dot(w, m) / n
+    wdx = w * dx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(dot(wdx, dm) / np.sqrt(dot(wdx, dx) * dot(w * dm, dm)))
+
+
 class GammaGamma(Model):
     """Gamma-Gamma spend model, fitted on repeat customers (frequency > 0).
 
@@ -135,7 +204,9 @@ class GammaGamma(Model):
     scale_stats = ("monetary_value",)
     scale_params = ("gamma",)
     needs_time_unit = False
+    compress_rows = False             # continuous spend: nearly every row is distinct
     _loglik = staticmethod(loglik)
+    _loglik_total_hess = staticmethod(loglik_total_hess)
 
     def _statistics(self, data):
         x, m, index = _spend_arrays(data)
@@ -147,6 +218,10 @@ class GammaGamma(Model):
                              "purchase (frequency > 0); spend per repeat transaction cannot be "
                              "estimated")
         return np.column_stack([x[repeat], m[repeat]]), w[repeat]
+
+    def _log_jacobian(self, stats, weights, log_scale):
+        """Each customer's mean spend m is one rescaled statistic: -log(scale) per customer."""
+        return -log_scale * float(weights.sum())
 
     def _start_points(self, stats, weights):
         return [np.array(v) for v in ([1.0, 1.0, 1.0], [5.0, 3.0, 0.5], [0.5, 2.0, 0.1],
@@ -160,10 +235,8 @@ class GammaGamma(Model):
         transaction model; it is optional here.
         """
         super().fit(data, time_unit=time_unit)
-        x, m, w = self._stats[:, 0], self._stats[:, 1], self._weights
-        cov = np.cov(x, m, aweights=w) if len(x) > 1 else np.full((2, 2), np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.frequency_spend_corr_ = float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]))
+        self.frequency_spend_corr_ = _weighted_corr(self._stats[:, 0], self._stats[:, 1],
+                                                    self._weights)
         if abs(self.frequency_spend_corr_) > CORR_WARN:
             warnings.warn(f"GammaGamma: frequency and monetary_value are correlated "
                           f"(r = {self.frequency_spend_corr_:.2f}); the model assumes they are "
@@ -186,8 +259,9 @@ class GammaGamma(Model):
         self.n_excluded_ = fit.get("n_excluded")
         self.frequency_spend_corr_ = fit.get("frequency_spend_corr")
 
-    def expected_spend(self, frequency=None, monetary_value=None):
-        """E[spend per transaction | x, m]: a summary frame, or arrays of frequency and mean spend.
+    def expected_spend(self, summary=None, monetary_value=None):
+        """E[spend per transaction | x, m]: a summary frame, or arrays of frequency and mean spend;
+        ``None`` means the training customers.
 
         Customers without repeat purchases get the population mean p gamma / (q - 1).
 
@@ -196,18 +270,16 @@ class GammaGamma(Model):
         ModelError
             If q <= 1 (the population mean spend is infinite).
         """
-        self._check_fitted()
-        x, m, index = _spend_arrays(frequency, monetary_value)
+        x, m, index = _spend_arrays(self._customers(summary, monetary_value), monetary_value)
         params = self._params()
         if params[1] <= 1:
             raise ModelError(f"GammaGamma: q = {params[1]:.3f} <= 1, so mean spend is infinite; "
                              "check the spend data for extreme values")
         return self._wrap(expected_spend(params, x, m), index, "expected_spend")
 
-    def expected_spend_interval(self, frequency, monetary_value=None, *, level=0.9, n_draws=200,
-                                seed=0) -> pd.DataFrame:
+    def expected_spend_interval(self, summary=None, monetary_value=None, *, level=0.9,
+                                n_draws=200, seed=0) -> pd.DataFrame:
         """Expected spend with a per-customer interval from parameter draws."""
-        self._check_fitted()
-        x, m, index = _spend_arrays(frequency, monetary_value)
+        x, m, index = _spend_arrays(self._customers(summary, monetary_value), monetary_value)
         return self._interval(lambda mod, *c: expected_spend(mod._params(), *c), (x, m), index,
                               level=level, n_draws=n_draws, seed=seed, name="expected_spend")

@@ -23,18 +23,23 @@ Wagner and Hoppe (2008), "Erratum on the MBG/NBD model".
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betainc, betaln, digamma, expit, gammaln
+from scipy.special import betainc, betaln, digamma, expit, gammaln, polygamma
 
-from clvkit.models.bgnbd import BetaGeo, _arrays, _bracket, _near_one, _row_form, _total_form
+from clvkit.models.bgnbd import (BetaGeo, _arrays, _bracket, _near_one, _row_form, _total_form,
+                                 no_dropout)
 
 
-def _count_terms(r, a, b, k, grad):
+def _count_terms(r, a, b, k, grad, hess=False):
     """Terms of the likelihood that depend on the count x = k alone: A + log B(a, b+k+1)
     - log B(a, b), log(b+k) and, for the gradient, digamma(r+k), digamma(a+b+k+1),
-    digamma(b+k+1), 1/(b+k)."""
-    rows = [gammaln(r + k) - gammaln(r) + betaln(a, b + k + 1) - betaln(a, b), np.log(b + k)]
+    digamma(b+k+1), 1/(b+k); for the Hessian trigamma(r+k), trigamma(a+b+k+1),
+    trigamma(b+k+1)."""
+    beta_ratio = 0.0 * k if np.isinf(b) else betaln(a, b + k + 1) - betaln(a, b)  # 0 at b = inf
+    rows = [gammaln(r + k) - gammaln(r) + beta_ratio, np.log(b + k)]
     if grad:
         rows += [digamma(r + k), digamma(a + b + k + 1), digamma(b + k + 1), 1.0 / (b + k)]
+    if hess:
+        rows += [polygamma(1, r + k), polygamma(1, a + b + k + 1), polygamma(1, b + k + 1)]
     return np.stack(rows)
 
 
@@ -49,6 +54,11 @@ def loglik_total(params, rows, *, grad=False):
     return _total_form(params, rows, grad, _count_terms, skip_zero=False)
 
 
+def loglik_total_hess(params, rows):
+    """:func:`loglik_total` with its gradient and Hessian in log-parameters (Newton steps)."""
+    return _total_form(params, rows, True, _count_terms, skip_zero=False, hess=True)
+
+
 def log_alive_odds(params, x, t_x, T):
     """log[(1 - P(alive)) / P(alive)] = log(a/(b+x)) + (r+x) log((alpha+T)/(alpha+t_x))
     (Batislam et al. 2007, appendix A eq. 5); finite also for x = 0."""
@@ -58,9 +68,12 @@ def log_alive_odds(params, x, t_x, T):
 
 
 def expected_if_alive(params, t, x, T):
-    """E[Y(t) | alive at T, x, T]; times P(alive) it is Wagner and Hoppe's conditional E."""
+    """E[Y(t) | alive at T, x, T]; times P(alive) it is Wagner and Hoppe's conditional E.
+    At the no-dropout boundary (b = inf) it is the NBD's (r + x) t / (alpha + T)."""
     r, alpha, a, b = (float(p) for p in params)
     t, x, T = _arrays(t, x, T)
+    if no_dropout(params):
+        return (r + x) * t / (alpha + T)
     z = t / (alpha + T + t)
     return _near_one(lambda a_: _bracket(a_ + b + x, a_ + b - r, a_ - 1, z,
                                          (a_ + b + x) / (a_ - 1)), a)
@@ -75,6 +88,8 @@ def expected_purchases_new_customer(params, t):
     """E[X(t)] = b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))] (Euler form)."""
     r, alpha, a, b = (float(p) for p in params)
     t = np.asarray(t, dtype=float)
+    if no_dropout(params):
+        return r * t / alpha
     z = t / (alpha + t)
     return _near_one(lambda a_: _bracket(a_ + b, a_ + b - r, a_ - 1, z, b / (a_ - 1)), a)
 
@@ -87,6 +102,8 @@ def probability_of_purchases(params, n, t):
     with np.errstate(divide="ignore"):
         log_nbd = (gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha / (alpha + t))
                    + n * np.log(t / (alpha + t)))
+    if no_dropout(params):
+        return np.exp(log_nbd)
     tail = np.where(n > 0, betainc(np.maximum(n, 1.0), r, t / (alpha + t)), 1.0)
     return (np.exp(betaln(a, b + n + 1) - betaln(a, b) + log_nbd)
             + np.exp(betaln(a + 1, b + n) - betaln(a, b)) * tail)
@@ -109,6 +126,7 @@ class ModifiedBetaGeo(BetaGeo):
 
     _loglik = staticmethod(loglik)
     _loglik_total = staticmethod(loglik_total)
+    _loglik_total_hess = staticmethod(loglik_total_hess)
     _log_alive_odds = staticmethod(log_alive_odds)
     _expected_if_alive = staticmethod(expected_if_alive)
     _new_customer = staticmethod(expected_purchases_new_customer)

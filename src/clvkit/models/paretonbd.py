@@ -310,6 +310,7 @@ class ParetoNBD(BetaGeo):
 
     param_names = PARAM_NAMES
     scale_params = ("alpha", "beta")
+    _dropout_index, _dropout_sign = (3,), -1.0        # beta_i = beta exp(-gamma_d' x)
     _loglik = staticmethod(loglik)
     _log_alive_odds = staticmethod(log_alive_odds)
     _expected_if_alive = staticmethod(expected_if_alive)

@@ -7,7 +7,7 @@ lists, and reports name models from it. Adding a model is its own file plus one 
 >>> MODELS["bgnbd"].name, MODELS["bgnbd"].cls.__name__
 ('BG/NBD', 'BetaGeo')
 >>> list(purchase_models())
-['bgnbd', 'paretonbd', 'mbgnbd']
+['bgnbd', 'paretonbd', 'mbgnbd', 'bgcnbd', 'mbgcnbd', 'ggomnbd']
 """
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ import pandas as pd
 
 from clvkit.errors import ConfigError
 from clvkit.models.bgbb import BetaGeoBetaBinom
+from clvkit.models.bgcnbd import BetaGeoCNBD
 from clvkit.models.bgnbd import BetaGeo
 from clvkit.models.gammagamma import GammaGamma
+from clvkit.models.ggomnbd import GammaGompertzNBD
+from clvkit.models.mbgcnbd import ModifiedBetaGeoCNBD
 from clvkit.models.mbgnbd import ModifiedBetaGeo
 from clvkit.models.paretonbd import ParetoNBD
 from clvkit.models.sbg import ShiftedBetaGeo
@@ -84,6 +87,10 @@ MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("bgnbd", BetaGeo, "BG/NBD", "purchase", _PURCHASE),
     ModelSpec("paretonbd", ParetoNBD, "Pareto/NBD", "purchase", _PURCHASE),
     ModelSpec("mbgnbd", ModifiedBetaGeo, "MBG/NBD", "purchase", _PURCHASE),
+    ModelSpec("bgcnbd", BetaGeoCNBD, "BG/CNBD-k", "purchase", _PURCHASE, needs=("litt",)),
+    ModelSpec("mbgcnbd", ModifiedBetaGeoCNBD, "MBG/CNBD-k", "purchase", _PURCHASE,
+              needs=("litt",)),
+    ModelSpec("ggomnbd", GammaGompertzNBD, "GGompertz/NBD", "purchase", _PURCHASE),
     ModelSpec("bgbb", BetaGeoBetaBinom, "BG/BB", "discrete",
               ("probability_alive", "expected_purchases", "expected_purchases_new_customer")),
     ModelSpec("sbg", ShiftedBetaGeo, "sBG", "contract", ("survival", "retention_rate")),
