@@ -226,6 +226,8 @@ def test_bad_litt_and_bad_k_are_clear_errors(cdnow_litt):
     bad.loc[bad.index[3], "litt"] = np.nan
     with pytest.raises(DataError, match="litt values"):
         BetaGeoCNBD().fit(bad)
+    with pytest.raises(DataError, match="missing column"):
+        BetaGeoCNBD().fit(cdnow_litt.drop(columns="frequency"))
     for k in (0, 2.5, True, "2"):
         with pytest.raises(ConfigError, match="k="):
             BetaGeoCNBD(k=k).fit(cdnow_litt)
@@ -282,3 +284,16 @@ def test_expectation_sums_match_the_sum_over_purchases(modified):
             ref = [_expected_if_alive_by_m(params, t, *row, modified) for row in rows]
             np.testing.assert_allclose(mod.expected_purchases(params, t, x, t_x, T),
                                        alive * ref, rtol=1e-8, atol=1e-14)
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_log_likelihood_is_the_likelihood_of_the_data_in_their_units(modified, cdnow_litt):
+    """The fit works on time rescaled to max T = 1; the reported log-likelihood is that of the
+    data as given (with (k - 1) litt), evaluated directly."""
+    mod, cls, _, _ = MODELS[modified]
+    for k in (1, 3):
+        m = cls(k=k).fit(cdnow_litt)
+        s = cdnow_litt
+        direct = mod.loglik(m._params(), *(s[c].to_numpy() for c in ("frequency", "recency", "T",
+                                                                      "litt"))).sum()
+        assert m.log_likelihood_ == pytest.approx(direct, rel=1e-10)

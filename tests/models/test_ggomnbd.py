@@ -232,3 +232,16 @@ def test_b_running_off_to_zero_points_to_the_pareto_nbd(monkeypatch):
     d = simulate_ggomnbd(200, *TRUE, seed=1)
     with pytest.raises(ModelError, match="Pareto/NBD limit .* fit ParetoNBD instead"):
         GammaGompertzNBD().fit(d)
+
+
+def test_log_likelihood_is_the_likelihood_of_the_data_in_their_units():
+    d = simulate_ggomnbd(1500, *TRUE, seed=9)
+    m = GammaGompertzNBD().fit(d)
+    direct = ggomnbd.loglik(m._params(), *(d[c].to_numpy() for c in ("frequency", "recency", "T")))
+    assert m.log_likelihood_ == pytest.approx(direct.sum(), rel=1e-10)
+
+
+def test_covariates_are_refused_clearly():
+    d = simulate_ggomnbd(300, *TRUE, seed=9).assign(channel=1.0)
+    with pytest.raises(TypeError, match="purchase_covariates"):
+        GammaGompertzNBD().fit(d, purchase_covariates=["channel"])

@@ -276,8 +276,9 @@ def litt_total(data, k_needed: bool, name: str) -> float:
                                 "or fix the regularity with k=1")
         return 0.0
     litt = data["litt"].to_numpy(dtype=float, na_value=np.nan)
-    freq = data["frequency"].to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(litt) | ((freq == 0) & (litt != 0))
+    bad = ~np.isfinite(litt)
+    if "frequency" in data.columns:           # (a missing frequency is the base's error)
+        bad |= (data["frequency"].to_numpy(dtype=float, na_value=np.nan) == 0) & (litt != 0)
     if bad.any():
         raise DataError(f"{bad.sum()} missing, infinite or impossible litt values (customers "
                         "without repeat purchases have litt 0)", file="summary", column="litt",
@@ -395,10 +396,6 @@ class BetaGeoCNBD(BetaGeo):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return self
 
-    def _check_data(self, stats, weights):
-        if not self._modified:
-            super()._check_data(stats, weights)
-
     def _start_points(self, stats, weights):
         k = self._k_try
         return [np.array([k, p[0], p[1] / k, p[2], p[3]]) for p in (
@@ -420,13 +417,40 @@ class BetaGeoCNBD(BetaGeo):
         H[0, 0] = 1.0
         return H
 
-    def _set_cov(self, H):
-        super()._set_cov(H)
+    def _set_cov(self, H, warn=True):
+        super()._set_cov(H, warn=warn)
         self._cov_log[0, :] = self._cov_log[:, 0] = 0.0
         D = np.diag(self.params_.to_numpy())
         names = list(self.param_names)
         self.cov_ = pd.DataFrame(D @ self._cov_log @ D, index=names, columns=names)
         self.se_ = pd.Series(np.sqrt(np.diag(self.cov_.to_numpy())), index=names)
+
+    def _log_jacobian(self, stats, weights, log_scale):
+        """Without (k-1) litt the likelihood of the rescaled data differs by k log(scale) per
+        repeat purchase (the x Erlang-k inter-purchase densities give x, and the left-out
+        (k-1) litt shifts by (k-1) x log(scale)); tested against a direct evaluation."""
+        return -log_scale * self._k_try * float(weights @ stats[:, 0])
+
+    # BG/NBD's boundary handling (its no-dropout limit) is written for its own four parameters
+    def _boundary_limit(self, rows, theta):
+        return None
+
+    def _near_boundary(self, theta):
+        return False
+
+    def _check_estimate(self):
+        """Refuse an estimate whose predictions are not finite (probed at the extremes of the
+        training statistics, as BG/NBD does)."""
+        stats = self._stats
+        lo, hi = stats.min(axis=0), stats.max(axis=0)
+        probe = np.array([[0.0, 0.0, lo[2]], [hi[0], hi[2], hi[2]], [hi[0], 0.0, hi[2]]])
+        with np.errstate(all="ignore"):
+            vals = np.r_[self._path(np.array([hi[2]]), *probe.T).ravel(),
+                         type(self)._new_customer(self._params(), hi[2])]
+        if not np.all(np.isfinite(vals)):
+            ps = ", ".join(f"{k} = {v:.3g}" for k, v in self.params_.items())
+            raise ModelError(f"{type(self).__name__}: the estimate ({ps}) makes the expected "
+                             "purchases non-finite; refit with a small penalizer")
 
     def sample_params(self, n_draws: int = 200, seed: int = 0) -> pd.DataFrame:
         """Draws of (r, alpha, a, b) as in :meth:`Model.sample_params`, with k held at its value."""
@@ -454,6 +478,10 @@ class BetaGeoCNBD(BetaGeo):
             self.k_log_likelihoods_ = pd.Series({int(k): v for k, v in lls.items()},
                                                 name="log_likelihood", dtype=float)
             self.k_log_likelihoods_.index.name = "k"
+
+    def _check_estimate(self):
+        """BG/NBD's probe of its closed-form expectation does not apply: the CNBD-k
+        expectation needs recency, and is computed as finite sums (see the tests)."""
 
     # ------------------------------------------------------------- predictions
     def _path(self, ts, x, t_x, T_):

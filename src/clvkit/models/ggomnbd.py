@@ -319,9 +319,17 @@ class GammaGompertzNBD(BetaGeo):
         """alpha is a time (multiplied back by the scale), b a rate (divided by it)."""
         return np.array([0.0, 1.0, -1.0, 0.0, 0.0])
 
-    def _optimise(self, rows):
+    def fit(self, data, *, time_unit=None):
+        """Fit to per-customer ``frequency, recency, T``; return ``self`` (see
+        :meth:`Model.fit`; covariates are not available for this model).
+
+        Raises
+        ------
+        DataError, ModelError, ConvergenceError
+            A ModelError when b runs off to 0 says that this is the Pareto/NBD limit.
+        """
         try:
-            return super()._optimise(rows)
+            return super().fit(data, time_unit=time_unit)
         except ConvergenceError:
             raise
         except ModelError as exc:
@@ -329,6 +337,13 @@ class GammaGompertzNBD(BetaGeo):
                 raise
             raise ModelError(f"{exc}; b -> 0 is the Pareto/NBD limit (no effect of customer "
                              "age on dropout): fit ParetoNBD instead") from None
+
+    # BG/NBD's boundary handling (its no-dropout limit) is written for its own four parameters
+    def _boundary_limit(self, rows, theta):
+        return None
+
+    def _near_boundary(self, theta):
+        return False
 
     def _start_points(self, stats, weights):
         # natural parameters in time scaled so that max T = 1
