@@ -455,8 +455,8 @@ class BetaGeo(CovariateMixin, Model):
         then set to 1: it enters no prediction (P(alive) = 1, E[Y(t) | x, T] = (r + x) t /
         (alpha + T)).
         """
-        if self.penalizer > 0 or len(self.param_names) != len(PARAM_NAMES):
-            return None  # subclasses with other parameters (GG/NBD, BG/CNBD-k) have no such limit
+        if self.penalizer > 0:
+            return None
         n = rows.weights.sum()
         with np.errstate(all="ignore"):
             ll_fit = float(self._total(np.exp(theta), rows))
