@@ -185,14 +185,14 @@ def test_failing_notebook_leaves_the_previous_run_intact(run, tmp_path):
     def files():
         return {p.relative_to(run.path): p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
 
-    before = files()
+    before, latest = files(), os.readlink(run.path.parent / "latest")
     from clvkit.report import ReportError
 
     with pytest.raises(ReportError, match=r"notebook 03_tiers\.ipynb, cell 4 .*deliberately broken"):
         run_report(small_params(tmp_path), out=run.path.parents[1], run_date="2024-12-31",
                    notebooks_dir=notebooks, only="03_tiers", export=False)
     assert files() == before
-    assert os.readlink(run.path.parent / "latest") == "2024-12-31"
+    assert os.readlink(run.path.parent / "latest") == latest   # untouched by the failed run
     assert (run.path.parent / "failed" / "2024-12-31" / "03_tiers.ipynb").exists()
 
 
