@@ -262,7 +262,7 @@ def test_clvkit_report_runs_from_a_folder_outside_the_project(tmp_path):
     run = elsewhere / "out" / "small" / "2025-01-02"
     assert sorted(p.name for p in run.glob("*.html")) == [
         "01_data_quality.html", "02_customer_value.html", "03_tiers.html",
-        "04_satisfaction_retention.html", "05_case_study.html", "index.html"]
+        "04_satisfaction_retention.html", "05_case_study.html", "appendix.html", "index.html"]
     assert not (tmp_path / "cache").exists()  # notebooks computed nothing: one compute per run
     page = (run / "03_tiers.html").read_text(encoding="utf-8")
     assert "Explore further" in page and "res.assignments" in page
