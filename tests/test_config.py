@@ -98,11 +98,21 @@ def test_relative_paths_resolve_against_the_params_folder(tmp_path):
 
 def test_absolute_path_and_database_url_are_kept():
     cfg = build(make(data={"source": "files",
-                           "transactions": {"url": "sqlite:///shop.db", "table": "orders"},
-                           "customers": {"path": "/abs/customers.parquet"}},
+                           "transactions": {"url": "postgresql://bob@db/shop", "table": "orders"},
+                           "customers": {"path": "/abs/customers.parquet"},
+                           "surveys": {"url": "sqlite:////abs/shop.db", "table": "s"}},
                      satisfaction={"enabled": False}, impact={"enabled": False}))
-    assert cfg.data.transactions.location == "sqlite:///shop.db"
+    assert cfg.data.transactions.location == "postgresql://bob@db/shop"
     assert cfg.data.customers.path == Path("/abs/customers.parquet")
+    assert cfg.data.surveys.location == "sqlite:////abs/shop.db"
+
+
+def test_relative_sqlite_url_resolves_like_a_path():
+    """issue 11 item 13: like ``path:``, against the params file's folder (here the cwd)."""
+    cfg = build(make(data={"source": "files",
+                           "transactions": {"url": "sqlite:///data/shop.db?mode=ro", "table": "o"}},
+                     satisfaction={"enabled": False}, impact={"enabled": False}))
+    assert cfg.data.transactions.location == f"sqlite:///{Path.cwd() / 'data' / 'shop.db'}?mode=ro"
 
 
 def test_to_dict_round_trips():

@@ -43,7 +43,7 @@ def test_cjk_font_is_found_on_machines_with_fonts_noto_cjk():
     if not any("Noto Sans CJK" in f.name for f in font_manager.fontManager.ttflist):
         if os.environ.get("CLVKIT_REQUIRE_BROWSER"):       # set by .ci/run, which installs it
             pytest.fail("fonts-noto-cjk is missing although CI installs it")
-        pytest.skip("fonts-noto-cjk not installed here (CI installs it)")
+        pytest.skip("fonts-noto-cjk not installed here: apt-get install fonts-noto-cjk (CI installs it)")
     assert plots.set_theme().startswith("Noto Sans CJK")
 
 

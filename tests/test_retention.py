@@ -98,3 +98,101 @@ def test_sbg_projection_matches_fader_hardie_2007():
     assert r.table["observed_survival"].iloc[7] == pytest.approx(0.491)
     with pytest.raises(DataError, match="contract table lacks active"):
         contract_retention(pd.DataFrame({"cohort": [1], "period": [0]}))
+
+
+# --- Greenwood from weighted counts (issue 12.1) and the cohort cut (12.9) -------------------
+
+def test_greenwood_by_hand():
+    from clvkit.retention import kaplan_meier
+    # times 2, 3 (censored), 3, 5, 5, 8 (censored): at 2: 6 at risk, 1 event; at 3: 5 at risk,
+    # 1 event (the censored 3 counts as at risk); at 5: 3 at risk, 2 events.
+    km = kaplan_meier([2, 3, 3, 5, 5, 8], [1, 0, 1, 1, 1, 0])
+    assert km["time"].tolist() == [2.0, 3.0, 5.0]
+    assert km["at_risk"].tolist() == [6, 5, 3]
+    s = [5 / 6, 5 / 6 * 4 / 5, 5 / 6 * 4 / 5 * 1 / 3]
+    assert km["survival"].tolist() == pytest.approx(s)
+    gw = np.cumsum([1 / (6 * 5), 1 / (5 * 4), 2 / (3 * 1)])
+    assert km["se"].tolist() == pytest.approx(list(np.array(s) * np.sqrt(gw)))
+
+
+def test_weighted_greenwood_equals_unweighted_statsmodels_on_expanded_gaps():
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    from clvkit.retention import kaplan_meier, km_quantile
+    rng = np.random.default_rng(4)
+    gap = np.round(rng.exponential(30, 3000)) + 1
+    event = rng.random(3000) < 0.8
+    frame = pd.DataFrame({"gap": gap, "event": event})
+    w = frame.groupby(["gap", "event"]).size().reset_index(name="n")
+    km = kaplan_meier(w["gap"], w["event"], w["n"])
+    ref = SurvfuncRight(gap, event.astype(int))
+    np.testing.assert_allclose(km["time"], ref.surv_times)
+    np.testing.assert_allclose(km["survival"], ref.surv_prob, rtol=1e-12)
+    ok = np.isfinite(ref.surv_prob_se) & (ref.surv_prob > 0)
+    np.testing.assert_allclose(km["se"].to_numpy()[ok], ref.surv_prob_se[ok], rtol=1e-9)
+    assert km_quantile(km, 0.5)[0] == ref.quantile(0.5)
+    assert km_quantile(km, 0.5)[1:] == pytest.approx(ref.quantile_ci(0.5))
+    # statsmodels' freq_weights give a different (wrong) standard error on the same data
+    fw = SurvfuncRight(w["gap"].to_numpy(float), w["event"].to_numpy(int),
+                       freq_weights=w["n"].to_numpy(float))
+    assert not np.allclose(fw.surv_prob_se[:10], ref.surv_prob_se[:10], rtol=0.05)
+
+
+def test_time_to_next_purchase_median_interval_is_greenwoods():
+    from statsmodels.duration.survfunc import SurvfuncRight
+    rng = np.random.default_rng(5)
+    rows = []
+    for c in range(400):
+        days = np.cumsum(np.round(rng.exponential(25, rng.integers(1, 6))) + 1)
+        rows += [(f"c{c}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d))) for d in days]
+    tx = pd.DataFrame(rows, columns=["customer_id", "date"])
+    end = pd.Timestamp("2024-12-31")
+    res = time_to_next_purchase(tx, observation_end=end)
+    d = tx.drop_duplicates().sort_values(["customer_id", "date"])
+    nxt = d.groupby("customer_id")["date"].shift(-1)
+    gap = ((nxt.fillna(end) - d["date"]).dt.days).to_numpy(float)
+    ev = nxt.notna().to_numpy().astype(int)
+    ref = SurvfuncRight(gap[gap > 0], ev[gap > 0])
+    m = res.medians.iloc[0]
+    assert m["median_days"] == ref.quantile(0.5)
+    assert (m["median_low"], m["median_high"]) == pytest.approx(ref.quantile_ci(0.5))
+    assert m["median_high"] - m["median_low"] < 15      # a few days wide, not hundreds
+
+
+def test_cohort_matrix_cuts_at_the_observation_end_and_marks_partial_periods(tx):
+    m = cohort_matrix(tx, "M", observation_end="2024-03-15")
+    # a's purchase on 04-01 is after the end: not counted, and April is not a column
+    assert m.share.columns.max() == 2
+    jan = m.active.loc[pd.Period("2024-01", "M")].tolist()
+    assert jan == [2, 1, 1]
+    # March is observed to the 15th only: partial; January and February are complete
+    assert m.partial.loc[pd.Period("2024-01", "M")].tolist() == [False, False, True]
+    assert m.partial.loc[pd.Period("2024-02", "M")].tolist() == [False, True, False]
+    full = cohort_matrix(tx, "M", observation_end="2024-04-30")
+    assert not full.partial.to_numpy().any()
+    assert "partial" in m.definitions
+
+
+def test_churn_reconciliation_counts_every_definition_by_hand(tx):
+    from clvkit.errors import ConfigError
+    from clvkit.retention import churn_headline, churn_reconciliation
+    ids = ["a", "b", "c"]
+    stages = pd.Series(["loyal", "lost", "lost"], index=ids)
+    segments = pd.Series(["champions", "lost", "hibernating"], index=ids)
+    p_alive = pd.Series([0.9, 0.3, 0.1], index=ids)
+    t = churn_reconciliation("p_alive", stages=stages, segments=segments, p_alive=p_alive,
+                             transactions=tx, window_days=45)
+    assert t["definition"].tolist() == ["p_alive", "stage_lost", "rfm_lost", "no_purchase"]
+    assert t["churned"].tolist() == [2, 2, 1, 1]   # last purchases 04-01, 03-03, 02-15
+    assert t["base"].tolist() == [3, 3, 3, 3]
+    assert t["primary"].tolist() == [True, False, False, False]
+    assert t.loc[0, "note"] == ""
+    assert t.loc[3, "note"].startswith("also: 1 customers (33 %) by no purchase in the 45 days "
+                                       "up to 2024-04-01")
+    head, notes = churn_headline(t)
+    assert head == "2 of 3 customers (67 %) have churned: model P(alive) below 0.5."
+    assert len(notes) == 3
+    with pytest.raises(ConfigError, match="retention.churn_definition: 'gone' is not a churn"):
+        churn_reconciliation("gone", stages=stages)
+    with pytest.raises(DataError, match="primary churn definition 'rfm_lost' has no data"):
+        churn_reconciliation("rfm_lost", stages=stages)

@@ -91,10 +91,11 @@ def value_draws(res, *, n_draws: int = 100, seed: int = 0) -> pd.DataFrame | Non
     if res.spend_model is None or "clv" not in res.scored:
         return None
     v = res.config.value
-    return clv_total_draws(res.transaction_model, res.spend_model, res.scored, _buyer_tiers(res),
-                           horizon=v.horizon, horizon_unit=v.horizon_unit,
-                           discount_rate=v.discount_rate, discount_unit=v.discount_unit,
-                           n_draws=n_draws, seed=seed)
+    draws = clv_total_draws(res.transaction_model, res.spend_model, res.scored,
+                            _buyer_tiers(res), horizon=v.horizon, horizon_unit=v.horizon_unit,
+                            discount_rate=v.discount_rate, discount_unit=v.discount_unit,
+                            n_draws=n_draws, seed=seed)
+    return draws * (getattr(v, "margin", None) or 1.0)  # as the scored CLV: margin if given
 
 
 def _q(values, lo=0.025, hi=0.975):

@@ -3,9 +3,12 @@
 :func:`clean_transactions` applies its checks in a fixed order and each dropped row is counted
 once, under the first reason that applies:
 
-1. missing customer id; missing date; unparseable date; missing amount; non-numeric amount;
-   non-finite amount (``inf``);
-2. date after ``observation_end`` (the whole end day is kept when it is given as a date);
+1. missing customer id; missing date; unparseable date; date before ``date_floor`` (default
+   1990-01-01: implausible); missing amount; non-numeric amount; non-finite amount (``inf``);
+2. date after ``observation_end`` (the whole end day is kept when it is given as a date),
+   then date after ``date_ceiling`` (default tomorrow: implausible, a purchase cannot be dated
+   in the future; a typo such as 2150-06-01 would otherwise move the observation end and wreck
+   every score);
 3. exact duplicate row (the same customer, date, amount and other columns, comparing parsed
    values; the first copy is kept);
 4. negative amounts (returns): ``returns="drop"`` drops them; ``returns="net"`` nets them
@@ -16,11 +19,20 @@ once, under the first reason that applies:
 6. amounts above ``amount_cap`` (after netting).
 
 The :class:`Ledger` has one row per check that applied (zero counts included, so a report
-shows what was checked) and holds ``rows_in == rows_out + rows_dropped``.
+shows what was checked) and holds ``rows_in == rows_out + rows_dropped``; it keeps up to three
+raw example values per reason, for messages and the data-quality report.
+
+Mass drops do not pass: with ``max_drop_share`` set (the params default is 5 %), a reason that
+signals misread data (every reason of step 1, duplicates and negative amounts) dropping more than
+that share of the rows -- or those reasons together -- is a ``DataError`` naming the reason, the
+count, three raw examples and the fix. Drops the user asked for (``observation_end``,
+``zero_amounts="drop"``, ``amount_cap``, netting) do not count.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import logging
 
 import numpy as np
 import pandas as pd
@@ -31,6 +43,8 @@ from clvkit.io import UNPARSED_DATE, parse_dates
 MISSING_ID = "missing customer id"
 MISSING_DATE = "missing date"
 BAD_DATE = "unparseable date"
+TOO_EARLY = "date before plausible floor"
+TOO_LATE = "date after run date"
 MISSING_AMOUNT = "missing amount"
 TEXT_AMOUNT = "non-numeric amount"
 INFINITE_AMOUNT = "non-finite amount"
@@ -47,8 +61,12 @@ _FIXES = {
     MISSING_ID: "check that customer_id names the id column",
     MISSING_DATE: "check that date names the purchase-date column",
     BAD_DATE: "pass the date_format the dates are written in",
+    TOO_EARLY: "correct those dates in the source, or lower cleaning.date_floor",
+    TOO_LATE: "correct those dates in the source (a purchase cannot be dated after the run), or "
+              "set run_date / raise cleaning.future_tolerance_days",
     MISSING_AMOUNT: "check that amount names the amount column",
-    TEXT_AMOUNT: "check that amount names a numeric column written with a '.' decimal point",
+    TEXT_AMOUNT: "check that amount names a numeric column; amounts written with thousands "
+                 "separators need data.transactions.thousands (e.g. ',')",
     INFINITE_AMOUNT: "check the export of the amount column",
     LATE: "check observation_end (it is before every purchase)",
     DUPLICATE: "check the export",
@@ -58,6 +76,13 @@ _FIXES = {
     ABOVE_CAP: "raise amount_cap or remove it",
 }
 _COLUMNS = ["reason", "rows", "customers", "amount", "action"]
+#: Reasons that signal misread data: the max_drop_share guard applies to them (the others are
+#: drops the user asked for: observation_end, zero_amounts, amount_cap, netting returns).
+GUARDED = (MISSING_ID, MISSING_DATE, BAD_DATE, TOO_EARLY, TOO_LATE, MISSING_AMOUNT, TEXT_AMOUNT,
+           INFINITE_AMOUNT, DUPLICATE, NEGATIVE)
+#: Earliest plausible purchase date unless told otherwise (``date_floor``).
+DATE_FLOOR = pd.Timestamp("1990-01-01")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, repr=False)
@@ -69,13 +94,16 @@ class Ledger:
     the finite input total = output total + dropped amounts - modified amounts.
     ``customers`` counts distinct customer ids among those rows. ``rows_in`` and ``rows_out``
     are measured on the input and output frames, so ``rows_in == rows_out + rows_dropped`` is
-    a checkable invariant, not an identity.
+    a checkable invariant, not an identity. ``examples`` maps each reason with rows to up to
+    three raw values (as read) and ``limits`` the plausible date range that was applied.
     """
 
     table: pd.DataFrame
     rows_in: int
     rows_out: int
     source: str | None = None
+    examples: dict = field(default_factory=dict, compare=False)
+    limits: dict = field(default_factory=dict, compare=False)
 
     @property
     def rows_dropped(self) -> int:
@@ -86,6 +114,20 @@ class Ledger:
     def rows_modified(self) -> int:
         """Rows kept with a changed amount (returns netted into them)."""
         return int(self.table.loc[self.table["action"] == "modified", "rows"].sum())
+
+    def summary_line(self) -> str:
+        """One line: rows in, out, dropped and modified (printed by ``clvkit score``/``report``)."""
+        return self._headline()
+
+    def notes(self) -> pd.DataFrame:
+        """The reasons that touched rows, with raw examples and what to check: a table for the
+        data-quality report (``reason, rows, action, examples, check``)."""
+        used = self.table[self.table["rows"] > 0]
+        return pd.DataFrame({
+            "reason": used["reason"].to_numpy(), "rows": used["rows"].to_numpy(),
+            "action": used["action"].to_numpy(),
+            "examples": [", ".join(self.examples.get(r, ())) for r in used["reason"]],
+            "check": [_explain(r, self.limits) for r in used["reason"]]})
 
     def _headline(self) -> str:
         where = f" of {self.source}" if self.source else ""
@@ -100,12 +142,24 @@ class Ledger:
         return f"<Ledger {self._headline()}>"
 
     def _repr_html_(self) -> str:
+        import html
+
         body = self.table.to_html(index=False, float_format="{:,.2f}".format)
-        return f"<p>{self._headline()}</p>{body}"
+        return f"<p>{html.escape(self._headline())}</p>{body}"
+
+
+def _explain(reason, limits):
+    """Why a reason drops rows, with the limits that applied (for the data-quality report)."""
+    if reason == TOO_EARLY and limits.get("date_floor") is not None:
+        return f"dated before {limits['date_floor']:%Y-%m-%d}; " + _FIXES[reason]
+    if reason == TOO_LATE and limits.get("date_ceiling") is not None:
+        return f"dated after {limits['date_ceiling']:%Y-%m-%d}; " + _FIXES[reason]
+    return _FIXES.get(reason, "")
 
 
 def clean_transactions(transactions, *, observation_end=None, returns="drop",
-                       zero_amounts="keep", amount_cap=None, source=None):
+                       zero_amounts="keep", amount_cap=None, source=None,
+                       date_floor=DATE_FLOOR, date_ceiling=None, max_drop_share=None):
     """Clean a transaction table and account for every row in a :class:`Ledger`.
 
     Parameters
@@ -123,6 +177,16 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         Drop rows whose (netted) amount is above it -- e.g. B2B orders in a retail log.
     source : str, optional
         Name of the source for messages; defaults to ``transactions.attrs["source"]``.
+    date_floor : date-like or None
+        Earliest plausible purchase date (default 1990-01-01); earlier rows are dropped under
+        their own reason. None turns the check off.
+    date_ceiling : date-like, optional
+        Latest plausible purchase date, whole day included; later rows are dropped under their
+        own reason. Default: tomorrow (today plus one day for time zones).
+    max_drop_share : float, optional
+        Stop with a ``DataError`` when a reason that signals misread data (see the module
+        docstring) drops more than this share of the rows, or those reasons together do.
+        None (the library default) only counts; the params default is 0.05.
 
     Returns
     -------
@@ -135,7 +199,8 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     ConfigError
         An option out of its domain.
     DataError
-        Required columns missing, or no usable row left (naming the largest drop reason).
+        Required columns missing, no usable row left (naming the largest drop reason), or a
+        drop larger than ``max_drop_share``.
 
     Examples
     --------
@@ -149,7 +214,7 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     >>> dict(ledger.table.loc[ledger.table["rows"] > 0, ["reason", "rows"]].to_numpy())
     {'missing customer id': 1, 'exact duplicate row': 1, 'negative amount': 1}
     """
-    _check_options(returns, zero_amounts, amount_cap)
+    _check_options(returns, zero_amounts, amount_cap, max_drop_share)
     if not isinstance(transactions, pd.DataFrame):
         raise DataError(f"expected a DataFrame of transactions, got {type(transactions).__name__}",
                         file=source, fix="read the data with clvkit.io.read_transactions")
@@ -165,6 +230,10 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
                         fix="point to the file or table that holds the data")
     frame = transactions.reset_index(drop=True)
     end = _end_cutoff(observation_end)
+    floor = _date_option(date_floor, "date_floor")
+    ceiling = _date_option(date_ceiling, "date_ceiling")
+    if ceiling is None:
+        ceiling = pd.Timestamp.today().normalize() + pd.Timedelta(days=1)
     ids, dates, bad_date, amounts, missing_amount, text_amount = _canonical(frame, source)
 
     reasons = {}  # reason -> (mask of rows, action), in the order checks apply
@@ -181,11 +250,14 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     take(MISSING_ID, blank_id)
     take(MISSING_DATE, dates.isna().to_numpy() & ~bad_date)
     take(BAD_DATE, bad_date)
+    if floor is not None:
+        take(TOO_EARLY, (dates < floor).to_numpy())
     take(MISSING_AMOUNT, missing_amount)
     take(TEXT_AMOUNT, text_amount)
     take(INFINITE_AMOUNT, np.isinf(amounts))
-    if end is not None:
+    if end is not None:  # an explicit observation end explains late rows first
         take(LATE, (dates >= end).to_numpy())
+    take(TOO_LATE, (dates >= _end_cutoff(ceiling)).to_numpy())
     take(DUPLICATE, _duplicates(frame.drop(columns=[UNPARSED_DATE], errors="ignore"), codes,
                                 dates, amounts, alive))
     new_amounts = amounts.copy()
@@ -211,13 +283,74 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     out = out.iloc[order].reset_index(drop=True)
     out.attrs["source"] = source
     table = _ledger_table(reasons, codes, amounts, new_amounts)
-    ledger = Ledger(table=table, rows_in=len(transactions), rows_out=len(out), source=source)
+    examples = {reason: _examples(reason, mask, frame, dates)
+                for reason, (mask, _) in reasons.items() if mask.any()}
+    ledger = Ledger(table=table, rows_in=len(transactions), rows_out=len(out), source=source,
+                    examples=examples, limits={"date_floor": floor, "date_ceiling": ceiling})
     if len(out) == 0:
         _nothing_left(ledger, source)
+    if max_drop_share is not None:
+        check_drop_share(ledger, max_drop_share)
+    logger.info("%s", ledger.summary_line())
     return out, ledger
 
 
-def _check_options(returns, zero_amounts, amount_cap):
+def check_drop_share(ledger, max_drop_share):
+    """Raise a ``DataError`` when misread data (the :data:`GUARDED` reasons) dropped more than
+    ``max_drop_share`` of the rows, per reason or in total; the message names the reason, the
+    count, three raw examples and the fix (including how to raise the limit on purpose)."""
+    table = ledger.table[(ledger.table["action"] == "dropped")
+                         & ledger.table["reason"].isin(GUARDED)]
+    limit = max_drop_share * ledger.rows_in
+    over = table[table["rows"] > limit].sort_values("rows", ascending=False, kind="stable")
+    total = int(table["rows"].sum())
+    if len(over) == 0 and total <= limit:
+        return
+    top = (over if len(over) else
+           table.sort_values("rows", ascending=False, kind="stable")).iloc[0]
+    reason = top["reason"]
+    shown = ", ".join(repr(e) for e in ledger.examples.get(reason, ()))
+    rows = int(top["rows"]) if len(over) else total
+    what = f"as '{reason}'" if len(over) else f"for data reasons in total (largest: '{reason}', " \
+                                               f"{int(top['rows']):,} rows)"
+    raise DataError(
+        f"cleaning would drop {rows:,} of {ledger.rows_in:,} rows ({rows / ledger.rows_in:.1%}) "
+        f"{what}, e.g. {shown}; the limit is cleaning.max_drop_share = {max_drop_share:.0%}",
+        file=ledger.source,
+        fix=f"{_FIXES.get(reason, 'see the cleaning ledger')}; if these rows are meant to go, "
+            "raise cleaning.max_drop_share (validate: --max-drop-share)")
+
+
+def _examples(reason, mask, frame, dates, n=3):
+    """Up to ``n`` raw values of the rows a reason took, as they were read."""
+    rows = np.flatnonzero(mask)[:n]
+    if reason == MISSING_ID:
+        return tuple(f"row {r + 1}" for r in rows)
+    if reason == BAD_DATE and UNPARSED_DATE in frame.columns:
+        return tuple(str(v) for v in frame[UNPARSED_DATE].iloc[rows])
+    if reason in (MISSING_DATE, TOO_EARLY, TOO_LATE, LATE):
+        raw = frame["date"].iloc[rows]
+        parsed = dates.iloc[rows]
+        return tuple(p.isoformat()[:10] if pd.notna(p) else str(r) for r, p in zip(raw, parsed))
+    if reason == DUPLICATE:
+        return tuple(f"{frame['customer_id'].iloc[r]} {dates.iloc[r]:%Y-%m-%d} "
+                     f"{frame['amount'].iloc[r]}" for r in rows)
+    return tuple(str(v) for v in frame["amount"].iloc[rows])
+
+
+def _date_option(value, key):
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        stamp = pd.NaT
+    if stamp is pd.NaT or stamp.tzinfo is not None:
+        raise ConfigError(f"{value!r} is not a date", key=key, fix="write it as YYYY-MM-DD")
+    return stamp
+
+
+def _check_options(returns, zero_amounts, amount_cap, max_drop_share=None):
     if returns not in ("drop", "net"):
         raise ConfigError(f"returns must be 'drop' or 'net', not {returns!r}", key="returns")
     if zero_amounts not in ("keep", "drop"):
@@ -228,6 +361,11 @@ def _check_options(returns, zero_amounts, amount_cap):
                                    or not amount_cap > 0):
         raise ConfigError(f"amount_cap must be a positive number or empty, not {amount_cap!r}",
                           key="amount_cap")
+    if max_drop_share is not None and (isinstance(max_drop_share, bool)
+                                       or not isinstance(max_drop_share, (int, float))
+                                       or not 0 <= max_drop_share <= 1):
+        raise ConfigError(f"max_drop_share must be a share between 0 and 1, not "
+                          f"{max_drop_share!r}", key="max_drop_share")
 
 
 def _end_cutoff(observation_end):

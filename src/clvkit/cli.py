@@ -1,14 +1,21 @@
 """The ``clvkit`` command line: validate, simulate, run, score and report a scenario.
 
-Every error a user can cause (a ``ClvkitError``) becomes one line ``clvkit: <message>`` on
-stderr and exit status 2; anything else is a bug and keeps its traceback. The heavy commands
+Every error a user can cause (a ``ClvkitError``, or the file system refusing a write: read-only,
+full, not a folder) becomes one line ``clvkit: <message>`` on stderr and exit status 2; anything
+else is a bug and keeps its traceback. Output piped into a reader that stops early (``| head``)
+ends quietly. A report run stopped by SIGTERM cleans up (the previous run and ``latest`` stay as
+they were) and exits 143. The heavy commands
 (``score``, ``report``) import their modules only when run, so ``clvkit --help`` stays fast.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import errno
+import logging
+import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,11 +29,23 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
-    return guarded(args.func, args)
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return guarded(args.func, args)
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+#: errno values that mean the user's file system refused: one line and exit 2, not a bug
+_USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+                   errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+
+
+class Stopped(BaseException):
+    """The run received SIGTERM (raised by the handler ``report`` installs)."""
 
 
 def guarded(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
@@ -34,11 +53,100 @@ def guarded(func: Callable[[argparse.Namespace], int | None], args: argparse.Nam
     try:
         return func(args) or 0
     except ClvkitError as e:
-        print(f"clvkit: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"clvkit: {' '.join(_cli_fix(e, args).split())}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if isinstance(e, BrokenPipeError) or e.errno not in _USER_OS_ERRORS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"clvkit: {where}{e.strerror or e}; fix: choose a writable folder (--out DIR) or "
+              "free the space", file=sys.stderr)
+        return 2
+    except Stopped:
+        print("clvkit: stopped by SIGTERM; the previous run and latest are untouched",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+def _closed_pipe() -> int:
+    """stdout's reader went away (``clvkit validate ... | head``): stop quietly, as cat does."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+#: Keyword hints of the library (``pass sep=';'``) as the options a CLI user can type.
+_FLAGS = {"customer_id": "--customer-id", "date": "--date", "amount": "--amount",
+          "date_format": "--date-format", "timezone": "--timezone", "sep": "--sep",
+          "encoding": "--encoding", "thousands": "--thousands"}
+_KEYWORD = re.compile(r"\b(" + "|".join(_FLAGS) + r")=(\"[^\"]*\"|'[^']*'|[^\s;,]+)?")
+#: Params keys that ``validate --transactions`` has as flags.
+_KEYS = {"data.transactions.thousands": "--thousands",
+         "cleaning.max_drop_share (validate: --max-drop-share)": "--max-drop-share",
+         "cleaning.max_drop_share": "--max-drop-share"}
+
+
+def _cli_fix(error: ClvkitError, args: argparse.Namespace) -> str:
+    """The error's line with library keyword hints rewritten as what the user can type here:
+    a flag for ``validate --transactions``, the params key otherwise."""
+    fix = getattr(error, "fix", None)
+    if not fix:
+        return str(error)
+    if getattr(args, "transactions", None) is not None:
+        new = _KEYWORD.sub(lambda m: " ".join(filter(None, (_FLAGS[m.group(1)], m.group(2)))),
+                           fix)
+        for key, flag in _KEYS.items():
+            new = new.replace(key, flag)
+    elif _KEYWORD.search(fix):
+        table = _table_of(error, args)
+        new = _KEYWORD.sub(lambda m: f"set data.{table}.{m.group(1)}: {m.group(2) or '...'}",
+                           fix)
+        new = re.sub(r"\bpass (set data\.)", r"\1", new)
+    else:
+        return str(error)
+    return str(error).replace(f"fix: {fix}", f"fix: {new}")
+
+
+def _table_of(error, args) -> str:
+    """Which table of the params file an error's file belongs to (transactions by default)."""
+    try:
+        from clvkit import config
+
+        cfg = config.load(args.params)
+        for name in ("transactions", "customers", "surveys", "complaints", "programme"):
+            src = getattr(cfg.data, name, None)
+            if src is not None and str(src.location) == str(getattr(error, "file", None)):
+                return name
+    except Exception:  # the hint is a courtesy; the error itself is what matters
+        pass
+    return "transactions"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help that shows every option's default (except empty ones and flags)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text
+                and action.option_strings):
+            text += " (default: %(default)s)"
+        return text
 
 
 # ------------------------------------------------------------------------------- parser
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return value
+
+
 def _iso_date(text: str) -> str:
     try:
         return _dt.date.fromisoformat(text).isoformat()
@@ -57,39 +165,52 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     v = sub.add_parser("validate", help="check a scenario's data: audit ledger and summary",
+                       formatter_class=_Formatter,
                        description="Load and clean a scenario's data (PARAMS), or one "
                        "transactions file without a params file, and print the audit ledger "
                        "and summary statistics.")
     v.add_argument("params", nargs="?", metavar="PARAMS", help="scenario params YAML")
     v.add_argument("--transactions", metavar="FILE",
                    help="a transactions file (CSV, Parquet, DuckDB) instead of PARAMS")
-    v.add_argument("--customer-id", default="customer_id", metavar="COL")
-    v.add_argument("--date", default="date", metavar="COL")
-    v.add_argument("--amount", default="amount", metavar="COL")
+    v.add_argument("--customer-id", default="customer_id", metavar="COL",
+                   help="the column of customer ids")
+    v.add_argument("--date", default="date", metavar="COL", help="the column of purchase dates")
+    v.add_argument("--amount", default="amount", metavar="COL",
+                   help="the column of purchase amounts")
     v.add_argument("--date-format", metavar="F", help="strftime pattern for non-ISO dates")
     v.add_argument("--timezone", metavar="TZ", help="zone to convert tz-aware dates to")
     v.add_argument("--sep", metavar="C", help="CSV delimiter")
     v.add_argument("--encoding", metavar="E", help="file encoding (default UTF-8)")
+    v.add_argument("--thousands", choices=(",", ".", "'", " "), metavar="C",
+                   help="thousands separator of the amounts, e.g. ',' for 1,234.50 "
+                        "(detected when unambiguous)")
     v.add_argument("--observation-end", type=_iso_date, metavar="YYYY-MM-DD",
                    help="drop (and count) purchases after this date")
     v.add_argument("--returns", choices=("drop", "net"), default="drop",
                    help="negative amounts: drop, or net against same-day purchases")
-    v.add_argument("--zero-amounts", choices=("keep", "drop"), default="keep")
+    v.add_argument("--zero-amounts", choices=("keep", "drop"), default="keep",
+                   help="rows with an amount of 0: keep, or drop (and count)")
     v.add_argument("--amount-cap", type=float, metavar="X",
                    help="drop (and count) rows with an amount above X")
+    v.add_argument("--max-drop-share", type=_share, default=0.05, metavar="P",
+                   help="stop when misread data (bad dates, text amounts, ...) would drop more "
+                        "than this share of rows; raise it on purpose")
     v.set_defaults(func=_validate)
 
     s = sub.add_parser("simulate", help="write a simulated customer base to files",
                        description="Simulate a retail customer base (BG/NBD purchases, "
                        "Gamma-Gamma spend, attributes, surveys, programme) and write its tables "
-                       "and the truth to DIR.")
-    s.add_argument("--customers", type=int, default=5000, metavar="N")
-    s.add_argument("--seed", type=int, default=42, metavar="S")
-    s.add_argument("--out", required=True, type=Path, metavar="DIR")
-    s.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    s.add_argument("--start", type=_iso_date, default="2023-01-01", metavar="YYYY-MM-DD")
+                       "and the truth to DIR.", formatter_class=_Formatter)
+    s.add_argument("--customers", type=int, default=5000, metavar="N",
+                   help="customers to simulate")
+    s.add_argument("--seed", type=int, default=42, metavar="S", help="random seed")
+    s.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="folder for the tables")
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format")
+    s.add_argument("--start", type=_iso_date, default="2023-01-01", metavar="YYYY-MM-DD",
+                   help="first day of the history")
     s.add_argument("--observation-end", type=_iso_date, default="2024-12-31",
-                   metavar="YYYY-MM-DD")
+                   metavar="YYYY-MM-DD", help="last day of the observed history")
     s.add_argument("--future-days", type=int, default=365, metavar="D",
                    help="days simulated after the observation end (the truth's future)")
     s.add_argument("--prospect-share", type=float, default=0.1, metavar="P",
@@ -101,25 +222,29 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="validate, load and summarise a scenario, saying what it did",
                        description="Validate PARAMS, simulate or load its data, clean it and "
                        "compute the RFM summary (and calibration/holdout split), printing each "
-                       "step.")
-    r.add_argument("params", metavar="PARAMS")
+                       "step.", formatter_class=_Formatter)
+    r.add_argument("params", metavar="PARAMS", help="scenario params YAML")
     r.set_defaults(func=_run)
 
     sc = sub.add_parser("score", help="score customers and write the tier export",
                         description="Run intake, summary, models and tiers for PARAMS and write "
-                        "tiers.csv / tiers.parquet to DIR.")
-    sc.add_argument("params", metavar="PARAMS")
+                        "tiers.csv / tiers.parquet to DIR.", formatter_class=_Formatter)
+    sc.add_argument("params", metavar="PARAMS", help="scenario params YAML")
     sc.add_argument("--out", required=True, metavar="DIR",  # a URI stays as given (Spark)
                     help="output folder, or a URI such as s3a://... with the spark engine")
-    sc.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
+    sc.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD",
+                    help="date stamped on the export (default: run_date in PARAMS, else today)")
     sc.set_defaults(func=_score)
 
     rp = sub.add_parser("report", help="run the report notebooks into HTML",
                         description="Execute the report notebooks for PARAMS and write "
-                        "self-contained HTML to OUT/<scenario>/<run-date>/.")
-    rp.add_argument("params", metavar="PARAMS")
-    rp.add_argument("--out", default="reports", type=Path, metavar="DIR")
-    rp.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD")
+                        "self-contained HTML to OUT/<scenario>/<run-date>/.",
+                        formatter_class=_Formatter)
+    rp.add_argument("params", metavar="PARAMS", help="scenario params YAML")
+    rp.add_argument("--out", default="reports", type=Path, metavar="DIR",
+                    help="reports root folder")
+    rp.add_argument("--run-date", type=_iso_date, metavar="YYYY-MM-DD",
+                    help="the run's date (default: run_date in PARAMS, else today)")
     rp.add_argument("--only", action="append", metavar="NAME",
                     help="run only this notebook (repeatable), e.g. 03_tiers")
     rp.add_argument("--notebooks", type=Path, metavar="DIR",
@@ -145,12 +270,14 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         tx = {"path": args.transactions, "customer_id": args.customer_id, "date": args.date,
               "amount": args.amount, "date_format": args.date_format,
-              "timezone": args.timezone, "sep": args.sep, "encoding": args.encoding}
+              "timezone": args.timezone, "encoding": args.encoding, "thousands": args.thousands,
+              "sep": {"\\t": "\t", "tab": "\t"}.get(args.sep, args.sep)}  # as typed in a shell
         cfg = config.Config.from_dict({
             "scenario": "validate",
             "data": {"source": "files", "transactions": {k: v for k, v in tx.items() if v}},
             "cleaning": {"observation_end": args.observation_end, "returns": args.returns,
-                         "zero_amounts": args.zero_amounts, "amount_cap": args.amount_cap},
+                         "zero_amounts": args.zero_amounts, "amount_cap": args.amount_cap,
+                         "max_drop_share": args.max_drop_share},
             "satisfaction": {"enabled": False}, "impact": {"enabled": False}})
     data = pipeline.load_data(cfg)
     _print_data(data)
@@ -208,7 +335,12 @@ def _score(args: argparse.Namespace) -> int:
         scorer = pipeline
     score_scenario = _needs(scorer, "score_scenario", "clvkit score")
     uri = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", args.out)  # s3a://, file://: kept as written
-    result = score_scenario(cfg, args.out if uri else Path(args.out), args.run_date)
+    if not uri:
+        _check_out(Path(args.out))
+    with _ledger_lines():
+        result = score_scenario(cfg, args.out if uri else Path(args.out), args.run_date)
+    if scorer is not pipeline:
+        print(f"Spark master: {scorer.master_in_use()}")
     for line in _describe_result(result):
         print(line)
     return 0
@@ -224,14 +356,61 @@ def _report(args: argparse.Namespace) -> int:
             raise
         raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
                           "version", fix=f"use clvkit run {args.params}") from None
-    result = report.run_report(args.params, out=args.out, run_date=args.run_date,
-                               only=args.only, notebooks_dir=args.notebooks, pdf=args.pdf)
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        with _ledger_lines():
+            result = report.run_report(args.params, out=args.out, run_date=args.run_date,
+                                       only=args.only, notebooks_dir=args.notebooks,
+                                       pdf=args.pdf)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for line in _describe_result(result):
         print(line)
     return 0
 
 
 # ------------------------------------------------------------------------------ helpers
+def _stop(signum, frame):
+    from clvkit import report
+
+    report.stop_kernels()  # notebooks running in other threads end now, not when they finish
+    raise Stopped()
+
+
+class _ledger_lines:
+    """Print cleaning's one-line ledger summary (logged by ``clvkit.clean``) while active."""
+
+    def __enter__(self):
+        self.logger = logging.getLogger("clvkit.clean")
+        self.handler = logging.StreamHandler(sys.stdout)
+        self.handler.setFormatter(logging.Formatter("%(message)s"))
+        self.level = self.logger.level
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.level)
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder clvkit can write to (made if missing), checked before work."""
+    from clvkit.errors import ConfigError
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder", fix="name a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".clvkit-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"--out {out} is not writable ({e.strerror or e})",
+                          fix="choose a folder you can write to") from None
+
+
 def _needs(module, name: str, command: str):
     from clvkit.errors import ConfigError
 

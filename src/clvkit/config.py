@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from clvkit import impact, tiers
+from clvkit import impact, retention, tiers
 from clvkit.errors import ConfigError
 from clvkit.models import registry
 
@@ -94,11 +94,20 @@ class TableSource:
     timezone: str | None = None
     sep: str | None = None
     encoding: str | None = None
+    thousands: str | None = None  # transactions: "," for 1,234.50 ("." for 1.234,50)
 
     @property
     def location(self) -> Path | str:
         """The ``source`` argument for the ``clvkit.io`` readers."""
         return self.path if self.path is not None else self.url
+
+    def _resolve(self, base: Path) -> TableSource:
+        """A relative ``sqlite:///file.db`` is relative to the params file, as ``path`` is."""
+        m = re.match(r"^(sqlite(?:\+\w+)?:///)(?!/)(?!:memory:)([^?]+)(.*)$", self.url or "")
+        if not m:
+            return self
+        return dataclasses.replace(self, url=f"{m.group(1)}{(base / m.group(2)).resolve()}"
+                                              f"{m.group(3)}")
 
     def _validate(self, path: str) -> None:
         if (self.path is None) == (self.url is None):
@@ -116,7 +125,7 @@ class TableSource:
                            "use an IANA name such as 'Asia/Shanghai' or 'UTC'") from None
         table = path.rsplit(".", 1)[-1]
         allowed = _TABLE_KEYS.get(table, ())
-        for key in ("date", "amount", "date_format", "timezone"):
+        for key in ("date", "amount", "date_format", "timezone", "thousands"):
             if getattr(self, key) is not None and key not in allowed:
                 raise _err(f"{path}.{key}", f"not used for the {table} table; remove it")
         extra = _TABLE_COLUMNS.get(table, ())
@@ -127,7 +136,7 @@ class TableSource:
 
 
 #: keys of TableSource that each table uses, and the other columns its reader maps
-_TABLE_KEYS = {"transactions": ("date", "amount", "date_format", "timezone"),
+_TABLE_KEYS = {"transactions": ("date", "amount", "date_format", "timezone", "thousands"),
                "customers": ("date", "date_format", "timezone"),
                "surveys": ("date", "date_format", "timezone"),
                "complaints": ("date", "date_format", "timezone"),
@@ -197,6 +206,12 @@ class CleaningConfig:
     zero_amounts: Literal["keep", "drop"] = "keep"
     amount_cap: float | None = _f(None, gt=0.0)
     observation_end: pd.Timestamp | None = None
+    #: stop when misread data drops more than this share of rows (per reason and in total)
+    max_drop_share: float = _f(0.05, ge=0.0, le=1.0)
+    #: purchases before this date are implausible (dropped and counted); null: no floor
+    date_floor: pd.Timestamp | None = pd.Timestamp("1990-01-01")
+    #: purchases dated more than this many days after the run date (or today) are implausible
+    future_tolerance_days: int = _f(1, ge=0)
 
 
 # --------------------------------------------------------------------- summary, models, value
@@ -248,6 +263,8 @@ class ValueConfig:
     horizon_unit: Literal["D", "W", "M", "Y"] = "M"
     discount_rate: float = _f(0.01, ge=0.0, lt=1.0)
     discount_unit: Literal["D", "W", "M", "Y"] = "M"
+    #: gross margin share: CLV is margin × discounted revenue; null = CLV is discounted revenue
+    margin: float | None = _f(None, gt=0.0, le=1.0)
 
 
 # ---------------------------------------------------------------------------------- tiers
@@ -343,11 +360,15 @@ class ChurnWarningConfig:
 
 @dataclass(frozen=True)
 class PlaybookConfig:
-    """Follow-up actions per tier label and per lifecycle stage, carried in the export."""
+    """Follow-up actions per tier label, per lifecycle stage and per (tier, stage) cell; the
+    precedence and its validation are owned by ``clvkit.tiers.playbook``. ``protect``: tiers
+    whose action a generic stage action never replaces (null = the top tier)."""
 
     require_actions: bool = False
     tiers: dict[str, str] = _f({})
     stages: dict[str, str] = _f({})
+    table: dict[str, dict[str, str]] = _f({})
+    protect: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -377,10 +398,16 @@ class SatisfactionConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """Churn definitions: no purchase within a window, or P(alive) below a threshold."""
+    """Churn definitions: no purchase within a window, or P(alive) below a threshold; the
+    ``churn_definition`` every headline uses (the others are footnoted with their numbers:
+    ``clvkit.retention.churn_reconciliation``)."""
 
     churn_window_days: int = _f(180, gt=0)
     p_alive_threshold: float = _f(0.5, ge=0.0, le=1.0)
+    churn_definition: str = "stage_lost"
+
+    def _validate(self, path: str) -> None:
+        retention.check_churn_definition(self.churn_definition, key=f"{path}.churn_definition")
 
 
 @dataclass(frozen=True)
@@ -398,23 +425,32 @@ class ImpactConfig:
     outcomes: tuple[str, ...] = ("csat", "nps", "repurchase", "churn", "spend")
     n_boot: int = _f(1000, ge=1)
     seed: int = 0
+    #: how treatment was assigned: ``random`` (a randomised programme) or ``rule`` (say which in
+    #: ``rule``); only random assignment lets the headline say "effect of" (clvkit.impact)
+    assignment: Literal["random", "rule"] = "random"
+    rule: str | None = None
     cost_per_customer: float | None = _f(None, ge=0.0)  # per treated customer: the report's ROI
 
     def _validate(self, path: str) -> None:
         impact.check_outcomes(self.outcomes, key=f"{path}.outcomes")
+        impact.check_assignment(self.assignment, self.rule, key=path)
 
 
 # ------------------------------------------------------------------------- report, spark
 @dataclass(frozen=True)
 class ReportConfig:
     """Which report notebooks to run (empty = all), the report title, the language of every
-    heading, sentence and label (``en`` or ``zh``, from ``clvkit.i18n``'s catalogues), and
-    whether ``clvkit report`` also writes one PDF of the summary and reports (``pdf: true``)."""
+    heading, sentence and label (``en`` or ``zh``, from ``clvkit.i18n``'s catalogues), whether
+    ``clvkit report`` also writes one PDF of the summary and reports (``pdf: true``);
+    ``cell_timeout`` (seconds) fails a run whose notebook cell hangs, ``keep_runs`` keeps only
+    the newest runs (null: all; the run ``latest`` points at is never deleted)."""
 
     notebooks: tuple[str, ...] = ()
     title: str | None = None
     language: Literal["en", "zh"] = "en"
     pdf: bool = False
+    cell_timeout: float = _f(3600.0, gt=0.0)
+    keep_runs: int | None = _f(None, ge=1)
 
 
 @dataclass(frozen=True)
@@ -492,6 +528,13 @@ class Config:
         """Plain-Python form (ISO dates, str paths, lists) e.g. for run metadata."""
         return _plain(self)
 
+    def public_dict(self) -> dict:
+        """The effective configuration (defaults filled in) safe to publish in a report or
+        ``run.json``: database URL passwords and secret-looking settings (``password``,
+        ``secret``, ``token``, ``key`` in a name or URL query) are replaced by ``***``.
+        Comments and anything else of the params file that is not configuration are absent."""
+        return _mask(self.to_dict())
+
     def _validate(self, path: str) -> None:
         if not re.fullmatch(r"[\w.-]+", self.scenario):
             raise _err("scenario", f"{self.scenario!r} is not usable as a folder name",
@@ -519,7 +562,8 @@ class Config:
         pb = self.playbook
         tiers.check_playbook(self.tiers.labels, pb.tiers, pb.stages,
                              require_actions=pb.require_actions,
-                             prospect_label=self.tiers.prospect_label)
+                             prospect_label=self.tiers.prospect_label, table=pb.table,
+                             protect=pb.protect)
 
     def _validate_needs(self, section: str, enabled: bool, table: str) -> None:
         if not enabled:
@@ -557,17 +601,47 @@ def load(path: str | Path) -> Config:
         raise ConfigError("params file is not UTF-8 text", file=path,
                           fix="save it as UTF-8") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_loader())  # noqa: S506 -- a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
+        twice = "appears twice" in problem
         raise ConfigError(f"not valid YAML{where}: {problem}", file=path,
-                          fix="check indentation and quoting there") from None
+                          fix="keep one of the two" if twice
+                          else "check indentation and quoting there") from None
     if raw is None:
         raise ConfigError("params file is empty", file=path,
                           fix="start it with 'scenario: <name>' and a 'data:' section")
     return Config.from_dict(raw, source=p)
+
+
+def _loader():
+    """PyYAML's SafeLoader, strict where a silent choice would hide a mistake: a key given twice
+    in one mapping is an error (PyYAML keeps the last), and dates stay text so an impossible
+    date such as 2024-13-01 is reported by the key that holds it (PyYAML raises a bare
+    ValueError)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first on line "
+                    f"{seen[key] + 1}); the second would silently win", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return loader.construct_mapping(node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return StrictLoader
 
 
 # ------------------------------------------------------------------------ generic builder
@@ -678,6 +752,8 @@ def _build_dataclass(cls: type, value: Any, path: str, base: Path) -> Any:
         _check_range(v, f.metadata, sub)
         kwargs[name] = v
     obj = cls(**kwargs)
+    if hasattr(obj, "_resolve"):
+        obj = obj._resolve(base)
     if hasattr(obj, "_validate"):
         obj._validate(path)
     return obj
@@ -689,6 +765,28 @@ def _check_range(v: Any, meta: typing.Mapping, path: str) -> None:
     for op, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
         if op in meta and not getattr(operator, op)(v, meta[op]):
             raise _err(path, f"{v!r} out of range: must be {word} {meta[op]}")
+
+
+_SECRET = re.compile(r"pass(word|wd)?|pwd|secret|token|api[_-]?key|access[_-]?key|credential"
+                     r"|auth", re.I)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][\w+.-]*://[^/:@\s]*:)(?P<pw>[^@/\s]*)(?=@)", re.I)
+_QUERY_SECRET = re.compile(r"(?P<key>[?&;][^=&;#\s]*(?:pass|pwd|secret|token|key|auth)[^=&;#\s]*=)"
+                           r"[^&;#\s]*", re.I)
+
+
+def _mask(obj: Any, key: str = "", by_name: bool = False) -> Any:
+    """Secrets in a plain config tree replaced by ``***`` (see ``Config.public_dict``): URL
+    passwords and secret query values everywhere; whole values by a secret-looking name in the
+    free-form ``spark`` settings (elsewhere names are labels, e.g. playbook tiers)."""
+    if isinstance(obj, dict):
+        return {k: _mask(v, str(k), by_name or k == "spark") for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_mask(v, key, by_name) for v in obj]
+    if by_name and _SECRET.search(key) and obj is not None:
+        return "***"
+    if isinstance(obj, str):
+        return _QUERY_SECRET.sub(r"\g<key>***", _URL_PASSWORD.sub(r"\g<head>***", obj))
+    return obj
 
 
 def _plain(obj: Any) -> Any:

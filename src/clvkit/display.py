@@ -13,11 +13,20 @@ notebooks only choose *which* columns to show and stay logic-free:
 
 Formatting only: nothing here computes a statistic, and the full unformatted tables stay in the
 run's CSV exports.
+
+Untrusted text is inert: titles, currencies, file names, column labels and tier labels come from
+the user's params and data, so everything these helpers put into HTML -- cells, headers, index,
+captions -- goes through one function, :func:`escape`, and text put into Markdown through
+:func:`escape_markdown` (HTML-escaped, then Markdown's punctuation backslash-escaped, so neither
+``<script>`` nor ``[link](javascript:...)`` survives). :func:`markdown` fills a template with
+escaped values; :func:`byline` is the line under each report's title.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import math
+import re
 import numbers
 from collections.abc import Iterable, Mapping
 
@@ -28,13 +37,58 @@ from clvkit import i18n
 
 from clvkit.models.registry import MODELS
 
-__all__ = ["MODEL_NAMES", "definitions", "format_value", "header", "is_id", "largest", "table"]
+__all__ = ["MODEL_NAMES", "byline", "definitions", "escape", "escape_markdown", "format_value",
+           "header", "is_id", "largest", "markdown", "table"]
 
 #: Shown for a missing value (NaN, NA, NaT, None).
 MISSING = "–"
 #: Words written in capitals (or otherwise) in headers; the rest is lower case with spaces.
 WORDS = {"clv": "CLV", "aic": "AIC", "bic": "BIC", "mae": "MAE", "rmse": "RMSE", "nps": "NPS",
          "csat": "CSAT", "smd": "SMD", "rfm": "RFM", "id": "ID", "se": "std. error"}
+
+
+def escape(value) -> str:
+    """``value`` as text safe inside HTML (``<``, ``>``, ``&`` and quotes escaped)."""
+    return html.escape(str(value), quote=True)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$<>])")
+
+
+def escape_markdown(value) -> str:
+    """``value`` as literal text inside Markdown: HTML-escaped, Markdown punctuation escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", escape(value).replace("\n", " "))
+
+
+def markdown(template: str, /, **values):
+    """``IPython.display.Markdown`` of ``template.format(**values)`` with every value escaped
+    (:func:`escape_markdown`); the template itself is trusted Markdown written by clvkit.
+
+    Numbers keep their format spec: ``markdown("**{n:,}** rows", n=1234)``.
+    """
+    from IPython.display import Markdown
+
+    safe = {k: v if isinstance(v, numbers.Number) and not isinstance(v, bool)
+            else _Escaped(v) for k, v in values.items()}
+    return Markdown(template.format(**safe))
+
+
+class _Escaped:
+    """A value that formats (with any format spec) and then escapes itself for Markdown."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __format__(self, spec):
+        return escape_markdown(format(self.value, spec))
+
+
+def byline(title, source, observation_end, run_date=None):
+    """The line under a report's title: scenario title, data source, observation end and run
+    date, every part escaped."""
+    run = pd.Timestamp(run_date or "today")
+    return markdown("**{title}** · {source} · observation end {end:%Y-%m-%d} · run {run:%Y-%m-%d}",
+                    title=title, source=source, end=pd.Timestamp(observation_end), run=run)
 
 
 def header(name) -> str:
@@ -185,22 +239,22 @@ def table(frame, *, columns: Mapping | Iterable | None = None, percent=(), money
         data = data.head(max_rows)
         note = i18n.t("table.first_rows", n=f"{max_rows:,}", total=f"{total:,}")
         caption = f"{caption} ({note})" if caption else note[:1].upper() + note[1:]
-    formats = {col: _formatter(data[col], percent=col in named["percent"],
-                               money=col in named["money"], integer=col in named["integer"],
-                               digits=digits) for col in data.columns}
+    formats = {col: _escaped(_formatter(data[col], percent=col in named["percent"],
+                                        money=col in named["money"],
+                                        integer=col in named["integer"], digits=digits))
+               for col in data.columns}
     text_cols = [col for col in data.columns
                  if not (pd.api.types.is_numeric_dtype(data[col].dtype)
                          or pd.api.types.is_datetime64_any_dtype(data[col].dtype))
                  or pd.api.types.is_bool_dtype(data[col].dtype)]
     labels = dict(columns) if isinstance(columns, Mapping) else {}
-    styler = (data.style.format(formats, na_rep=MISSING, escape="html")
-              .format_index(lambda c: labels.get(c, header(c)), axis="columns", escape="html"))
+    styler = (data.style.format(formats, na_rep=MISSING)
+              .format_index(lambda c: escape(labels.get(c, header(c))), axis="columns"))
     if not index:
         styler = styler.hide(axis="index")
     else:
         show = str if is_id(data.index.name) else (lambda v: format_value(v, digits=digits))
-        styler = styler.format_index(show, axis="index",
-                                     escape="html")
+        styler = styler.format_index(lambda v: escape(show(v)), axis="index")
     if text_cols:
         styler = styler.set_properties(subset=text_cols, **{"text-align": "left"})
     styles = [{"selector": "th.col_heading", "props": "text-align: right; vertical-align: bottom;"}]
@@ -208,8 +262,15 @@ def table(frame, *, columns: Mapping | Iterable | None = None, percent=(), money
                 "props": "text-align: left;"} for c in text_cols]
     styler = styler.set_table_styles(styles, overwrite=False)
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(escape(caption))
     return styler
+
+
+def _escaped(formatter):
+    """A formatter (format string or callable) whose output is escaped for HTML."""
+    if isinstance(formatter, str):
+        return lambda v, f=formatter: escape(f.format(v))
+    return lambda v, f=formatter: escape(f(v))
 
 
 def definitions(mapping, *, term: str = "term", meaning: str = "definition", digits: int = 2,
@@ -239,15 +300,15 @@ def definitions(mapping, *, term: str = "term", meaning: str = "definition", dig
     # positional columns, so equal (or empty) headers cannot collide; headers set for display
     frame = pd.DataFrame({0: [str(k) for k, _ in items],
                           1: [format_value(v, digits=digits) for _, v in items]}, dtype=object)
-    styler = (frame.style.format(escape="html").hide(axis="index")
-              .format_index({0: term, 1: meaning}.get, axis="columns", escape="html")
+    styler = (frame.style.format(escape).hide(axis="index")
+              .format_index(lambda c: escape({0: term, 1: meaning}[c]), axis="columns")
               .set_properties(**{"text-align": "left", "white-space": "normal"})
               .set_properties(subset=[0], **{"font-weight": "bold"})
               .set_table_styles([{"selector": "th", "props": "text-align: left;"}]))
     if not (term or meaning):
         styler = styler.hide(axis="columns")
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(escape(caption))
     return styler
 
 

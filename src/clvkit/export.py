@@ -18,8 +18,15 @@ action                 the playbook action
 run_date               the run's date (YYYY-MM-DD)
 =====================  ===========================================================
 
-CSV is UTF-8; ``csv_bom=True`` adds a byte-order mark so Excel shows Chinese labels correctly.
-Reading accepts either. Files are written to a temporary name and renamed into place, so a
+CSV is UTF-8 with CRLF line ends (RFC 4180); ``csv_bom=True`` adds a byte-order mark so Excel shows Chinese labels correctly.
+Reading accepts either.
+
+CSV cells are inert in a spreadsheet (OWASP's advice on CSV injection): every text cell and
+header that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+``'``, which Excel and LibreOffice show as text and do not evaluate -- a customer id or tier label
+such as ``=HYPERLINK(...)`` is never a live formula. Text that already starts with ``'`` gets one
+too, so :func:`read_table` can strip exactly one quote and read back the values written.
+Numbers are left alone and Parquet keeps the raw values. Files are written to a temporary name and renamed into place, so a
 failed run never leaves a half-written export over the last good one.
 """
 from __future__ import annotations
@@ -50,8 +57,41 @@ def check_assignments(table: pd.DataFrame, *, file: object = None) -> None:
                         rows=dup.unique(), fix="one row per customer")
 
 
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP), plus the quote
+#: itself so that neutralising can be undone exactly on reading.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def neutralise(value):
+    """A text cell made inert for spreadsheets: ``'`` prefixed when it starts with a trigger."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with every text cell and header neutralised; numbers untouched."""
+    out = frame.rename(columns=lambda c: neutralise(str(c)) if isinstance(c, str) else c)
+    for col in out.columns:
+        column = out[col]
+        if pd.api.types.is_string_dtype(column) or column.dtype == object:
+            out[col] = column.map(neutralise, na_action="ignore")
+    return out
+
+
+def restore(value):
+    """Undo :func:`neutralise` (one leading ``'`` removed) for a value read back from CSV."""
+    if isinstance(value, str) and value.startswith("'"):
+        return value[1:]
+    return value
+
+
 def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, csv_bom: bool = False) -> Path:
-    """Write ``frame`` as CSV or Parquet (by suffix), atomically; categoricals become strings."""
+    """Write ``frame`` as CSV or Parquet (by suffix), atomically; categoricals become strings.
+
+    CSV text cells and headers are neutralised against formula injection (:func:`neutralise`);
+    Parquet keeps the raw values.
+    """
     path = Path(path)
     out = frame.copy()
     for col in out.columns:
@@ -60,7 +100,10 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, csv_bom: bool =
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix == ".csv":
-        out.to_csv(tmp, index=False, encoding="utf-8-sig" if csv_bom else "utf-8")
+        # CRLF rows (RFC 4180): the csv module then quotes a cell holding a lone CR, which a
+        # spreadsheet would otherwise read as a line break
+        neutralise_frame(out).to_csv(tmp, index=False, lineterminator="\r\n",
+                                     encoding="utf-8-sig" if csv_bom else "utf-8")
     elif path.suffix == ".parquet":
         out.to_parquet(tmp, index=False)
     else:
@@ -89,6 +132,7 @@ def read_table(path: str | os.PathLike, *, dtype: dict | None = None) -> pd.Data
     """Read a CSV (UTF-8, with or without BOM) or Parquet table written by :func:`write_table`.
 
     ``dtype`` (CSV only) fixes column types, e.g. labels as strings even when a column is empty.
+    CSV text cells and headers neutralised on writing are restored (:func:`restore`).
     """
     path = Path(path)
     if not path.exists():
@@ -96,7 +140,12 @@ def read_table(path: str | os.PathLike, *, dtype: dict | None = None) -> pd.Data
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".csv":
-        return pd.read_csv(path, encoding="utf-8-sig", dtype=dtype, low_memory=False)
+        table = pd.read_csv(path, encoding="utf-8-sig", dtype=dtype, low_memory=False)
+        table = table.rename(columns=restore)
+        for col in table.columns:
+            if pd.api.types.is_string_dtype(table[col]) or table[col].dtype == object:
+                table[col] = table[col].map(restore, na_action="ignore")
+        return table
     raise DataError(f"unknown table format {path.suffix!r}", file=path, fix="use .csv or .parquet")
 
 

@@ -14,6 +14,24 @@ group (stratified), vectorised, seeded, percentile 95 %. Outcomes (see ``DEFINIT
 the scale of ``clvkit.datasets.programme``'s true effects so simulated recovery can be checked.
 
 Without a comparison group :func:`before_after` gives treated post − pre, labelled not causal.
+
+**When is it an effect?** The difference-in-differences is unbiased when treatment was assigned
+at random (coverage 93–98 % in bench/RESULTS.md). When the programme picked customers by a rule
+(e.g. the most valuable), their pre-period outcomes were high partly by luck and fall back
+afterwards (regression to the mean): a zero effect shows as a large negative "uplift". So
+
+* the params say how treatment was assigned (``impact.assignment: random | rule`` and the rule);
+* a **placebo** (:func:`placebo_check`) runs the same comparison on earlier windows, before the
+  programme existed, where the true effect is zero;
+* an **adjusted estimator** (:func:`adjusted_effects`, ANCOVA) regresses each customer's
+  post-window outcome on treatment, their pre-window outcome and pre-start behaviour
+  (purchases, spend, tenure, recency), which removes most of the regression to the mean
+  that selection on those produced (bench/RESULTS.md: zero-effect simulations with selection on
+  value);
+* the headline says "effect of" only when assignment was random, the groups were balanced
+  before the start (|SMD| ≤ 0.1) and the placebo shows no effect; otherwise "associated with",
+  with the reasons (:func:`headline`), and leads with the adjusted estimate when assignment was
+  by rule or unbalanced.
 """
 from __future__ import annotations
 
@@ -48,8 +66,17 @@ DEFINITIONS = {
                 "within each group)",
     "balance": "standardised mean difference (treated − comparison) / √((var_t + var_c)/2) of "
                "pre-start characteristics; |SMD| > 0.1 counts as unbalanced",
+    "adjusted": "ANCOVA: per customer, post-window outcome regressed on treatment, the "
+                "pre-window outcome and pre-start behaviour (purchases, spend, tenure, recency); "
+                "the treatment coefficient with a heteroskedasticity-robust "
+                "(HC3) 95 % interval",
+    "placebo": "the same difference-in-differences on earlier windows ending at the programme "
+               "start (no programme yet, true effect zero); an interval excluding zero means the "
+               "groups were already drifting apart",
 }
 SMD_LIMIT = 0.1
+_Z = 1.959963984540054
+ASSIGNMENTS = ("random", "rule")
 
 
 @dataclass(frozen=True)
@@ -68,6 +95,11 @@ class ImpactResult:
     headlines: list
     caveats: list
     definitions: dict = field(default_factory=lambda: dict(DEFINITIONS))
+    assignment: str = "random"
+    rule: str | None = None
+    adjusted: pd.DataFrame | None = None
+    placebo: pd.DataFrame | None = None
+    wording: pd.DataFrame | None = None
 
     def estimate(self, outcome: str) -> Estimate:
         """The absolute uplift of ``outcome`` as an :class:`Estimate`."""
@@ -339,8 +371,24 @@ def check_outcomes(outcomes, key: str = "impact.outcomes") -> tuple[str, ...]:
     return outcomes
 
 
-def _result(panel, w, outcomes, n_boot, seed, design, surveys_given, churn_window_days):
+def check_assignment(assignment, rule=None, key: str = "impact") -> tuple[str, str | None]:
+    """Validate how treatment was assigned (params ``impact.assignment`` / ``impact.rule``;
+    config loading calls it too): ``random``, or ``rule`` with the rule said in words."""
+    if assignment not in ASSIGNMENTS:
+        raise ConfigError(f"unknown assignment {assignment!r}", key=f"{key}.assignment",
+                          fix="say how treatment was assigned: random or rule (and give the rule)")
+    if assignment == "rule" and not (rule and str(rule).strip()):
+        raise ConfigError("assignment by rule needs the rule", key=f"{key}.rule",
+                          fix="say who was picked, e.g. 'top 20 % by spend in 2023'")
+    return assignment, rule
+
+
+def _result(panel, w, outcomes, n_boot, seed, design, surveys_given, churn_window_days,
+            assignment="random", rule=None, placebo=None):
     outcomes = check_outcomes(outcomes)
+    if assignment not in ASSIGNMENTS:
+        raise ConfigError(f"unknown assignment {assignment!r}", key="impact.assignment",
+                          fix="say how treatment was assigned: random or rule (and give the rule)")
     effects = _estimate(panel, list(outcomes), n_boot, seed, design)
     balance = (_balance(panel, surveys_given) if design == "difference-in-differences"
                else pd.DataFrame(columns=["characteristic", "treated_mean", "comparison_mean",
@@ -363,16 +411,244 @@ def _result(panel, w, outcomes, n_boot, seed, design, surveys_given, churn_windo
         elif r["low"] <= 0 <= r["high"]:
             caveats.append(f"{LABELS[o]}: the 95 % interval includes zero; the programme's effect "
                            "on it is not distinguishable from none.")
-    headlines = [r["sentence"] for _, r in effects.iterrows() if not r["note"]]
+    adjusted = (adjusted_effects(panel, list(outcomes)) if design == "difference-in-differences"
+                else None)
+    wording = pd.DataFrame([dict(zip(("causal", "reason"), causal_wording(
+        assignment, balance, placebo, o, rule=rule, design=design)), outcome=o)
+        for o in effects.index]).set_index("outcome")
+    if placebo is not None and "note" in placebo.attrs:
+        caveats.append(placebo.attrs["note"] + ".")
     windows = {**w, "churn_window_days": churn_window_days, "n_boot": n_boot, "seed": seed}
-    return ImpactResult(design, effects, balance, windows, headlines, caveats)
+    res = ImpactResult(design, effects, balance, windows, [], caveats, assignment=assignment,
+                       rule=rule, adjusted=adjusted, placebo=placebo, wording=wording)
+    effects["sentence"] = [headline(res, o)[0] for o in effects.index]
+    res.headlines.extend(r["sentence"] for _, r in effects.iterrows() if not r["note"])
+    return res
+
+
+def _ols_robust(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OLS coefficients and HC3 (heteroskedasticity- and leverage-robust) standard errors.
+
+    HC3 (MacKinnon & White 1985) divides each squared residual by (1 − h_i)², h_i the leverage:
+    spend is heavy-tailed (a few bulk buyers), where HC0/HC1 understate the variance.
+    """
+    xtx_inv = np.linalg.pinv(X.T @ X)
+    beta = xtx_inv @ (X.T @ y)
+    e = y - X @ beta
+    h = np.einsum("ij,jk,ik->i", X, xtx_inv, X)
+    w = (e / np.maximum(1.0 - h, 1e-12)) ** 2
+    cov = xtx_inv @ ((X * w[:, None]).T @ X) @ xtx_inv
+    return beta, np.sqrt(np.maximum(np.diag(cov), 0.0))
+
+
+def adjusted_effects(panel: pd.DataFrame, outcomes=OUTCOMES, *, min_per_group: int = 20
+                     ) -> pd.DataFrame:
+    """ANCOVA estimate of each outcome's effect, adjusting for pre-period behaviour.
+
+    Per customer in the outcome's post-window base, ``y_post`` is regressed (OLS) on a
+    constant, ``treated``, ``y_pre`` (0 with an indicator where the customer was not in the
+    pre-window base, e.g. a one-time buyer for conversion) and the pre-start covariates of the
+    panel (purchases, spend, tenure, days since the last purchase); the ``treated`` coefficient
+    is the estimate,
+    with an HC3 robust 95 % interval. One row per customer, so the robust interval is clustered
+    by customer. (Richer forms — average order, spend rate, a log-link model — were tried on the
+    zero-effect simulations of bench/bench_impact_coverage.py and covered no better.)
+
+    Returns
+    -------
+    DataFrame
+        Index ``outcome``; ``estimate, low, high, n_treated, n_comparison, note``.
+    """
+    t_all = panel["treated"].to_numpy(bool)
+    cov = {c.removeprefix("cov: "): panel[c].to_numpy(float)
+           for c in panel.columns if c.startswith("cov: ")}
+    rows = []
+    for o in outcomes:
+        row = {"outcome": o, "estimate": np.nan, "low": np.nan, "high": np.nan,
+               "n_treated": 0, "n_comparison": 0, "note": ""}
+        if f"{o}_num_pre" not in panel.columns:
+            row["note"] = "no survey table was given" if o in ("csat", "nps") else "no data"
+            rows.append(row)
+            continue
+        den_pre, den_post = (panel[f"{o}_den_{w}"].to_numpy(float) for w in ("pre", "post"))
+        ok = den_post > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = panel[f"{o}_num_post"].to_numpy(float) / den_post
+            y_pre = np.where(den_pre > 0, panel[f"{o}_num_pre"].to_numpy(float) / den_pre,
+                             np.nan)
+        t = t_all[ok]
+        row |= {"n_treated": int(t.sum()), "n_comparison": int((~t).sum())}
+        if t.sum() < min_per_group or (~t).sum() < min_per_group:
+            row["note"] = (f"fewer than {min_per_group} customers per group with the outcome "
+                           "in the post window")
+            rows.append(row)
+            continue
+        X = np.column_stack([t.astype(float), y_pre[ok], *(x[ok] for x in cov.values())])
+        missing = ~np.isfinite(X)
+        if missing.any():   # no pre-window outcome / purchase before start: 0 and a flag
+            flags = [missing[:, j].astype(float) for j in range(X.shape[1]) if missing[:, j].any()]
+            X = np.column_stack([np.where(missing, 0.0, X), *flags])
+        X = np.column_stack([np.ones(X.shape[0]), X])
+        beta, se = _ols_robust(y[ok], X)
+        row |= {"estimate": beta[1], "low": beta[1] - _Z * se[1], "high": beta[1] + _Z * se[1]}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("outcome")
+
+
+def placebo_check(transactions: pd.DataFrame, programme: pd.DataFrame, *, start,
+                  surveys: pd.DataFrame | None = None, outcomes=OUTCOMES, post_days=None,
+                  observation_end=None, churn_window_days: int = 180, n_boot: int = 500,
+                  seed: int = 0, min_days: int = 30) -> pd.DataFrame:
+    """Difference-in-differences on earlier windows, where the programme cannot have acted.
+
+    The placebo windows are the L days up to the real start (placebo post) and the L days
+    before them (placebo pre), L = the post window's length or a third of the data before the
+    start, whichever is shorter (the earliest third tells who was already a customer). Only data
+    before the real start are used. A true effect of zero is
+    expected: an interval that excludes zero says the treated and comparison groups were
+    already moving apart (the parallel-trends assumption fails) or were chosen on a transient.
+
+    Returns
+    -------
+    DataFrame
+        Index ``outcome``: ``estimate, low, high, shows_effect`` and the placebo windows in
+        ``attrs["windows"]``; empty with ``attrs["note"]`` when there is too little earlier data.
+    """
+    w = _windows(transactions, start, None, post_days, observation_end)
+    first = pd.Timestamp(transactions["date"].min()).normalize()
+    # three segments before the start: history (who was a customer), placebo pre, placebo post
+    length = min(w["post_days"], (w["start"] - first).days // 3)
+    fake = w["start"] - pd.Timedelta(days=length)
+    pre = length
+    empty = pd.DataFrame(columns=["estimate", "low", "high", "shows_effect"])
+    if length < min_days:
+        empty.attrs["note"] = (f"no placebo: the data begin {first.date()}, too close to the "
+                               f"programme start for earlier windows of {min_days}+ days")
+        return empty
+    before = transactions[transactions["date"] < w["start"]]
+    srv = None if surveys is None else surveys[pd.to_datetime(surveys["date"]) < w["start"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        res = difference_in_differences(
+            before, programme, start=fake, surveys=srv, outcomes=outcomes, pre_days=pre,
+            post_days=length, observation_end=w["start"] - pd.Timedelta(days=1),
+            churn_window_days=churn_window_days, n_boot=n_boot, seed=seed,
+            _placebo=False)
+    out = res.effects[["estimate", "low", "high"]].copy()
+    out["shows_effect"] = ~((out["low"] <= 0) & (0 <= out["high"])) & out["low"].notna()
+    out.attrs["windows"] = {"pre_start": res.windows["pre_start"], "start": fake,
+                            "post_end": w["start"]}
+    return out
+
+
+def causal_wording(assignment: str, balance: pd.DataFrame, placebo: pd.DataFrame | None,
+                   outcome: str, *, rule: str | None = None,
+                   design: str = "difference-in-differences") -> tuple[bool, str]:
+    """Whether ``outcome``'s headline may say "effect of", and why not when it may not.
+
+    "Effect of" needs all of: a comparison group, random assignment, balance before the start
+    (every |SMD| ≤ 0.1) and a placebo on earlier windows whose interval includes zero. Returns
+    ``(causal, reason)``; ``reason`` lists every failed condition in plain words ("" if none).
+    """
+    reasons = []
+    if design != "difference-in-differences":
+        reasons.append("there is no comparison group")
+    if assignment == "rule":
+        reasons.append("treatment was assigned by rule" + (f" ({rule})" if rule else "")
+                       + ", not at random")
+    if len(balance) and not balance["balanced"].astype(bool).all():
+        off = balance[~balance["balanced"].astype(bool)]
+        reasons.append("treated and comparison customers differed before the start ("
+                       + ", ".join(f"{r.characteristic} SMD {r.smd:+.2f}"
+                                   for r in off.itertuples()) + ")")
+    if placebo is not None and outcome in placebo.index and bool(placebo.loc[outcome,
+                                                                              "shows_effect"]):
+        r = placebo.loc[outcome]
+        reasons.append(f"a placebo on earlier windows, before the programme, already shows a "
+                       f"difference ({_num(r['estimate'], True)}, 95 % CI {_num(r['low'])} to "
+                       f"{_num(r['high'])})")
+    return not reasons, "; ".join(reasons)
+
+
+def headline(result: "ImpactResult", outcome: str) -> tuple[str, str]:
+    """The headline sentence of ``outcome`` and the reason for its wording.
+
+    "Effect of the programme on …" when :func:`causal_wording` allows it, else "… associated
+    with the programme (not shown to be its effect: <reasons>)". Each sentence gives both
+    groups' levels before and after next to the difference, and, when assignment was by rule or
+    the groups were unbalanced, leads with the estimate adjusted for pre-period behaviour.
+    """
+    r = result.effects.loc[outcome]
+    if r["note"]:
+        return f"{LABELS[outcome]}: not estimated — {r['note']}.", r["note"]
+    w = result.wording.loc[outcome] if result.wording is not None else None
+    causal, reason = (bool(w["causal"]), str(w["reason"])) if w is not None else (True, "")
+    u = f" {UNITS[outcome]}" if UNITS[outcome] else ""
+    adj = (result.adjusted.loc[outcome] if result.adjusted is not None
+           and outcome in result.adjusted.index else None)
+    lead_adjusted = (not causal and adj is not None and np.isfinite(adj["estimate"])
+                     and result.design == "difference-in-differences")
+    est = adj if lead_adjusted else r
+    number = (f"{_num(est['estimate'], True)}{u} (95 % CI {_num(est['low'])} to "
+              f"{_num(est['high'])})")
+    if lead_adjusted:
+        number += (f" adjusted for pre-programme behaviour (unadjusted difference-in-differences "
+                   f"{_num(r['estimate'], True)}, 95 % CI {_num(r['low'])} to {_num(r['high'])})")
+    elif np.isfinite(r["relative"]) and result.design == "difference-in-differences":
+        number += (f", {_pct(r['relative'])} relative to {_num(r['counterfactual'])} expected "
+                   "without the programme")
+    levels = f"treated {_num(r['treated_pre'])} → {_num(r['treated_post'])}"
+    if np.isfinite(r["comparison_pre"]):
+        levels += f", comparison {_num(r['comparison_pre'])} → {_num(r['comparison_post'])}"
+    levels += " (before → after)"
+    if result.design != "difference-in-differences":
+        text = (f"{LABELS[outcome]}: {number}, before vs after — not a causal estimate "
+                f"({reason}); {levels}")
+    elif causal:
+        text = f"Effect of the programme on {LABELS[outcome].lower()}: {number}; {levels}"
+    else:
+        text = (f"{LABELS[outcome]}: {number} in treated vs comparison customers, associated "
+                f"with the programme — not shown to be its effect, because {reason}; {levels}")
+    if est["low"] <= 0 <= est["high"]:
+        text += "; the interval includes zero, so the data cannot rule out no effect"
+    return text + ".", reason
+
+
+def levels_table(result: "ImpactResult") -> pd.DataFrame:
+    """Both groups' levels before and after next to each difference (one row per outcome).
+
+    Columns: outcome, label, unit, treated_before, treated_after, comparison_before,
+    comparison_after, difference (difference-in-differences) with low / high, adjusted
+    estimate with adjusted_low / adjusted_high, placebo estimate with placebo_low /
+    placebo_high, wording ("effect of" / "associated with") and reason.
+    """
+    e = result.effects
+    out = pd.DataFrame({
+        "outcome": e.index, "label": [LABELS[o] for o in e.index], "unit": e["unit"].to_numpy(),
+        "treated_before": e["treated_pre"].to_numpy(), "treated_after": e["treated_post"].to_numpy(),
+        "comparison_before": e["comparison_pre"].to_numpy(),
+        "comparison_after": e["comparison_post"].to_numpy(),
+        "difference": e["estimate"].to_numpy(), "low": e["low"].to_numpy(),
+        "high": e["high"].to_numpy()})
+    for name, frame in (("adjusted", result.adjusted), ("placebo", result.placebo)):
+        f = (frame if frame is not None else pd.DataFrame()).reindex(e.index)
+        out[name] = f.get("estimate", pd.Series(np.nan, index=e.index)).to_numpy(dtype=float)
+        out[f"{name}_low"] = f.get("low", pd.Series(np.nan, index=e.index)).to_numpy(dtype=float)
+        out[f"{name}_high"] = f.get("high", pd.Series(np.nan, index=e.index)).to_numpy(
+            dtype=float)
+    wd = result.wording.reindex(e.index) if result.wording is not None else None
+    out["wording"] = (["effect of" if c else "associated with" for c in wd["causal"]]
+                      if wd is not None else "effect of")
+    out["reason"] = wd["reason"].fillna("").to_numpy() if wd is not None else ""
+    return out
 
 
 def difference_in_differences(transactions: pd.DataFrame, programme: pd.DataFrame, *, start,
                               surveys: pd.DataFrame | None = None, outcomes=OUTCOMES,
                               pre_days: int | None = None, post_days: int | None = None,
                               observation_end=None, churn_window_days: int = 180,
-                              n_boot: int = 1000, seed: int = 0) -> ImpactResult:
+                              n_boot: int = 1000, seed: int = 0, assignment: str = "random",
+                              rule: str | None = None, _placebo: bool = True) -> ImpactResult:
     """Difference-in-differences uplift of the programme, treated vs eligible comparison.
 
     Parameters
@@ -388,11 +664,14 @@ def difference_in_differences(transactions: pd.DataFrame, programme: pd.DataFram
         The churn outcome's window (no purchase in the window's last that many days).
     n_boot, seed : int
         Bootstrap resamples and their seed.
+    assignment : {"random", "rule"}
+        How treatment was assigned (``impact.assignment`` in the params); ``rule`` says how.
 
     Returns
     -------
     ImpactResult
-        ``effects`` per outcome with 95 % intervals and sentences, ``balance``, caveats.
+        ``effects`` per outcome with 95 % intervals and sentences, ``balance``, the ``adjusted``
+        (ANCOVA) estimates, the ``placebo`` check, the ``wording`` of each headline, caveats.
 
     Raises
     ------
@@ -406,27 +685,34 @@ def difference_in_differences(transactions: pd.DataFrame, programme: pd.DataFram
         raise DataError("no comparison group: every eligible customer was treated",
                         file="programme", column="eligible",
                         fix="use before_after() for a (non-causal) before/after estimate")
+    placebo = (placebo_check(transactions, programme, start=start, surveys=surveys,
+                             outcomes=outcomes, post_days=post_days,
+                             observation_end=observation_end,
+                             churn_window_days=churn_window_days, n_boot=min(n_boot, 500),
+                             seed=seed) if _placebo else None)
     return _result(panel, w, outcomes, n_boot, seed, "difference-in-differences",
-                   surveys is not None, churn_window_days)
+                   surveys is not None, churn_window_days, assignment, rule, placebo)
 
 
 def before_after(transactions: pd.DataFrame, programme: pd.DataFrame, *, start,
                  surveys: pd.DataFrame | None = None, outcomes=OUTCOMES, pre_days=None,
                  post_days=None, observation_end=None, churn_window_days: int = 180,
-                 n_boot: int = 1000, seed: int = 0) -> ImpactResult:
+                 n_boot: int = 1000, seed: int = 0, assignment: str = "random",
+                 rule: str | None = None) -> ImpactResult:
     """Treated customers' post − pre change, labelled as not causal (no comparison group)."""
     panel, w = outcome_panel(transactions, programme, start=start, surveys=surveys,
                              pre_days=pre_days, post_days=post_days,
                              observation_end=observation_end, churn_window_days=churn_window_days)
     panel = panel[panel["treated"]]
     return _result(panel, w, outcomes, n_boot, seed, "before/after (not causal)",
-                   surveys is not None, churn_window_days)
+                   surveys is not None, churn_window_days, assignment, rule)
 
 
 def evaluate_programme(transactions: pd.DataFrame, programme: pd.DataFrame, *, start,
                        surveys: pd.DataFrame | None = None, outcomes=OUTCOMES, pre_days=None,
                        post_days=None, observation_end=None, churn_window_days: int = 180,
-                       n_boot: int = 1000, seed: int = 0) -> ImpactResult:
+                       n_boot: int = 1000, seed: int = 0, assignment: str = "random",
+                       rule: str | None = None) -> ImpactResult:
     """The case study: difference-in-differences when a comparison group exists, else before/after.
 
     Returns an :class:`ImpactResult` whose ``headlines`` are ready to print at the top of the
@@ -434,7 +720,8 @@ def evaluate_programme(transactions: pd.DataFrame, programme: pd.DataFrame, *, s
     """
     kw = dict(start=start, surveys=surveys, outcomes=outcomes, pre_days=pre_days,
               post_days=post_days, observation_end=observation_end,
-              churn_window_days=churn_window_days, n_boot=n_boot, seed=seed)
+              churn_window_days=churn_window_days, n_boot=n_boot, seed=seed,
+              assignment=assignment, rule=rule)
     prog = _check_programme(programme)
     has_comparison = (prog["eligible"].astype(bool) & ~prog["treated"].astype(bool)).any()
     return (difference_in_differences if has_comparison else before_after)(

@@ -20,9 +20,22 @@ their raw text in the column ``_unparsed_date`` (present only when there are suc
 values are an error naming the rows, since no ledger follows them. Row numbers in messages
 count data rows from 1 (in a CSV with a header, row *n* is on line *n + 1*).
 
+Amounts
+-------
+Text amounts written with thousands separators (``1,234.50``) or a currency symbol (``$12.00``,
+``12,50 €``) are converted here: ``thousands=","`` (or ``"."``, ``"'"``, ``" "``; the decimal
+mark is then ``","`` for ``"."`` and ``" "``, else ``"."``) parses every value that is grouped in
+threes; without ``thousands`` the unambiguous case is detected (every value that does not parse
+plainly is grouped in threes with ``,`` and the column shows ``.`` as its decimal mark). One
+currency symbol throughout is dropped; mixed symbols are left as text, so cleaning counts them.
+Values that still do not parse stay as read, for the ledger.
+
 Customer ids keep the type they were read with. A CSV id column is judged on its text: ids
 that are all plain integers (no leading zeros) become ``int64`` (``Int64`` if some are
 missing); other ids stay text, with surrounding whitespace removed, so ``007`` never becomes 7.
+Whole numbers written as floats (``1.0``, a float column in Parquet or a database) are the
+integers they stand for; fractional ids are an error. A header that names one column twice is
+an error (pandas would silently rename the second).
 """
 from __future__ import annotations
 
@@ -51,7 +64,7 @@ _UNIT = "datetime64[us]"  # one resolution whatever the source, so equal data ha
 
 def read_transactions(source, *, customer_id="customer_id", date="date", amount="amount",
                       date_format=None, timezone=None, table=None, query=None, sep=None,
-                      encoding=None) -> pd.DataFrame:
+                      encoding=None, thousands=None) -> pd.DataFrame:
     """Read a transaction log into the canonical columns ``customer_id, date, amount``.
 
     Parameters
@@ -70,6 +83,9 @@ def read_transactions(source, *, customer_id="customer_id", date="date", amount=
         Table name or SQL query for database sources.
     sep, encoding : str, optional
         CSV delimiter (default ``","``) and encoding (default UTF-8, with or without BOM).
+    thousands : str, optional
+        Thousands separator of text amounts (see Amounts in the module docstring); detected
+        when unambiguous.
 
     Returns
     -------
@@ -99,9 +115,12 @@ def read_transactions(source, *, customer_id="customer_id", date="date", amount=
     if failed.any():
         frame[UNPARSED_DATE] = frame["date"].astype("object").where(failed, None)
     frame["date"] = parsed
-    if pd.api.types.is_numeric_dtype(frame["amount"]) and not pd.api.types.is_bool_dtype(
-            frame["amount"]):
+    _refuse_booleans(frame["amount"], label, amount)
+    if pd.api.types.is_numeric_dtype(frame["amount"]):
         frame["amount"] = frame["amount"].to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        frame["amount"] = parse_amounts(frame["amount"], thousands=thousands, source=label,
+                                        column=amount)
     return frame
 
 
@@ -200,6 +219,92 @@ def read_programme(source, *, customer_id="customer_id", eligible="eligible", tr
     return frame
 
 
+# --------------------------------------------------------------------------- amounts
+_SEPARATORS = {",": ".", "'": ".", ".": ",", " ": ","}  # thousands -> decimal mark
+_CURRENCY = re.compile(r"^(?P<pre>(?:[A-Z]{1,2})?[^\w\s.,'+\-()])?\s*(?P<num>[+-]?[\d.,' ]*\d)\s*"
+                       r"(?P<post>[^\w\s.,'+\-()])?$")
+
+
+def parse_amounts(values, *, thousands=None, source=None, column="amount"):
+    """Text amounts -> float where they parse (see Amounts in the module docstring).
+
+    Returns float64 when every non-blank value parses, else an object column with floats where
+    values parse and the raw text where they do not (cleaning counts those as non-numeric).
+    """
+    if thousands is not None and thousands not in _SEPARATORS:
+        raise ConfigError(f"thousands separator {thousands!r} is not one of "
+                          f"{', '.join(map(repr, _SEPARATORS))}", key="thousands",
+                          fix="use ',' for 1,234.50 or '.' for 1.234,50")
+    text = values.astype("str").str.strip()
+    blank = values.isna() | text.eq("") | text.str.lower().isin(["nan", "na", "null", "none"])
+    if thousands is None and pd.to_numeric(text.mask(blank), errors="coerce").notna().sum() \
+            == (~blank).sum():
+        return values  # plain numbers: cleaning reads them
+    parts = text.str.extract(_CURRENCY)
+    symbols = set(parts["pre"].dropna()) | set(parts["post"].dropna())
+    number = parts["num"]
+    if len(symbols) > 1 or not _is_currency(symbols):  # mixed or no currency: keep as text
+        number = number.where(parts["pre"].isna() & parts["post"].isna())
+    number = number.where(~blank)
+    plain = pd.to_numeric(number, errors="coerce")
+    explicit = thousands is not None
+    if not explicit:
+        thousands = _detect_thousands(number[~blank & plain.isna()], number[plain.notna()])
+        if thousands is None:  # at most one currency symbol to drop
+            return _combine(values, plain) if len(symbols) == 1 and _is_currency(symbols) \
+                else values
+    decimal = _SEPARATORS[thousands]
+    sep, dec = re.escape(thousands), re.escape(decimal)
+    grouped = number.str.fullmatch(rf"[+-]?(?:\d{{1,3}}(?:{sep}\d{{3}})+|\d+)(?:{dec}\d+)?",
+                                   na=False)
+    converted = (number.where(grouped).str.replace(thousands, "", regex=False)
+                 .str.replace(decimal, ".", regex=False))
+    numbers = pd.to_numeric(converted, errors="coerce")
+    # detected: values that parse plainly keep that reading; explicit: every value uses it
+    return _combine(values, numbers if explicit else plain.fillna(numbers))
+
+
+def _is_currency(symbols):
+    import unicodedata
+
+    return all(unicodedata.category(s[-1]) == "Sc" for s in symbols)
+
+
+def _detect_thousands(failing, parsed_text):
+    """',' when every failing value is grouped in threes with ',' and '.' is the decimal mark
+    (a value shows both, has two groups, or a plain value has a '.'); else None."""
+    if failing.empty or failing.isna().any():  # text that is no number at all: not a format
+        return None
+    if not failing.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?").all():
+        return None
+    clear = (failing.str.contains(".", regex=False).any()
+             or failing.str.count(",").max() >= 2
+             or parsed_text.str.contains(".", regex=False).any())
+    return "," if clear else None
+
+
+def _combine(values, numbers):
+    """Parsed numbers where they exist, the raw values elsewhere (object), or float64."""
+    numbers = pd.Series(numbers, index=values.index, dtype="float64")
+    unparsed = numbers.isna() & values.notna()
+    if not unparsed.any():
+        return numbers
+    return values.astype("object").where(unparsed, numbers.astype("object"))
+
+
+def _refuse_booleans(values, label, column):
+    """A true/false amount column is a wrong mapping, never amounts of 1 and 0."""
+    is_bool = pd.api.types.is_bool_dtype(values)
+    if not is_bool and (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        present = values.dropna()
+        is_bool = len(present) > 0 and (
+            present.map(lambda v: isinstance(v, (bool, np.bool_))).all()
+            or present.astype("str").str.strip().str.lower().isin(["true", "false"]).all())
+    if is_bool:
+        raise DataError("holds true/false values, not amounts", file=label, column=column,
+                        fix="map amount to the column that holds the purchase amounts")
+
+
 # --------------------------------------------------------------------------- shared reader
 
 def _read(source, mapping, *, optional=None, table=None, query=None, sep=None,
@@ -212,6 +317,7 @@ def _read(source, mapping, *, optional=None, table=None, query=None, sep=None,
     frame, label, from_text = _load(source, table=table, query=query, sep=sep,
                                     encoding=encoding, text=text)
     _check_delimiter(frame, label, sep)
+    _check_unique_columns(frame, label, from_text)
     if len(frame) == 0:
         what = "has a header but no data rows" if from_text else "has no rows"
         raise DataError(what, file=label, fix="point to the file or table that holds the data")
@@ -228,6 +334,9 @@ def _read(source, mapping, *, optional=None, table=None, query=None, sep=None,
     frame = frame.rename(columns=renames)
     if from_text and "customer_id" in frame.columns:
         frame["customer_id"] = _ids_from_text(frame["customer_id"])
+    elif "customer_id" in frame.columns:
+        frame["customer_id"] = _ids_from_numbers(frame["customer_id"], label,
+                                                 wanted["customer_id"])
     frame.attrs["source"] = label
     return frame, label
 
@@ -350,7 +459,20 @@ def _load_sql(url, table, query):
         if not Path(parsed.database).exists():  # sqlite would silently create an empty file
             raise DataError("database file not found", file=label,
                             fix=f"check the path (relative paths start at {Path.cwd()})")
-    engine = sa.create_engine(parsed)
+    try:
+        engine = sa.create_engine(parsed)
+    except ImportError as exc:  # the URL names a driver that is not installed
+        raise DataError(f"the database driver for '{parsed.drivername}' is not installed "
+                        f"({_first_line(exc)})", file=label,
+                        fix="install it (e.g. pip install psycopg2-binary for postgresql) or "
+                            "name an installed driver in the URL") from None
+    except sa.exc.NoSuchModuleError:
+        raise DataError(f"unknown database scheme '{parsed.drivername}'", file=label,
+                        fix="use a scheme SQLAlchemy knows, e.g. sqlite:///shop.db or "
+                            "postgresql://user@host/db") from None
+    except sa.exc.ArgumentError as exc:
+        raise DataError(f"is not a usable database URL ({_first_line(exc)})", file=label,
+                        fix="use e.g. sqlite:///path/to/file.db") from None
     try:
         with engine.connect() as conn:
             if table is not None:
@@ -416,6 +538,22 @@ def _check_delimiter(frame, label, sep):
                             fix=f"pass sep={shown}")
 
 
+def _check_unique_columns(frame, label, from_text):
+    """Two columns of one name are an error: pandas would rename the second ('amount.1') and
+    the mapping would silently pick the first."""
+    names = [str(c) for c in frame.columns]
+    if from_text:  # read_csv has already renamed repeats to 'name.1'; recover the header
+        names = [re.sub(r"\.\d+$", "", n) if re.sub(r"\.\d+$", "", n) in names[:i] else n
+                 for i, n in enumerate(names)]
+    seen = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise DataError(f"has two columns named '{name}' (columns {seen[name] + 1} and "
+                            f"{i + 1})", file=label, column=name,
+                            fix="rename or remove one of them in the export")
+        seen[name] = i
+
+
 def _missing_column(frame, label, canonical, src):
     columns = [str(c) for c in frame.columns]
     lower = {c.lower(): c for c in columns}
@@ -457,10 +595,23 @@ def _ids_from_text(ids):
     text = ids.astype("str").str.strip()
     text = text.mask(text.eq("") | ids.isna())
     present = text.dropna()
-    if len(present) and present.str.fullmatch(_INT_TEXT).all():
-        numbers = pd.to_numeric(text).astype("Int64")
+    if len(present) and present.str.fullmatch(rf"(?:{_INT_TEXT})(?:\.0+)?").all():
+        # whole numbers exported as floats ("1.0") are the integer ids they stand for
+        numbers = pd.to_numeric(text.str.replace(r"\.0+$", "", regex=True)).astype("Int64")
         return numbers.astype("int64") if not numbers.hasnans else numbers
     return text
+
+
+def _ids_from_numbers(ids, label, column):
+    """Float ids (Parquet, databases) that are whole numbers become integers, as a CSV reads
+    them, so ``1.0`` never reaches an export; fractional ids are an error."""
+    if not pd.api.types.is_float_dtype(ids):
+        return ids
+    whole = np.isfinite(ids) & (ids == np.floor(ids)) & (ids.abs() < 2**53)
+    _check_rows(ids.notna() & ~whole, label, column,
+                "has customer ids that are not whole numbers", "export the ids as text or integers")
+    numbers = ids.astype("Int64")
+    return numbers.astype("int64") if not numbers.hasnans else numbers
 
 
 def parse_dates(values, *, date_format=None, timezone=None, source=None, column="date"):

@@ -118,10 +118,13 @@ def load_data(config: Config) -> ScenarioData:
 
     from clvkit.clean import clean_transactions
 
+    c = config.cleaning
     clean, ledger = clean_transactions(
-        raw, observation_end=obs_end, returns=config.cleaning.returns,
-        zero_amounts=config.cleaning.zero_amounts, amount_cap=config.cleaning.amount_cap,
-        source=description)
+        raw, observation_end=obs_end, returns=c.returns, zero_amounts=c.zero_amounts,
+        amount_cap=c.amount_cap, source=description, date_floor=c.date_floor,
+        date_ceiling=(pd.Timestamp(config.run_date or pd.Timestamp.today()).normalize()
+                      + pd.Timedelta(days=c.future_tolerance_days)),
+        max_drop_share=c.max_drop_share)
     if obs_end is None:
         obs_end = clean["date"].max().normalize()
     return ScenarioData(transactions=clean, ledger=ledger, observation_end=pd.Timestamp(obs_end),
@@ -147,6 +150,8 @@ def _reader_kwargs(table: str, src: TableSource) -> dict[str, Any]:
         kw["signup_date" if table == "customers" else "date"] = src.date
     if src.amount is not None:
         kw["amount"] = src.amount
+    if src.thousands is not None:
+        kw["thousands"] = src.thousands
     kw.update(src.columns)
     return kw
 
@@ -272,7 +277,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     tm, sm, comparison = fitted if fitted is not None else fit_models(config, summary)
     v = config.value
     scored = score_customers(tm, sm, summary, horizon=v.horizon, horizon_unit=v.horizon_unit,
-                             discount_rate=v.discount_rate, discount_unit=v.discount_unit)
+                             discount_rate=v.discount_rate, discount_unit=v.discount_unit,
+                             margin=v.margin)
     tx = data.transactions
     scored["revenue"] = tx.groupby("customer_id")["amount"].sum().reindex(scored.index).fillna(0.0)
     customers = data.customers
@@ -307,7 +313,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     pb = config.playbook
     playbook = tiers.assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
                                     require_actions=pb.require_actions,
-                                    prospect_label=t.prospect_label, labels=t.labels)
+                                    prospect_label=t.prospect_label, labels=t.labels,
+                                    table=pb.table, protect=pb.protect)
     table = pd.DataFrame({"customer_id": tier.index.to_numpy(), "tier": tier.array,
                           "tier_2d": (grid.tier_2d.astype("string").to_numpy() if grid is not None
                                       else pd.array([pd.NA] * len(tier), dtype="string")),

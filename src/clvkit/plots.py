@@ -8,10 +8,15 @@ clvkit look and picks a CJK-capable font (Noto Sans CJK from Debian's ``fonts-no
 installed) so Chinese tier labels such as ``VIP客户`` render; without one, labels fall back to
 DejaVu Sans and CJK characters show as boxes (matplotlib warns about the missing glyphs).
 
+Labels are data, drawn literally: a tier called ``$$$`` or a currency ``US$`` would otherwise be
+read as matplotlib mathtext (and crash or garble the figure), so every text a function puts on a
+figure -- titles, axis labels, tick labels, legend entries -- goes through :func:`literal`.
+
 matplotlib and seaborn are imported inside the functions, so importing clvkit never needs them.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 #: Fonts tried in order for CJK text; the first one installed is used, with DejaVu Sans behind it.
@@ -29,12 +34,74 @@ def _t(key: str, **fields) -> str:
     return i18n.t(key, **fields)
 
 
+def literal(text) -> str:
+    """``text`` as a string matplotlib draws as is: each ``$`` escaped, so no mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _label(ax, **texts):
+    """``ax.set`` for title / xlabel / ylabel, each drawn literally."""
+    ax.set(**{k: (literal(v) if v is not None else v) for k, v in texts.items()})
+
+
+#: File names of CJK fonts, to find one installed after matplotlib cached its font list.
+CJK_FILES = re.compile(r"(NotoSans|NotoSerif|SourceHanSans|SourceHanSerif)[\w-]*CJK|"
+                       r"NotoSansCJK|SourceHan|wqy-|WenQuanYi|msyh|simhei|PingFang|"
+                       r"Arial Unicode", re.I)
+
+
 def cjk_font() -> str | None:
-    """The first installed font of :data:`CJK_FONTS`, or None when there is none."""
+    """The first installed font of :data:`CJK_FONTS`, or None when there is none.
+
+    matplotlib caches its font list once; a CJK font installed later (``apt-get install
+    fonts-noto-cjk``) is invisible to it until the cache is purged by hand. When no CJK font is
+    in the list but a CJK font file is on the system, the missing files are added to the font
+    manager (and the cache is rewritten), so the font is found without a manual purge.
+    """
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
+    manager = font_manager.fontManager
+    found = _first_cjk(manager)
+    if found is None and _add_uncached_cjk_files(manager):
+        found = _first_cjk(manager)
+    return found
+
+
+_ADDED: list[str] = []  # files already added in this process
+
+
+def _first_cjk(manager) -> str | None:
+    installed = {f.name for f in manager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def _add_uncached_cjk_files(manager) -> list[str]:
+    """Add the CJK font files on the system whose fonts the cached list lacks (once a process)."""
+    import os
+
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    if _ADDED:
+        return []
+    usable = {os.path.realpath(f.fname) for f in manager.ttflist if f.name in CJK_FONTS}
+    new = [path for path in font_manager.findSystemFonts()
+           if CJK_FILES.search(os.path.basename(path)) and os.path.realpath(path) not in usable]
+    _ADDED.extend(new)
+    added = []
+    for path in new:
+        try:
+            manager.addfont(path)
+            added.append(path)
+        except (OSError, RuntimeError, ValueError):  # an unreadable font file: skip it
+            continue
+    if added:
+        try:  # so the next process finds them in the cache
+            font_manager.json_dump(manager, os.path.join(
+                mpl.get_cachedir(), f"fontlist-v{font_manager.FontManager.__version__}.json"))
+        except OSError:
+            pass
+    return added
 
 
 def set_theme() -> str | None:
@@ -135,14 +202,14 @@ def ledger(table, *, ax=None, title=None):
     _need(table, ["reason", "rows", "action"], "ledger")
     ax = _axes(ax, (8, 0.45 * max(len(table), 3) + 1.2))
     colours = [PALETTE[4] if a == "dropped" else PALETTE[1] for a in table["action"]]
-    ax.barh(table["reason"].astype(str), table["rows"], color=colours)
+    ax.barh([literal(r) for r in table["reason"]], table["rows"], color=colours)
     ax.invert_yaxis()
     for y, (rows, action) in enumerate(zip(table["rows"], table["action"])):
         ax.annotate(f" {rows:,} {_t('plot.' + str(action))}", (rows, y), va="center", fontsize=9)
     nothing = not (table["rows"] > 0).any()
     if nothing:  # no negative axis around an empty chart
         ax.set_xlim(0, 1)
-    ax.set(title=title or (_t("plot.ledger_nothing") if nothing else _t("plot.ledger_title")),
+    _label(ax, title=title or (_t("plot.ledger_nothing") if nothing else _t("plot.ledger_title")),
            xlabel=_t("plot.rows"), ylabel="")
     return ax
 
@@ -151,7 +218,7 @@ def histogram(values, *, ax=None, title=None, xlabel, bins=40, log=False):
     """The distribution of one per-customer quantity (e.g. ``summary["frequency"]``)."""
     ax = _axes(ax)
     ax.hist(values, bins=bins, color=PALETTE[0], edgecolor="white", log=log)
-    ax.set(title=title or _t("plot.distribution", what=xlabel), xlabel=xlabel,
+    _label(ax, title=title or _t("plot.distribution", what=xlabel), xlabel=xlabel,
            ylabel=_t("plot.customers_log" if log else "plot.customers"))
     return ax
 
@@ -161,10 +228,10 @@ def lines(frame, *, ax=None, title, xlabel, ylabel, styles=None):
     ax = _axes(ax)
     for i, col in enumerate(frame.columns):
         style = (styles or {}).get(col, "-" if i == 0 else "--")
-        ax.plot(frame.index, frame[col], style, color=PALETTE[i % len(PALETTE)], label=str(col),
-                linewidth=2)
+        ax.plot(frame.index, frame[col], style, color=PALETTE[i % len(PALETTE)],
+                label=literal(col), linewidth=2)
     ax.legend(frameon=False)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    _label(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
@@ -176,14 +243,14 @@ def grouped_bars(frame, *, ax=None, title, xlabel, ylabel, percent=False):
     positions = range(len(frame.index))
     for i, col in enumerate(frame.columns):
         ax.bar([p + (i - (n - 1) / 2) * width for p in positions], frame[col], width,
-               label=str(col), color=PALETTE[i % len(PALETTE)])
-    ax.set_xticks(list(positions), [str(x) for x in frame.index])
+               label=literal(col), color=PALETTE[i % len(PALETTE)])
+    ax.set_xticks(list(positions), [literal(x) for x in frame.index])
     if percent:
         from matplotlib.ticker import PercentFormatter
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend(frameon=False)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    _label(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
@@ -214,7 +281,7 @@ def intervals(frame, *, value, low, high, label, ax=None, title, xlabel, referen
     """
     _need(frame, [value, low, high, label], "intervals")
     ax = _axes(ax, (8, 0.5 * max(len(frame), 3) + 1.2))
-    labels = frame[label].astype(str).tolist()
+    labels = [literal(x) for x in frame[label]]
     ys = list(range(len(labels)))
     est, lo, hi = (frame[c].astype("float64").to_numpy() for c in (value, low, high))
     ax.hlines(ys, lo, hi, color=PALETTE[0], linewidth=3, alpha=0.6)
@@ -227,7 +294,7 @@ def intervals(frame, *, value, low, high, label, ax=None, title, xlabel, referen
         ax.axvline(reference, color=PALETTE[4], linewidth=1, linestyle="--")
     ax.set_yticks(ys, labels)
     ax.invert_yaxis()
-    ax.set(title=title, xlabel=xlabel, ylabel="")
+    _label(ax, title=title, xlabel=xlabel, ylabel="")
     return ax
 
 
@@ -237,11 +304,14 @@ def heatmap(matrix, *, ax=None, title, xlabel, ylabel, colorbar, fmt=".0%", anno
     import seaborn as sns
 
     ax = _axes(ax, (9, 0.35 * max(len(matrix), 8) + 1.5))
+    matrix = matrix.rename(index=literal, columns=literal)  # tick labels drawn as written
+    matrix.index.name, matrix.columns.name = None, None
     sns.heatmap(matrix, ax=ax, cmap=cmap, annot=annotate and matrix.size <= 400, fmt=fmt,
-                annot_kws={"fontsize": 8}, cbar_kws={"label": colorbar}, linewidths=0.3)
+                annot_kws={"fontsize": 8}, cbar_kws={"label": literal(colorbar)},
+                linewidths=0.3)
     ax.grid(False)  # no theme grid lines through the blank (missing) cells
     ax.tick_params(axis="y", labelrotation=0)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    _label(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
@@ -249,11 +319,11 @@ def counts(series, *, ax=None, title, xlabel, ylabel=None, order=None):
     """Bars of a count per category (customers per lifecycle stage, per segment, ...)."""
     ax = _axes(ax)
     s = series if order is None else series.reindex(order)
-    ax.bar([str(x) for x in s.index], s.to_numpy(), color=PALETTE[0])
+    ax.bar([literal(x) for x in s.index], s.to_numpy(), color=PALETTE[0])
     for x, v in enumerate(s.to_numpy()):
         if v == v:
             ax.annotate(f"{v:,.0f}", (x, v), ha="center", va="bottom", fontsize=9)
-    ax.set(title=title, xlabel=xlabel, ylabel=_t("plot.customers") if ylabel is None else ylabel)
+    _label(ax, title=title, xlabel=xlabel, ylabel=_t("plot.customers") if ylabel is None else ylabel)
     ax.tick_params(axis="x", labelrotation=20 if len(s) > 6 else 0)
     return ax
 
@@ -279,7 +349,7 @@ def tracking(frame, *, cumulative=False, calibration_end=None, ax=None, title=No
                    label=_t("plot.calibration_end"))
     ax.legend(frameon=False)
     ylabel = _t("plot.cum_repeat") if cumulative else _t("plot.repeat_per", unit=unit)
-    ax.set(title=title or (_t("plot.cum_repeat_title") if cumulative
+    _label(ax, title=title or (_t("plot.cum_repeat_title") if cumulative
                            else _t("plot.repeat_title", unit=unit)),
            xlabel=_t("plot.period_end"), ylabel=ylabel)
     return ax
@@ -297,9 +367,9 @@ def calibration_holdout(table, *, ax=None, title=None, holdout=None):
     ax.plot(xs, table["actual"], "o-", color=PALETTE[0], linewidth=2, label=_t("plot.actual"))
     ax.plot(xs, table["predicted"], "s--", color=PALETTE[1], linewidth=2,
             label=_t("plot.predicted"))
-    ax.set_xticks(xs, [str(x) for x in table.index])
+    ax.set_xticks(xs, [literal(x) for x in table.index])
     ax.legend(frameon=False)
-    ax.set(title=title or _t("plot.holdout_title"), xlabel=_t("plot.calibration_purchases"),
+    _label(ax, title=title or _t("plot.holdout_title"), xlabel=_t("plot.calibration_purchases"),
            ylabel=_t("plot.holdout_mean", holdout=holdout or _t("plot.holdout_period")))
     return ax
 
@@ -356,9 +426,9 @@ def effects(frame, *, title, outcome="outcome", value="estimate", low="low", hig
         else:
             ax.annotate(_t("plot.not_estimated"), (0.02, 0.5), xycoords="axes fraction", va="center",
                         color=PALETTE[3])
-        ax.set_yticks([0], [str(row[outcome])])
+        ax.set_yticks([0], [literal(row[outcome])])
         ax.set_ylim(-0.8, 0.8)
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel(label, fontsize=9, labelpad=1)
-    axes[0].set_title(title)
+        ax.set_xlabel(literal(label), fontsize=9, labelpad=1)
+    axes[0].set_title(literal(title))
     return axes

@@ -17,7 +17,9 @@ Why this shape: a scheduler (cron, Airflow, CI) can run the same command every n
 run never damages what leadership already has. Each run is built in a hidden folder next to its
 destination and moved into place only when every notebook succeeded; re-running a date swaps the
 folders by renames (the old run is removed only after the new one is in place). Runs of one
-scenario are serialised by an ``fcntl.flock`` lock.
+scenario are serialised by a lock. The run-folder rules (lock, build folder, ``latest`` only for
+complete runs, retention, clean-up after killed runs) live in :mod:`clvkit.publish`; a notebook
+cell that runs longer than ``report.cell_timeout`` seconds fails the run cleanly.
 
 The HTML pages make no network request at all: the ``clvkit_report`` nbconvert template (in
 ``clvkit/templates``) extends JupyterLab's template and removes its require.js, MathJax, mermaid
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import hashlib
 import html
 import json
@@ -41,7 +42,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clvkit.errors import ClvkitError, ConfigError
+from clvkit import publish
+from clvkit.errors import ConfigError
+# the run-folder rules live in clvkit.publish; these names stay importable from here
+from clvkit.publish import ReportError, point_latest, scenario_lock  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +56,6 @@ PARAMETERS = ("params", "run_date", "result_dir")
 RESULT_DIR = "result"
 TEMPLATE = "clvkit_report"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class ReportError(ClvkitError):
-    """A report run failed; the message names the notebook and the cell, or the lock holder."""
 
 
 @dataclass(frozen=True)
@@ -144,28 +144,6 @@ def check_run_date(run_date) -> str:
     return text
 
 
-@contextlib.contextmanager
-def scenario_lock(scenario_dir: Path):
-    """Hold ``<scenario_dir>/.lock`` for the duration; raise ReportError if another run holds it."""
-    scenario_dir.mkdir(parents=True, exist_ok=True)
-    path = scenario_dir / ".lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ReportError(
-                f"another report run of scenario '{scenario_dir.name}' is in progress (lock {path} "
-                "is held); wait for it to finish: runs of one scenario never interleave") from None
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} since {_dt.datetime.now().isoformat(timespec='seconds')}\n")
-            handle.flush()
-            yield path
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _kernel_manager(socket_dir: str):
     """A kernel manager that starts ipykernel in *this* interpreter, whatever kernelspecs exist.
 
@@ -173,58 +151,102 @@ def _kernel_manager(socket_dir: str):
     jupyter/kernels``); with no kernel dirs only ipykernel's native spec, built from
     ``sys.executable``, is left, so cron, CI and a fresh venv all run the notebooks here. The
     kernel talks over local IPC sockets in ``socket_dir`` (no TCP port, no warning about one).
+    The manager is the asynchronous one nbclient expects: with a blocking client, a cell that
+    never answers would block the event loop and the per-cell timeout could never fire.
     """
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
-    return KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]),
-                         transport="ipc", ip=str(Path(socket_dir) / "kernel"))
+    return AsyncKernelManager(kernel_name="python3",
+                              kernel_spec_manager=KernelSpecManager(kernel_dirs=[]),
+                              transport="ipc", ip=str(Path(socket_dir) / "kernel"))
 
 
 def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None = None,
-            km=None) -> None:
+            km=None, timeout: float | None = None) -> None:
     """Execute one notebook with Papermill into ``output``; the progress bar only on a terminal.
 
     ``km``: a started kernel manager to run it on (its namespace is emptied first, so no name
     is left over from an earlier notebook, while the imported modules stay loaded); by default
-    the notebook gets a kernel of its own, shut down afterwards.
+    the notebook gets a kernel of its own (:func:`_kernel`), shut down afterwards.
+    ``timeout`` is the longest a single cell may run, in seconds (``report.cell_timeout``); a
+    cell that takes longer is interrupted and fails the notebook.
 
     Raises ``papermill.PapermillExecutionError`` when a cell fails (the partial notebook is
-    written to ``output`` first).
+    written to ``output`` first), ``nbclient`` 's ``CellTimeoutError`` on a timeout.
     """
     import papermill
 
     def run(km) -> None:
-        papermill.execute_notebook(
-            str(notebook), str(output), parameters=parameters, kernel_name="python3",
-            language="python", km=km, progress_bar=sys.stderr.isatty(), log_output=False,
-            cwd=str(cwd or notebook.parent))
+        quiet = logging.NullHandler()  # nbclient logs a timeout itself; the run's error line says it
+        logging.getLogger("papermill").addHandler(quiet)
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, kernel_name="python3",
+                language="python", km=km, progress_bar=sys.stderr.isatty(), log_output=False,
+                cwd=str(cwd or notebook.parent), execution_timeout=timeout)
+        finally:
+            logging.getLogger("papermill").removeHandler(quiet)
 
     if km is not None:
         _reset_kernel(km, cwd or notebook.parent)
         return run(km)
-    with tempfile.TemporaryDirectory(prefix="clvkit-kernel-") as socket_dir:
+    with _kernel() as km:
+        run(km)
+
+
+@contextlib.contextmanager
+def _kernel():
+    """A kernel manager for this run, shut down on exit. Its sockets and connection file live in
+    one temporary folder named with this process's id, so the next run removes it if this one
+    is killed (:func:`clvkit.publish.cleanup`); while it runs, :func:`stop_kernels` can kill it."""
+    from jupyter_core.utils import run_sync
+
+    from clvkit.publish import KERNEL_PREFIX
+
+    with tempfile.TemporaryDirectory(prefix=f"{KERNEL_PREFIX}{os.getpid()}-") as socket_dir:
         km = _kernel_manager(socket_dir)
+        km.connection_file = str(Path(socket_dir) / "kernel.json")
+        _RUNNING.add(km)
         try:
-            run(km)
+            yield km
         finally:  # a kernel manager passed in is not shut down by nbclient
             if km.has_kernel:
-                km.shutdown_kernel(now=True)
+                run_sync(km.shutdown_kernel)(now=True)
+            _RUNNING.discard(km)
+
+
+#: Kernel managers of the notebooks executing now (in any thread), for :func:`stop_kernels`.
+_RUNNING: set = set()
+
+
+def stop_kernels() -> None:
+    """Kill the kernels of the notebooks this process is executing (on SIGTERM): their cells
+    fail at once, so the run unwinds and removes its build folder instead of waiting for them."""
+    import signal
+
+    for km in list(_RUNNING):
+        pid = getattr(getattr(km, "provisioner", None), "pid", None)
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _reset_kernel(km, cwd: Path) -> None:
     """Start ``km``'s kernel in ``cwd`` if it is not running, else empty its user namespace
-    (``%reset``) and change to ``cwd``."""
-    if not km.has_kernel or not km.is_alive():
-        km.start_kernel(cwd=str(cwd))
+    (``%reset``) and change to ``cwd``. (``km`` is asynchronous: see :func:`_kernel_manager`.)"""
+    from jupyter_core.utils import run_sync
+
+    if not km.has_kernel or not run_sync(km.is_alive)():
+        run_sync(km.start_kernel)(cwd=str(cwd))
         return
     kc = km.client()
     kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=60)
-        kc.execute_interactive("get_ipython().run_line_magic('reset', '-f'); "
-                               f"__import__('os').chdir({str(cwd)!r})", timeout=60,
-                               output_hook=lambda msg: None)
+        run_sync(kc.wait_for_ready)(timeout=60)
+        run_sync(kc.execute_interactive)(
+            "get_ipython().run_line_magic('reset', '-f'); "
+            f"__import__('os').chdir({str(cwd)!r})", timeout=60, output_hook=lambda msg: None)
     finally:
         kc.stop_channels()
 
@@ -235,7 +257,8 @@ def _reset_kernel(km, cwd: Path) -> None:
 MAX_PARALLEL = 2
 
 
-def execute_all(notebooks, folder: Path, parameters: dict) -> dict:
+def execute_all(notebooks, folder: Path, parameters: dict, *, timeout: float | None = None
+                ) -> dict:
     """Execute each notebook into ``folder``, up to ``MAX_PARALLEL`` at a time; return
     ``{notebook: exception}`` of those that failed, in notebook order (empty when all
     succeeded). Every notebook runs to its end even when another fails. The HTML is written
@@ -249,23 +272,18 @@ def execute_all(notebooks, folder: Path, parameters: dict) -> dict:
     errors: dict = {}
 
     def worker() -> None:
-        with tempfile.TemporaryDirectory(prefix="clvkit-kernel-") as socket_dir:
-            km = _kernel_manager(socket_dir)
-            try:
-                while True:
-                    try:
-                        nb = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    executed = folder / nb.name
-                    logger.info("executing %s", nb.name)
-                    try:
-                        execute(nb, executed, parameters, cwd=nb.parent, km=km)
-                    except Exception as exc:  # reported by the caller, with the notebook
-                        errors[nb] = exc
-            finally:
-                if km.has_kernel:
-                    km.shutdown_kernel(now=True)
+        with _kernel() as km:
+            while True:
+                try:
+                    nb = todo.get_nowait()
+                except queue.Empty:
+                    return
+                executed = folder / nb.name
+                logger.info("executing %s", nb.name)
+                try:
+                    execute(nb, executed, parameters, cwd=nb.parent, km=km, timeout=timeout)
+                except Exception as exc:  # reported by the caller, with the notebook
+                    errors[nb] = exc
 
     workers = max(1, min(MAX_PARALLEL, os.cpu_count() or 1, len(notebooks)))
     with ThreadPoolExecutor(workers, thread_name_prefix="clvkit-notebook") as pool:
@@ -363,30 +381,25 @@ def _failure_line(nb_name: str, exc: Exception, kept: Path) -> str:
         evalue = (str(exc.evalue).strip().splitlines() or [""])[0]
         where = f"cell {exc.cell_index} (execution count {exc.exec_count})"
         what = f"{exc.ename}: {evalue}"
+    elif type(exc).__name__ == "CellTimeoutError":  # nbclient's; the kept notebook shows which
+        where = _running_cell(kept / nb_name)
+        what = "CellTimeoutError: it ran longer than report.cell_timeout, and was stopped"
     else:
         where, what = "before or between cells", f"{type(exc).__name__}: {exc}".splitlines()[0]
     return f"report failed in notebook {nb_name}, {where}: {what}; executed notebook kept in {kept}"
 
 
-def _replace_dir(src: Path, dest: Path) -> None:
-    """Move ``src`` to ``dest`` by renames; an existing ``dest`` is removed only once replaced."""
-    old = dest.with_name(f".old-{dest.name}-{os.getpid()}")
-    if dest.exists():
-        os.rename(dest, old)
+def _running_cell(path: Path) -> str:
+    """"cell N" for the last cell papermill started in a partial notebook (the one stopped)."""
     try:
-        os.rename(src, dest)
-    except BaseException:
-        if old.exists():
-            os.rename(old, dest)
-        raise
-    if old.exists():
-        shutil.rmtree(old)
+        import nbformat
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+        cells = nbformat.read(path, as_version=4).cells
+        started = [i for i, c in enumerate(cells)
+                   if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+        return f"cell {started[-1]}"
+    except Exception:  # a partial notebook may be unreadable; the line still names the notebook
+        return "a cell"
 
 
 #: Shipped reports that need a part of the data the scenario may not have: left out (with one
@@ -411,27 +424,6 @@ def previous_good_run(scenario_dir: Path, run_date: str) -> Path | None:
     return scenario_dir / runs[-1] if runs else None
 
 
-def point_latest(scenario_dir: Path) -> str | None:
-    """Point ``latest`` (symlink) and ``latest.html`` (redirect page) at the newest good run."""
-    runs = sorted(p.name for p in scenario_dir.iterdir() if p.is_dir() and not p.is_symlink()
-                  and _DATE.match(p.name) and (p / "index.html").exists())
-    if not runs:
-        return None
-    newest = runs[-1]
-    link = scenario_dir / "latest"
-    tmp = scenario_dir / f".latest-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(newest, tmp)
-    os.replace(tmp, link)
-    target = f"{newest}/index.html"
-    _write_atomic(scenario_dir / "latest.html", (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="refresh" content="0; url={target}">'
-        f"<title>{html.escape(scenario_dir.name)}: latest report</title></head>\n"
-        f'<body><p>Latest report of {html.escape(scenario_dir.name)}: '
-        f'<a href="{target}">{newest}</a></p></body></html>\n'))
-    return newest
 
 
 def _title(notebook: Path) -> str:
@@ -574,7 +566,9 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     date = check_run_date(run_date if run_date is not None else cfg.run_date)
     if only is None and cfg.report.notebooks:
         only = list(cfg.report.notebooks)
-    notebooks = select_notebooks(notebooks_dir or default_notebooks_dir(params), only)
+    folder = notebooks_dir or default_notebooks_dir(params)
+    notebooks = select_notebooks(folder, only)
+    full_set = select_notebooks(folder, list(cfg.report.notebooks) or None)
     want_pdf = cfg.report.pdf if pdf is None else pdf
     if want_pdf:  # no browser: say so now, not after the notebooks ran
         from clvkit import pdf as _pdf
@@ -584,17 +578,12 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                                                      if not _has_data(cfg, nb.stem)]
     notebooks = [nb for nb in notebooks if nb.stem not in left_out]
     scenario = cfg.scenario
-    scenario_dir = Path(out).resolve() / scenario
+    scenario_dir = publish.check_out_dir(Path(out)).resolve() / scenario
+    publish.check_scenario_dir(scenario_dir)
     dest = scenario_dir / date
 
     with scenario_lock(scenario_dir):
-        build = scenario_dir / f".build-{date}-{os.getpid()}"
-        if build.exists():
-            shutil.rmtree(build)
-        if only is not None and dest.is_dir():
-            shutil.copytree(dest, build, symlinks=True)
-        else:
-            build.mkdir()
+        build = publish.build_dir(scenario_dir, date, copy_from=dest if only is not None else None)
         try:
             previous_dir = previous_good_run(scenario_dir, date)
             if export:
@@ -603,11 +592,11 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                 fingerprint, exports = _fingerprint_params(params), ()
             parameters = {"params": str(params), "run_date": date,
                           "result_dir": str(build / RESULT_DIR) if export else None}
-            errors = execute_all(notebooks, build, parameters)
+            errors = execute_all(notebooks, build, parameters, timeout=cfg.report.cell_timeout)
             for nb, exc in errors.items():  # the first failing notebook, in notebook order
                 failed = scenario_dir / "failed" / date
                 failed.parent.mkdir(parents=True, exist_ok=True)
-                _replace_dir(build, failed)
+                publish.replace_dir(build, failed)
                 raise ReportError(_failure_line(nb.name, exc, failed)) from exc
             written = publish_pages(build, cfg, date)
             from clvkit import __version__
@@ -615,8 +604,9 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
             meta = {"scenario": scenario, "run_date": date,
                     "generated": _dt.datetime.now().isoformat(timespec="seconds"),
                     "clvkit_version": __version__, "params_path": str(params),
-                    "params_text": params.read_text(encoding="utf-8"), "fingerprint": fingerprint,
+                    "config": cfg.public_dict(), "fingerprint": fingerprint,
                     "notebooks": [nb.name for nb in notebooks],
+                    "complete": all((build / f"{nb.stem}.html").exists() for nb in full_set),
                     "exports": [p.name for p in exports],
                     "duration_seconds": time.perf_counter() - started}
             if previous_dir is not None:
@@ -628,11 +618,12 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
             if want_pdf:
                 _pdf.write_pdf([index, *written], build / f"{scenario}-{date}.pdf")
             repoint_result(notebooks, build, dest)
-            _replace_dir(build, dest)
+            publish.replace_dir(build, dest)
         finally:
             if build.exists():
                 shutil.rmtree(build)
         point_latest(scenario_dir)
+        publish.prune(scenario_dir, cfg.report.keep_runs)
 
     return RunResult(scenario=scenario, run_date=date, path=dest, index=dest / index.name,
                      reports=tuple(dest / (nb.stem + ".html") for nb in notebooks),

@@ -11,8 +11,9 @@ Definitions (also in each result's ``definitions``):
 * **Churn, definition A (no purchase in a window)**: no purchase in the ``window_days`` before
   the observation end. **Definition B (P(alive))**: model P(alive) below ``threshold``.
 * **Time to next purchase** is the gap in days between consecutive purchase days; a customer's
-  last purchase is right-censored at the observation end. Kaplan–Meier (statsmodels
-  ``SurvfuncRight``) with Greenwood standard errors and log(−log) pointwise 95 % intervals.
+  last purchase is right-censored at the observation end. Kaplan–Meier with Greenwood standard
+  errors computed from the weighted counts (:func:`kaplan_meier`), log(−log) pointwise 95 %
+  intervals, and the median's Brookmeyer–Crowley interval.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from clvkit.errors import DataError
+from clvkit.errors import ConfigError, DataError
 
 _Z = stats.norm.ppf(0.975)
 PERIODS = ("W", "M", "Q")
@@ -51,13 +52,18 @@ def _labels(ids, groups: pd.Series | None) -> pd.Series:
 
 @dataclass(frozen=True)
 class CohortMatrix:
-    """Cohort × periods-since retention: ``share`` (0–1), ``active`` counts, cohort ``size``."""
+    """Cohort × periods-since retention: ``share`` (0–1), ``active`` counts, cohort ``size``.
+
+    ``partial`` (same shape, bool) marks cells whose calendar period is cut by the observation
+    end (e.g. a month observed up to its 10th): their share is not comparable with full periods.
+    """
 
     share: pd.DataFrame
     active: pd.DataFrame
     size: pd.Series
     period: str
     definitions: dict = field(default_factory=dict)
+    partial: pd.DataFrame | None = None
 
 
 def cohort_matrix(transactions: pd.DataFrame, period: str = "M", *,
@@ -71,12 +77,17 @@ def cohort_matrix(transactions: pd.DataFrame, period: str = "M", *,
     period : {"W", "M", "Q"}
         Calendar period for cohorts and columns.
     observation_end : date-like, optional
-        Last observed day (default: the last transaction); later periods are NaN.
+        Last observed day (default: the last transaction). Purchases after it are not counted,
+        later periods are NaN, and a last period that ends after it is marked in ``partial``.
     """
     _check_tx(transactions)
     if period not in PERIODS:
         raise DataError(f"unknown cohort period {period!r}", column="period",
                         fix=f"use one of {', '.join(PERIODS)}")
+    if observation_end is not None:
+        last_day = pd.Timestamp(observation_end).normalize() + pd.Timedelta(days=1)
+        transactions = transactions[transactions["date"] < last_day]
+        _check_tx(transactions)
     per = transactions["date"].dt.to_period(period)
     code = per.array.asi8 if hasattr(per.array, "asi8") else per.map(lambda p: p.ordinal)
     code = pd.Series(np.asarray(code), index=transactions.index)
@@ -86,23 +97,30 @@ def cohort_matrix(transactions: pd.DataFrame, period: str = "M", *,
                           "customer_id": transactions["customer_id"]}).drop_duplicates()
     active = cells.groupby(["cohort", "since"]).size().unstack("since", fill_value=0)
     size = active[0]
-    end = pd.Timestamp(observation_end if observation_end is not None
-                       else transactions["date"].max()).to_period(period).ordinal
+    end_day = pd.Timestamp(observation_end if observation_end is not None
+                           else transactions["date"].max()).normalize()
+    end = end_day.to_period(period).ordinal
+    end_is_partial = end_day < end_day.to_period(period).end_time.normalize()
     cols = np.arange(end - active.index.min() + 1)
     active = active.reindex(columns=cols, fill_value=0)
     observed = active.index.to_numpy()[:, None] + cols[None, :] <= end
     active = active.where(observed).astype("Float64").astype(float)
     share = active.div(size, axis=0)
+    partial = pd.DataFrame(end_is_partial & (active.index.to_numpy()[:, None] + cols[None, :]
+                                             == end), index=active.index, columns=cols)
     index = pd.PeriodIndex.from_ordinals(active.index, freq=period) if hasattr(
         pd.PeriodIndex, "from_ordinals") else pd.PeriodIndex(
         [pd.Period(ordinal=o, freq=period) for o in active.index])
-    for f in (active, share):
+    for f in (active, share, partial):
         f.index, f.columns = index.rename("cohort"), pd.Index(cols, name="periods_since")
     size.index = index.rename("cohort")
     defs = {"share": "customers of the cohort with a purchase in the period / cohort size",
             "cohort": f"calendar period ({period}) of the first purchase",
-            "not observed": "NaN: the period is after the observation end"}
-    return CohortMatrix(share, active, size.rename("customers").astype("int64"), period, defs)
+            "not observed": "NaN: the period is after the observation end",
+            "partial": f"the period containing {end_day.date()} is observed only up to that day "
+                       "(purchases after it are not counted): its share is not final"}
+    return CohortMatrix(share, active, size.rename("customers").astype("int64"), period, defs,
+                        partial)
 
 
 def _wilson(k, n):
@@ -169,6 +187,62 @@ def _km_ci(s, se):
     return np.where(ok, lo, s), np.where(ok, hi, s)
 
 
+def kaplan_meier(time, event, weights=None) -> pd.DataFrame:
+    """Kaplan–Meier estimate with Greenwood standard errors from (optionally weighted) counts.
+
+    Each row is one observation (or ``weights`` identical ones: a compressed table). At each
+    distinct event time t_j with d_j events among n_j at risk (everyone whose time is ≥ t_j),
+
+        S(t_j) = Π_{i ≤ j} (1 − d_i / n_i),   Var S(t_j) = S(t_j)² Σ_{i ≤ j} d_i / (n_i (n_i − d_i))
+
+    (Greenwood 1926). The weights are counts of identical rows, so n_j and d_j are sums of
+    weights: this is the estimate and standard error of the expanded (one row per gap) data —
+    unlike statsmodels' ``SurvfuncRight(freq_weights=...)``, whose standard errors are not
+    Greenwood's on the expanded data.
+
+    Returns
+    -------
+    DataFrame
+        ``time`` (event times), ``at_risk``, ``events``, ``survival``, ``se``.
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    w = np.ones(time.size) if weights is None else np.asarray(weights, dtype=float)
+    times, inv = np.unique(time, return_inverse=True)
+    total = np.bincount(inv, weights=w, minlength=times.size)
+    d = np.bincount(inv, weights=w * event, minlength=times.size)
+    at_risk = total[::-1].cumsum()[::-1]
+    keep = d > 0
+    times, d, at_risk = times[keep], d[keep], at_risk[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(1.0 - d / at_risk)
+        term = np.where(at_risk > d, d / (at_risk * (at_risk - d)), np.inf)
+        se = np.where(surv > 0, surv * np.sqrt(np.cumsum(term)), 0.0)
+    return pd.DataFrame({"time": times, "at_risk": at_risk, "events": d, "survival": surv,
+                         "se": se})
+
+
+def km_quantile(km: pd.DataFrame, p: float = 0.5) -> tuple[float, float, float]:
+    """The ``p`` quantile of the time (S(t) ≤ 1 − p first) and its 95 % interval.
+
+    The interval is Brookmeyer–Crowley's test inversion on the log(−log) scale: the event times
+    where |g(S(t)) − g(1 − p)| ≤ z · |g'(S(t))| · se(t), g(x) = log(−log x); its upper end is the
+    next event time after the last such time (∞ when there is none) — the rule of statsmodels'
+    ``SurvfuncRight.quantile_ci(method="cloglog")``.
+    """
+    s, se, t = (km[c].to_numpy(float) for c in ("survival", "se", "time"))
+    below = np.flatnonzero(s <= 1 - p)
+    q = float(t[below[0]]) if below.size else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.log(-np.log(s)) - np.log(-np.log(1 - p))
+        r = g / (-1.0 / (s * np.log(s)) * se)
+    inside = np.flatnonzero(np.abs(r) <= _Z)
+    if not inside.size:
+        return q, np.nan, np.nan
+    hi = np.inf if inside[-1] == t.size - 1 else float(t[inside[-1] + 1])
+    return q, float(t[inside[0]]), hi
+
+
 @dataclass(frozen=True)
 class SurvivalResult:
     """Kaplan–Meier curves of days to next purchase: ``curves`` and per-group ``medians``."""
@@ -186,8 +260,6 @@ def time_to_next_purchase(transactions: pd.DataFrame, groups: pd.Series | None =
     gaps, events, median_days with its 95 % interval; NaN median = survival never fell to 0.5,
     said in ``note``).
     """
-    from statsmodels.duration.survfunc import SurvfuncRight
-
     _check_tx(transactions)
     end = pd.Timestamp(observation_end if observation_end is not None
                        else transactions["date"].max()).normalize()
@@ -207,16 +279,12 @@ def time_to_next_purchase(transactions: pd.DataFrame, groups: pd.Series | None =
                             "median_days": np.nan, "median_low": np.nan, "median_high": np.nan,
                             "note": "no second purchases in this group"})
             continue
-        sf = SurvfuncRight(w["gap"].to_numpy(float), w["event"].to_numpy(),
-                           freq_weights=w["n"].to_numpy(float))
-        lo, hi = _km_ci(sf.surv_prob, sf.surv_prob_se)
-        curves.append(pd.DataFrame({"group": g, "days": sf.surv_times, "survival": sf.surv_prob,
-                                    "low": lo, "high": hi, "at_risk": sf.n_risk}))
-        med = sf.quantile(0.5) if sf.surv_prob.min() <= 0.5 else np.nan
-        try:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mlo, mhi = sf.quantile_ci(0.5) if np.isfinite(med) else (np.nan, np.nan)
-        except (ValueError, IndexError):
+        km = kaplan_meier(w["gap"], w["event"].astype(bool), w["n"])
+        lo, hi = _km_ci(km["survival"].to_numpy(), km["se"].to_numpy())
+        curves.append(pd.DataFrame({"group": g, "days": km["time"], "survival": km["survival"],
+                                    "low": lo, "high": hi, "at_risk": km["at_risk"]}))
+        med, mlo, mhi = km_quantile(km, 0.5)
+        if not np.isfinite(med):
             mlo, mhi = np.nan, np.nan
         medians.append({"group": g, "gaps": int(w["n"].sum()),
                         "events": int(w.loc[w["event"] == 1, "n"].sum()), "median_days": med,
@@ -275,3 +343,98 @@ def contract_retention(active: pd.DataFrame, *, horizon: int = 12) -> ContractPr
             "retention_rate": "r(t) = S(t) / S(t − 1)",
             "observed_survival": "mean over cohorts of active(t) / active(0)"}
     return ContractProjection(params, table, defs)
+
+
+#: The churn definitions a scenario may choose as primary (``retention.churn_definition``).
+CHURN_DEFINITIONS = {
+    "stage_lost": "lifecycle stage 'lost'",
+    "rfm_lost": "RFM segment 'lost'",
+    "p_alive": "model P(alive) below {threshold:g}",
+    "no_purchase": "no purchase in the {window_days} days up to {end}",
+}
+
+
+def check_churn_definition(name, key: str = "retention.churn_definition") -> str:
+    """Validate a churn definition name (config loading calls it too)."""
+    if name not in CHURN_DEFINITIONS:
+        raise ConfigError(f"{name!r} is not a churn definition", key=key,
+                          fix=f"use one of {', '.join(CHURN_DEFINITIONS)}")
+    return name
+
+
+def churn_reconciliation(primary: str, *, stages: pd.Series | None = None,
+                         segments: pd.Series | None = None, p_alive: pd.Series | None = None,
+                         transactions: pd.DataFrame | None = None, observation_end=None,
+                         window_days: int = 180, threshold: float = 0.5) -> pd.DataFrame:
+    """One primary churn count for every headline, the others footnoted with their numbers.
+
+    Reports otherwise show several "lost / churned" counts that disagree (a lifecycle stage, an
+    RFM segment, P(alive) below a threshold, no purchase in a window) without saying why. This
+    table puts them side by side: the scenario's ``primary`` definition (params
+    ``retention.churn_definition``) is the one headlines use; the others are footnotes.
+
+    Parameters
+    ----------
+    primary : {"stage_lost", "rfm_lost", "p_alive", "no_purchase"}
+    stages, segments, p_alive : Series indexed by customer_id, optional
+        Lifecycle stage, RFM segment and P(alive) of each scored customer.
+    transactions : DataFrame, optional
+        ``customer_id``, ``date`` for the no-purchase window (up to ``observation_end``).
+
+    Returns
+    -------
+    DataFrame
+        ``definition`` (key), ``label`` (plain words), ``churned``, ``base`` (customers it
+        applies to), ``share``, ``primary`` (bool) and ``note`` — the footnote text for the
+        non-primary rows ("also: 1,675 by P(alive) below 0.5 — a model probability, not an
+        observed lapse"), in that order with the primary first. A definition whose inputs were
+        not given is left out.
+    """
+    check_churn_definition(primary)
+    end = None
+    rows = []
+    why = {"stage_lost": "the lifecycle rule (P(alive) below the stage's lost floor)",
+           "rfm_lost": "lowest recency and frequency scores (relative to this customer base)",
+           "p_alive": "a model probability, not an observed lapse",
+           "no_purchase": "observed inactivity, whatever the customer's usual pace"}
+    if stages is not None:
+        s = stages.dropna().astype(str)
+        rows.append(("stage_lost", int((s == "lost").sum()), len(s)))
+    if segments is not None:
+        s = segments.dropna().astype(str)
+        rows.append(("rfm_lost", int((s == "lost").sum()), len(s)))
+    if p_alive is not None:
+        p = p_alive.dropna().astype(float)
+        rows.append(("p_alive", int((p < threshold).sum()), len(p)))
+    if transactions is not None:
+        _check_tx(transactions)
+        end = pd.Timestamp(observation_end if observation_end is not None
+                           else transactions["date"].max()).normalize()
+        last = transactions.loc[transactions["date"] < end + pd.Timedelta(days=1)].groupby(
+            "customer_id")["date"].max()
+        lapsed = last < end + pd.Timedelta(days=1) - pd.Timedelta(days=window_days)
+        rows.append(("no_purchase", int(lapsed.sum()), len(last)))
+    if primary not in [r[0] for r in rows]:
+        raise DataError(f"the primary churn definition {primary!r} has no data to count",
+                        column=primary, fix="pass the table it needs (stages, segments, p_alive "
+                                            "or transactions) or choose another definition")
+    fmt = {"threshold": threshold, "window_days": window_days,
+           "end": end.date() if end is not None else "the observation end"}
+    out = pd.DataFrame(rows, columns=["definition", "churned", "base"])
+    out["label"] = [CHURN_DEFINITIONS[d].format(**fmt) for d in out["definition"]]
+    out["share"] = out["churned"] / out["base"].where(out["base"] > 0)
+    out["primary"] = out["definition"] == primary
+    out["note"] = [("" if p else f"also: {c:,} customers ({s:.0%}) by {lab} — "
+                    f"{why[d]}".replace("%", " %"))
+                   for d, c, s, lab, p in zip(out["definition"], out["churned"], out["share"],
+                                               out["label"], out["primary"])]
+    out = pd.concat([out[out["primary"]], out[~out["primary"]]], ignore_index=True)
+    return out[["definition", "label", "churned", "base", "share", "primary", "note"]]
+
+
+def churn_headline(reconciliation: pd.DataFrame) -> tuple[str, list[str]]:
+    """The churn headline (primary definition) and the footnotes (the others, with numbers)."""
+    p = reconciliation[reconciliation["primary"]].iloc[0]
+    text = (f"{p['churned']:,} of {p['base']:,} customers ({p['share']:.0%}) have churned: "
+            f"{p['label']}.").replace("%", " %")
+    return text, [n for n in reconciliation["note"] if n]

@@ -51,6 +51,8 @@ appender.file.name = file
 appender.file.fileName = {path}
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = info
 """
 
 
@@ -99,14 +101,16 @@ def get_session(settings=None):
         java_opts = f"-Dlog4j2.configurationFile={props.as_uri()}"
         if conf.get("spark.driver.extraJavaOptions"):
             java_opts = f"{conf['spark.driver.extraJavaOptions']} {java_opts}"
-        conf = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8", **conf,
+        conf = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                "spark.sql.shuffle.partitions": "8", **conf,
                 "spark.driver.extraJavaOptions": java_opts}
         builder = builder.master(master).appName(getattr(settings, "app_name", None) or "clvkit")
     for key, value in conf.items():
         builder = builder.config(key, value)
     try:
-        with quiet():
+        with quiet(), _output_to(log):
             session = builder.getOrCreate()
+        with quiet():
             session.range(1).count()  # fail here, not in the first real job, if the master is away
     except Exception as exc:  # py4j/Java errors have no common base class worth naming
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -119,6 +123,28 @@ def get_session(settings=None):
               "from spark-submit" if log is None else "from the params file",
               "" if log is None else f"; Spark's log: {log}")
     return session
+
+
+@contextlib.contextmanager
+def _output_to(log: Path | None):
+    """Point this process's stdout and stderr at ``log`` while the JVM is launched, so the JVM
+    and the Python workers it forks write there for good; ours are restored at once."""
+    if log is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 1)
+        os.dup2(target, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, target):
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -151,7 +177,7 @@ def check_path(path, *, what: str = "Parquet path") -> None:
         raise DataError("file not found", file=str(path), fix=f"check the {what}")
 
 
-def _read_error(exc: Exception, path: str) -> DataError:
+def _read_error(exc: Exception, path: str, *, writing: bool = False) -> DataError:
     text = str(exc)
     missing = re.search(r'No FileSystem for scheme "?([A-Za-z0-9+.-]+)"?', text)
     if missing:
@@ -161,6 +187,9 @@ def _read_error(exc: Exception, path: str) -> DataError:
                          fix=f"add {connector} to the session (spark-submit --packages, or "
                              "spark.jars.packages in the params' spark.conf)")
     first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+    if writing:
+        return DataError(f"Spark cannot write it ({first})", file=path,
+                         fix="check the --out location and the permissions there")
     return DataError(f"Spark cannot read it as Parquet ({first})", file=path,
                      fix="give a Parquet file or folder of Parquet files")
 
@@ -218,7 +247,7 @@ def write_bytes(spark, uri: str, data: bytes) -> None:
         finally:
             stream.close()
     except Exception as exc:
-        raise _read_error(exc, uri) from None
+        raise _read_error(exc, uri, writing=True) from None
 
 
 def query(sdf, sql: str, source: str):

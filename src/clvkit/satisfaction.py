@@ -2,11 +2,21 @@
 
 Definitions (also returned in :attr:`SatisfactionResult.definitions`):
 
-* **CSAT** is the mean of 1–5 scores; its 95 % interval is Student's t on the sample standard
-  deviation (clipped to the 1–5 scale).
-* **Top-2-box** is the share of scores 4 or 5, with a Wilson score interval.
+* **CSAT** is the mean of 1–5 scores; its 95 % interval is Bayesian: the score shares get a
+  Dirichlet(0.2, …, 0.2) prior, and the interval is the central 95 % of the posterior of the
+  mean (a beta on [1, 5] with the posterior's mean and variance). Unlike Student's t it is never
+  zero-width (three 5s are not "[5, 5]") and keeps ~90–95 % coverage at n = 5 near the scale's
+  ends (bench/RESULTS.md).
+* **Top-2-box** is the share of scores 4 or 5, with a Wilson score interval with continuity
+  correction (Newcombe 1998, method 4): coverage ≥ 95 % at n = 5, 10, 30 for every true share.
 * **NPS** is 100 × (share of promoters, 9–10 − share of detractors, 0–6) on 0–10 scores; its
-  interval is Wald on the multinomial variance ``(pP + pD − (pP − pD)²) / n`` (clipped to ±100).
+  interval is an adjusted Wald interval: one pseudo-response of each kind is added (n + 3), the
+  multinomial variance ``(pP + pD − (pP − pD)²) / (n + 3)`` is used, and the half-width gets a
+  continuity correction 1/(2n) (clipped to ±100). Plain Wald covered a true NPS of 95 in 23 % of
+  samples at n = 5; this one in ≥ 93 % across all true (promoter, detractor) shares.
+* **Clustering**: when a customer answers several times, responses are not independent. The
+  interval then uses an effective sample size n / deff, deff = (cluster-robust variance of the
+  mean) / (independent-responses variance), floored at 1 (Kish's design effect).
 * A missing score is a non-response: it is not a score and does not count in ``n``.
 * **Response rate** is respondents / invited customers when an invites table is given, else
   respondents / customers in the group.
@@ -29,11 +39,15 @@ from clvkit.estimate import Estimate
 
 UNASSIGNED = "(unassigned)"
 DEFINITIONS = {
-    "csat": "mean CSAT score (1–5); 95 % CI Student's t, clipped to 1–5",
-    "top2box": "share of CSAT scores 4 or 5; 95 % CI Wilson score interval",
-    "nps": "100 × (share 9–10 − share 0–6) of NPS scores (0–10); 95 % CI Wald on the "
-           "multinomial variance (pP + pD − (pP − pD)²)/n, clipped to ±100",
+    "csat": "mean CSAT score (1–5); 95 % interval of its Dirichlet(0.2) posterior (never "
+            "zero-width at small n)",
+    "top2box": "share of CSAT scores 4 or 5; 95 % CI Wilson score interval with continuity "
+               "correction",
+    "nps": "100 × (share 9–10 − share 0–6) of NPS scores (0–10); 95 % CI adjusted Wald (one "
+           "pseudo-response of each kind, continuity-corrected), clipped to ±100",
     "n": "responses with a score; a missing score is a non-response",
+    "clustered": "intervals use the effective number of responses n / deff when customers "
+                 "answered several times (deff: cluster-robust / independent variance, ≥ 1)",
     "response_rate": "respondents / invited customers (invites table), else respondents / "
                      "customers in the group",
     "complaint_rate": "complaints per 100 customers in the group",
@@ -44,15 +58,17 @@ DEFINITIONS = {
 _Z = stats.norm.ppf(0.975)
 
 
-def _scores(scores, lo: int, hi: int, name: str) -> np.ndarray:
-    """Validate scores on an integer scale; return the non-missing ones as float."""
+def _scores(scores, lo: int, hi: int, name: str, customers=None):
+    """Validate scores on an integer scale; return the non-missing ones as float (and, given
+    ``customers`` aligned with ``scores``, their customer ids)."""
     s = scores if isinstance(scores, pd.Series) else pd.Series(list(np.ravel(scores)), dtype=object)
     num = pd.to_numeric(s.astype(object), errors="coerce").astype("Float64")
     text = s[num.isna() & s.notna()]
     if len(text):
         raise DataError(f"{len(text)} {name} scores are not numbers", column=name,
                         rows=text.iloc[:5], fix=f"use whole numbers {lo}–{hi} or blank cells")
-    vals = num.dropna().to_numpy(dtype=float)
+    keep = num.notna().to_numpy(dtype=bool)
+    vals = num.to_numpy(dtype=float, na_value=np.nan)[keep]
     bad = ~np.isin(vals, np.arange(lo, hi + 1))
     if bad.any():
         raise DataError(f"{bad.sum()} {name} scores outside the whole numbers {lo}–{hi}",
@@ -61,7 +77,44 @@ def _scores(scores, lo: int, hi: int, name: str) -> np.ndarray:
     if vals.size == 0:
         raise DataError(f"no {name} responses to summarise (all scores missing or none given)",
                         column=name, fix="check the survey table and the group it was filtered to")
-    return vals
+    if customers is None:
+        return vals, None
+    ids = np.asarray(customers, dtype=object)
+    if ids.size != keep.size:
+        raise DataError(f"{ids.size} customer ids for {keep.size} {name} scores", column=name,
+                        fix="pass one customer id per score")
+    return vals, ids[keep]
+
+
+def design_effect(y, customers) -> float:
+    """Kish design effect of the mean of ``y`` when responses cluster by customer (≥ 1).
+
+    deff = Σ_c (S_c − ȳ n_c)² / Σ_i (y_i − ȳ)²: the cluster-robust (sandwich) variance of the
+    mean, Σ_c (S_c − ȳ n_c)² / n², over the variance it would have were the n responses
+    independent, Σ (y_i − ȳ)² / n². It is 1 when every customer answered once; floored at 1 so
+    clustering never narrows an interval. With ``customers`` None, 1.
+    """
+    y = np.asarray(y, dtype=float)
+    if customers is None or y.size < 2:
+        return 1.0
+    codes, _ = pd.factorize(np.asarray(customers, dtype=object))
+    if codes.max() + 1 == y.size:
+        return 1.0
+    dev = y - y.mean()
+    iid = float(dev @ dev)
+    if iid <= 0:
+        return 1.0
+    s = np.bincount(codes, weights=dev)
+    return max(1.0, float(s @ s) / iid)
+
+
+def _effective_n(y, customers) -> tuple[float, str]:
+    deff = design_effect(y, customers)
+    n = y.size
+    if deff <= 1.0:
+        return float(n), ""
+    n_eff = n / deff
+    return n_eff, f"; clustered by customer (effective n {n_eff:.1f} of {n})"
 
 
 def _wilson(k: float, n: int, z: float = _Z) -> tuple[float, float]:
@@ -71,39 +124,104 @@ def _wilson(k: float, n: int, z: float = _Z) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def csat(scores) -> Estimate:
-    """Mean CSAT (1–5) with a Student-t 95 % interval.
+def wilson_cc(k, n, z: float = _Z) -> tuple[float, float]:
+    """Wilson score interval with continuity correction (Newcombe 1998, method 4).
+
+    ``k`` successes of ``n`` (both may be fractional: an effective sample size). 0 and 1 are
+    reached exactly at k = 0 and k = n.
+    """
+    k, n = float(k), float(n)
+    p = k / n
+    zz = z * z
+    lo = (2 * n * p + zz - 1 - z * np.sqrt(max(zz - 2 - 1 / n + 4 * p * (n * (1 - p) + 1), 0.0))
+          ) / (2 * (n + zz))
+    hi = (2 * n * p + zz + 1 + z * np.sqrt(max(zz + 2 - 1 / n + 4 * p * (n * (1 - p) - 1), 0.0))
+          ) / (2 * (n + zz))
+    return (0.0 if k <= 0 else max(lo, 0.0)), (1.0 if k >= n else min(hi, 1.0))
+
+
+def nps_interval(promoters, detractors, n, z: float = _Z) -> tuple[float, float]:
+    """Adjusted Wald 95 % interval of the NPS (on −1…1) from counts (fractional allowed).
+
+    One promoter, one passive and one detractor are added (n + 3), the multinomial variance of
+    pP − pD is used and the half-width gets a continuity correction 1/(2n); clipped to [−1, 1].
+    """
+    m = n + 3.0
+    a, b = (promoters + 1.0) / m, (detractors + 1.0) / m
+    v = a - b
+    half = z * np.sqrt(max(a + b - v * v, 0.0) / m) + 0.5 / n
+    return max(-1.0, v - half), min(1.0, v + half)
+
+
+def mean_score_interval(counts, lo: int = 1, level: float = 0.95, prior: float = 0.2
+                        ) -> tuple[float, float]:
+    """Interval for the mean of scores ``lo, lo + 1, …`` from their counts (fractional allowed).
+
+    The shares get a Dirichlet(``prior``, …) prior; the posterior mean score has mean m and
+    variance (Σ k² θ̄_k − m²) / (A + 1), A the posterior total. The interval is the central
+    ``level`` of a beta on [lo, hi] with those moments. When every response is at the top (or
+    bottom) of the scale that end is included, as Jeffreys' interval does for proportions.
+    """
+    c = np.asarray(counts, dtype=float)
+    k = lo + np.arange(c.size)
+    hi = lo + c.size - 1
+    alpha = c + prior
+    total = alpha.sum()
+    theta = alpha / total
+    m = float(theta @ k)
+    var = float(theta @ (k * k) - m * m) / (total + 1)
+    u, vu = (m - lo) / (hi - lo), var / (hi - lo) ** 2
+    shape = u * (1 - u) / vu - 1
+    q = stats.beta.ppf([(1 - level) / 2, (1 + level) / 2], u * shape, (1 - u) * shape)
+    low, high = lo + (hi - lo) * q
+    n = c.sum()
+    if c[-1] >= n:
+        high = float(hi)
+    if c[0] >= n:
+        low = float(lo)
+    return float(low), float(high)
+
+
+def csat(scores, customers=None) -> Estimate:
+    """Mean CSAT (1–5) with a Bayesian (Dirichlet) 95 % interval (module doc).
+
+    ``customers`` (aligned with ``scores``) makes the interval account for customers who
+    answered several times.
 
     Raises
     ------
     DataError
         When a score is outside 1–5 or not whole, or no score is present.
     """
-    v = _scores(scores, 1, 5, "csat")
+    v, ids = _scores(scores, 1, 5, "csat", customers)
     n, m = v.size, float(v.mean())
-    if n < 2:
-        return Estimate(m, 1.0, 5.0, n, "Student t (one response: whole scale)")
-    half = stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n)
-    return Estimate(m, max(1.0, m - half), min(5.0, m + half), n, "Student t")
+    n_eff, note = _effective_n(v, ids)
+    counts = np.bincount(v.astype(int) - 1, minlength=5) * (n_eff / n)
+    low, high = mean_score_interval(counts, 1)
+    return Estimate(m, min(low, m), max(high, m), n, "Dirichlet(0.2) posterior" + note)
 
 
-def top2box(scores) -> Estimate:
-    """Share of CSAT scores 4 or 5 with a Wilson 95 % interval."""
-    v = _scores(scores, 1, 5, "csat")
-    k, n = float((v >= 4).sum()), v.size
-    lo, hi = _wilson(k, n)
-    return Estimate(k / n, float(lo), float(hi), n, "Wilson")
+def top2box(scores, customers=None) -> Estimate:
+    """Share of CSAT scores 4 or 5 with a continuity-corrected Wilson 95 % interval."""
+    v, ids = _scores(scores, 1, 5, "csat", customers)
+    y = (v >= 4).astype(float)
+    k, n = float(y.sum()), v.size
+    n_eff, note = _effective_n(y, ids)
+    lo, hi = wilson_cc(k * n_eff / n, n_eff)
+    return Estimate(k / n, float(lo), float(hi), n, "Wilson with continuity correction" + note)
 
 
-def nps(scores) -> Estimate:
-    """Net promoter score (−100…100) with a Wald interval on the multinomial variance."""
-    v = _scores(scores, 0, 10, "nps")
+def nps(scores, customers=None) -> Estimate:
+    """Net promoter score (−100…100) with an adjusted Wald 95 % interval (module doc)."""
+    v, ids = _scores(scores, 0, 10, "nps", customers)
     n = v.size
+    y = (v >= 9).astype(float) - (v <= 6)
+    n_eff, note = _effective_n(y, ids)
     pp, pd_ = (v >= 9).mean(), (v <= 6).mean()
+    lo, hi = nps_interval(pp * n_eff, pd_ * n_eff, n_eff)
     value = 100.0 * (pp - pd_)
-    se = 100.0 * np.sqrt(max(pp + pd_ - (pp - pd_) ** 2, 0.0) / n)
-    return Estimate(float(value), float(max(-100.0, value - _Z * se)),
-                    float(min(100.0, value + _Z * se)), n, "Wald, multinomial variance")
+    return Estimate(float(value), float(min(100.0 * lo, value)), float(max(100.0 * hi, value)),
+                    n, "adjusted Wald (+1 of each kind, continuity-corrected)" + note)
 
 
 def check_surveys(surveys: pd.DataFrame, source: object = "surveys") -> pd.DataFrame:
@@ -138,7 +256,7 @@ def _estimates_row(frame: pd.DataFrame) -> dict:
         if col not in frame.columns or frame[col].notna().sum() == 0:
             row.update({f"{name}_n": 0, name: np.nan, f"{name}_low": np.nan, f"{name}_high": np.nan})
             continue
-        e = fn(frame[col])
+        e = fn(frame[col], frame["customer_id"] if "customer_id" in frame.columns else None)
         row.update({f"{name}_n": e.n, name: e.value, f"{name}_low": e.low, f"{name}_high": e.high})
     return row
 

@@ -21,7 +21,7 @@ import pandas as pd
 from IPython.display import Markdown
 
 from clvkit import briefing, i18n, pages, plots
-from clvkit.display import MODEL_NAMES, definitions, table
+from clvkit.display import MODEL_NAMES, byline, definitions, table
 
 __all__ = ["available", "candidate_models", "header", "heading", "holdout_summary",
            "impact_balance", "impact_effects_plot", "impact_effects_table", "impact_method",

@@ -44,7 +44,8 @@ from clvkit.rfm_spark import get_session, read_transactions
 from clvkit.value import score_customers
 
 __all__ = ["get_session", "read_transactions", "summary_frame", "compressed_statistics",
-           "fit_models", "score_frame", "score_scenario", "tier_cuts", "SparkFit"]
+           "fit_models", "score_frame", "score_scenario", "tier_cuts", "master_in_use", "watchlist",
+           "migration", "SparkFit"]
 
 
 def compressed_statistics(summary, *, max_spend_rows: int = 2_000_000, seed: int = 0):
@@ -110,8 +111,9 @@ def _scorer(fit: SparkFit, config):
             summary.attrs["time_unit"] = unit
             scored = score_customers(fit.transaction_model, fit.spend_model, summary,
                                      horizon=v.horizon, horizon_unit=v.horizon_unit,
-                                     discount_rate=v.discount_rate, discount_unit=v.discount_unit)
-            yield scored.reset_index()
+                                     discount_rate=v.discount_rate, discount_unit=v.discount_unit,
+                                     margin=v.margin)
+            yield scored.reset_index()[["customer_id", *_SCORED_COLUMNS]]   # the schema's
     return score
 
 
@@ -134,60 +136,114 @@ def tier_cuts(scored, config) -> list[tuple[float, object]]:
     return _cuts(scored, t.score, t.method, t.rules, config.spark.quantile_error, key="tiers")
 
 
-def _cuts(scored, column: str, method: str, rules, eps: float, *, key: str):
+def _cuts(scored, column: str, method: str, rules, eps: float, *, key: str, n: int | None = None):
     from pyspark.sql import functions as F
 
-    score = F.col(column)
     if method == "threshold":
         mins = [float("-inf") if rule.min is None else float(rule.min) for rule in rules]
-        below = scored.where(score < mins[-1]).count()
+        below = scored.where(F.col(column) < mins[-1]).count()
         if below:
             raise DataError(f"{below} customers score below the lowest threshold {mins[-1]:g}",
                             column=column,
                             fix=f"give the last rule of {key}.rules no min to catch them")
         return tiers.threshold_cuts(mins)
-    n = scored.count()
-    return [(float("inf"), None) if b == 0 else
-            _ranked(scored, column, int(b) - 1, n, eps, descending=True)
-            for b in tiers.tier_bounds([rule.share for rule in rules], n)]
+    n = scored.count() if n is None else n
+    bounds = [int(b) for b in tiers.tier_bounds([rule.share for rule in rules], n)]
+    found = iter(_ranked(scored, [(column, b - 1, True) for b in bounds if b > 0], n, eps))
+    return [(float("inf"), None) if b == 0 else next(found) for b in bounds]
 
 
-def _ranked(frame, column: str, position: int, n: int, eps: float, *, descending: bool):
-    """The row at 0-based ``position`` ranking ``column`` (high first when ``descending``, ties
-    by customer_id), as ``(value, customer_id)``: a band from ``approxQuantile``, exact counts
-    to place it, :func:`clvkit.tiers.ranked_cut` on the driver."""
+def _ranked(frame, requests, n: int, eps: float) -> list[tuple[float, object]]:
+    """For each ``(column, position, by_id)``: the row at 0-based ``position`` ranking the
+    column high first with ties by customer_id, as ``(value, customer_id)`` (``by_id``); or,
+    without ``by_id``, the value at ``position`` in ascending order, as ``(value, None)``.
+
+    Exact without sorting everyone: one ``approxQuantile`` pass gives each request a narrow
+    band of values, one pass counts the rows past each band, one pass brings the bands to the
+    driver (rows for ``by_id``, ranked by :func:`clvkit.tiers.ranked_cut`; else distinct values
+    with counts, so ties cost nothing); a band the sketch missed is widened and searched again.
+    """
     from pyspark.sql import functions as F
 
-    value = F.col(column)
-    rank_from_top = position if descending else n - 1 - position
-    q = (n - rank_from_top - 0.5) / n  # ascending quantile of that row
-    width = 2 * eps + 1.0 / n
-    while True:
-        lo, hi = frame.approxQuantile(column, [max(q - width, 0.0), min(q + width, 1.0)], eps)
-        above = frame.where(value > hi).count()
+    # rank from the top (high first) for by_id requests; from the bottom for value requests
+    todo = {i: (column, position, by_id, 2 * eps + 1.0 / n)
+            for i, (column, position, by_id) in enumerate(requests)}
+    found: dict[int, tuple[float, object]] = {}
+
+    def quantile(position, by_id):  # the ascending quantile of that row
+        return (n - position - 0.5) / n if by_id else (position + 0.5) / n
+
+    while todo:
+        columns = sorted({r[0] for r in todo.values()})
+        edges = {i: (max(quantile(p, k) - w, 0.0), min(quantile(p, k) + w, 1.0))
+                 for i, (_, p, k, w) in todo.items()}
+        probs = sorted({q for pair in edges.values() for q in pair})
+        sketch = {c: dict(zip(probs, v))
+                  for c, v in zip(columns, frame.approxQuantile(columns, probs, eps))}
+        bands = {i: (sketch[todo[i][0]][lo], sketch[todo[i][0]][hi])
+                 for i, (lo, hi) in edges.items()}
+        outside = frame.agg(*[
+            F.count(F.when(F.col(todo[i][0]) > hi if todo[i][2] else F.col(todo[i][0]) < lo,
+                           1)).alias(f"o{i}") for i, (lo, hi) in bands.items()]).collect()[0]
+        inside = {i: (F.col(todo[i][0]) >= lo) & (F.col(todo[i][0]) <= hi)
+                  for i, (lo, hi) in bands.items()}
+        rows = values = None
         with rfm_spark.quiet():
-            band = frame.where((value >= lo) & (value <= hi)).select(column, "customer_id") \
-                .toPandas()
-        at = rank_from_top - above
-        if 0 <= at < len(band) or width >= 1.0:
-            break
-        width *= 4  # the sketch missed: widen the band
-    return tiers.ranked_cut(band[column].to_numpy(float), band["customer_id"].to_numpy(), at)
+            if any(todo[i][2] for i in todo):
+                rows = frame.where(_any(inside[i] for i in todo if todo[i][2])) \
+                    .select("customer_id", *columns).toPandas()
+            value_columns = sorted({todo[i][0] for i in todo if not todo[i][2]})
+            if value_columns:
+                parts = [frame.where(_any(inside[i] for i in todo
+                                          if not todo[i][2] and todo[i][0] == c))
+                         .select(F.lit(c).alias("column"), F.col(c).cast("double").alias("value"))
+                         for c in value_columns]
+                union = parts[0]
+                for part in parts[1:]:
+                    union = union.unionByName(part)
+                values = union.groupBy("column", "value").count().toPandas()
+        for i, (lo, hi) in bands.items():
+            c, position, by_id, w = todo[i]
+            at = position - outside[f"o{i}"]
+            if by_id:
+                band = rows[(rows[c] >= lo) & (rows[c] <= hi)]
+                if 0 <= at < len(band) or w >= 1.0:
+                    found[i] = tiers.ranked_cut(band[c].to_numpy(float),
+                                                band["customer_id"].to_numpy(), at)
+            else:
+                band = values[(values["column"] == c) & (values["value"] >= lo)
+                              & (values["value"] <= hi)].sort_values("value")
+                reach = band["count"].cumsum().to_numpy()
+                if 0 <= at < (reach[-1] if len(reach) else 0) or w >= 1.0:
+                    found[i] = (float(band["value"].iloc[int(np.searchsorted(reach, at,
+                                                                             side="right"))]),
+                                None)
+            if i in found:
+                del todo[i]
+            else:
+                todo[i] = (c, position, by_id, w * 4)  # the sketch missed: widen the band
+    return [found[i] for i in range(len(requests))]
 
 
-def _score_bounds(scored, eps: float, bins: int = 5) -> dict:
+def _any(conditions):
+    conditions = list(conditions)
+    out = conditions[0]
+    for more in conditions[1:]:
+        out = out | more
+    return out
+
+
+def _score_bounds(scored, n: int, eps: float, bins: int = 5) -> dict:
     """Per R/F/M column: the order statistics of :func:`clvkit.tiers.score_bound_positions`
     (exact) and whether the column is constant, for :func:`clvkit.tiers.score_from_bounds`."""
     from pyspark.sql import functions as F
 
-    n = scored.count()
-    out = {}
-    for name in _RFM_VALUES:
-        lo, hi = scored.agg(F.min(name), F.max(name)).collect()[0]
-        positions = tiers.score_bound_positions(n, bins)
-        out[name] = ([_ranked(scored, name, p, n, eps, descending=False)[0] for p in positions],
-                     lo == hi)
-    return out
+    ends = scored.agg(*[f(c) for c in _RFM_VALUES for f in (F.min, F.max)]).collect()[0]
+    positions = tiers.score_bound_positions(n, bins)
+    values = iter(v for v, _ in _ranked(scored, [(c, p, False) for c in _RFM_VALUES
+                                                 for p in positions], n, eps))
+    return {c: ([next(values) for _ in positions], ends[2 * k] == ends[2 * k + 1])
+            for k, c in enumerate(_RFM_VALUES)}
 
 
 _RFM_VALUES = {"_r_value": "r_score", "frequency": "f_score", "monetary_value": "m_score"}
@@ -221,7 +277,8 @@ def _assigner(config, cuts, second_cuts, bounds, run_date):
                 tier_2d = _tier_2d(second, tier, stage, segment, scored, second_cuts)
             action = tiers.assign_actions(tier, stage, tiers=pb.tiers, stages=pb.stages,
                                           require_actions=pb.require_actions,
-                                          prospect_label=t.prospect_label, labels=labels).action
+                                          prospect_label=t.prospect_label, labels=labels,
+                                          table=pb.table, protect=pb.protect).action
             yield pd.DataFrame({
                 "customer_id": ids, "tier": tier.astype(str).to_numpy(),
                 "tier_2d": np.asarray(tier_2d, dtype=object),
@@ -282,13 +339,14 @@ def score_frame(summary, fit: SparkFit, config, run_date):
                      f"monetary_value double, " + ", ".join(f"{c} double" for c in _SCORE_COLUMNS))
     scored = (summary.mapInPandas(_scorer(fit, config), scored_schema)
               .withColumn("_r_value", -(F.col("T") - F.col("recency"))).cache())
-    eps = config.spark.quantile_error
-    cuts = tier_cuts(scored, config)
-    second, second_cuts = config.tiers.second_dimension, None
+    eps, n = config.spark.quantile_error, scored.count()
+    t = config.tiers
+    cuts = _cuts(scored, t.score, t.method, t.rules, eps, key="tiers", n=n)
+    second, second_cuts = t.second_dimension, None
     if second is not None and second.method in ("quantile", "threshold"):
         second_cuts = _cuts(scored, second.column, second.method, second.rules, eps,
-                            key="tiers.second_dimension")
-    bounds = _score_bounds(scored, eps)
+                            key="tiers.second_dimension", n=n)
+    bounds = _score_bounds(scored, n, eps)
     out_schema = (f"customer_id {id_type}, tier string, tier_2d string, stage string, "
                   f"segment string, {_SCHEMA_NUMBERS}, action string, run_date timestamp_ntz")
     return scored.mapInPandas(_assigner(config, cuts, second_cuts, bounds,
@@ -368,7 +426,7 @@ def migration(assigned, previous, labels):
     return counts, moved
 
 
-def _prospect_rows(config, prospects, run_date, id_type_sample) -> pd.DataFrame:
+def _prospect_rows(config, prospects, run_date) -> pd.DataFrame:
     """Export rows for customers who never bought, as :func:`clvkit.pipeline.score` gives them."""
     t, pb = config.tiers, config.playbook
     ids = pd.Index(prospects, name="customer_id")
@@ -449,6 +507,14 @@ def _write_small(spark, frame: pd.DataFrame, out, name: str, csv_bom: bool) -> s
     return target
 
 
+def master_in_use() -> str | None:
+    """The master of the active Spark session (None without one), for the CLI to report."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    return None if session is None else session.sparkContext.master
+
+
 def score_scenario(config, out_dir, run_date=None) -> list:
     """``clvkit score`` with ``summary.engine: spark``: summary, fit, score, write.
 
@@ -462,6 +528,11 @@ def score_scenario(config, out_dir, run_date=None) -> list:
     many distinct rows crossed to the driver). A missing local input is reported before Spark
     starts. Returns the paths written.
     """
+    with rfm_spark.quiet():
+        return _score_scenario(config, out_dir, run_date)
+
+
+def _score_scenario(config, out_dir, run_date) -> list:
     import json
 
     out = str(out_dir).rstrip("/") if _uri(out_dir) else Path(out_dir)
@@ -491,7 +562,10 @@ def score_scenario(config, out_dir, run_date=None) -> list:
     try:
         summary = summary_frame(transactions, observation_end=observation_end,
                                 time_unit=config.summary.time_unit, period=config.summary.period,
-                                **cols).cache()
+                                **cols)
+        # one task per core or two: every later pass runs a Python worker per partition, and
+        # the shuffle's spark.sql.shuffle.partitions (200 by default) would mean 200 of them
+        summary = summary.coalesce(2 * spark.sparkContext.defaultParallelism).cache()
     except DataError as exc:
         role = {v: k for k, v in cols.items()}.get(exc.column)
         if role is None or "column" not in exc.problem:
@@ -504,7 +578,7 @@ def score_scenario(config, out_dir, run_date=None) -> list:
         buyers = set(summary.select("customer_id").toPandas()["customer_id"])
         prospects = [c for c in customers["customer_id"] if c not in buyers]
         if prospects:
-            rows = _prospect_rows(config, prospects, run_date, None)
+            rows = _prospect_rows(config, prospects, run_date)
             with rfm_spark.quiet():
                 assigned = assigned.unionByName(spark.createDataFrame(rows, assigned.schema))
     assigned = assigned.cache()

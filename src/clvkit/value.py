@@ -8,6 +8,18 @@ with E[X(t)] the conditional expected purchases of the customer in (T, T+t] and 
 converted to the model's time unit by :mod:`clvkit.units` (12 months = 52.18 weeks). Units are
 explicit: a horizon that is not a whole number of discount periods, or models fitted in
 different time units, is an error rather than a silent rescale.
+
+CLV is discounted *revenue* over the horizon; with ``margin`` (a share, e.g. 0.3) it is
+discounted gross margin, ``margin × revenue``.
+
+**Value at risk.** Every purchase model is a mixture "alive or not": E[X(t) | data] =
+P(alive) · E[X(t) | alive, data], so CLV already counts P(alive) once. The value at stake if the
+customer has in fact left is the value they would bring *if alive*,
+
+    clv_if_alive = CLV / P(alive),   clv_at_risk = clv_if_alive × (1 − P(alive)),
+
+not CLV × (1 − P(alive)) (which counts P(alive) twice and favours the customers already likely
+alive).
 """
 from __future__ import annotations
 
@@ -18,7 +30,34 @@ from clvkit.errors import ConfigError, DataError, ModelError
 from clvkit.models._base import column_quantiles, rfm_arrays, unique_rows
 from clvkit.units import check_unit, convert
 
-SCORE_COLUMNS = ["p_alive", "expected_purchases", "expected_spend", "clv", "clv_at_risk"]
+SCORE_COLUMNS = ["p_alive", "expected_purchases", "expected_spend", "clv", "clv_if_alive",
+                 "clv_at_risk"]
+#: Read beside the scores (docs/DATA.md, reports).
+VALUE_AT_RISK_DEFINITION = ("CLV at risk = CLV if alive × (1 − P(alive)), CLV if alive = CLV / "
+                            "P(alive): the value forgone if the customer has in fact left")
+CLV_INTERVAL_LABEL = ("interval for the expected CLV (parameter uncertainty only): it is not a "
+                      "range for what one customer will actually spend")
+
+
+def _check_margin(margin):
+    if margin is None:
+        return 1.0
+    if isinstance(margin, bool) or not (np.isfinite(margin) and 0 < margin <= 1):
+        raise ConfigError(f"margin={margin!r} must be a share in (0, 1] (0.3 = 30 % gross "
+                          "margin)", key="value.margin", fix="give the gross margin as a share, "
+                          "or leave it out to report revenue")
+    return float(margin)
+
+
+def value_at_risk(clv, p_alive):
+    """``(clv_if_alive, clv_at_risk)`` from CLV and P(alive) (module doc for the definition).
+
+    A customer with P(alive) = 0 has CLV 0 and no value at stake: both are 0 (not 0/0).
+    """
+    clv, p = np.asarray(clv, dtype=float), np.asarray(p_alive, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if_alive = np.where(p > 0, clv / np.where(p > 0, p, 1.0), 0.0)
+    return if_alive, if_alive * (1.0 - p)
 
 
 def _unit(value, key):
@@ -57,7 +96,8 @@ def _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
 
 
 def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=12,
-                            horizon_unit="M", discount_rate=0.01, discount_unit="M") -> pd.Series:
+                            horizon_unit="M", discount_rate=0.01, discount_unit="M",
+                            margin=None) -> pd.Series:
     """Discounted expected value of each customer over ``horizon`` (module doc for the formula).
 
     Parameters
@@ -71,6 +111,9 @@ def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=
         Length of the value horizon (e.g. 12 months).
     discount_rate, discount_unit : float, {"D", "W", "M", "Y"}
         Discount rate per period of ``discount_unit`` (0.01 = 1 % a month).
+    margin : float, optional
+        Gross margin share: CLV is then margin × discounted revenue. Without it, CLV is
+        discounted revenue.
 
     Returns
     -------
@@ -88,9 +131,10 @@ def customer_lifetime_value(transaction_model, spend_model, summary, *, horizon=
     """
     ts, discount = _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
                           discount_unit)
+    share = _check_margin(margin)
     _require_frame(summary)
     spend = spend_model.expected_spend(summary).to_numpy()
-    clv = transaction_model.discounted_purchases(ts, discount, summary) * spend
+    clv = share * transaction_model.discounted_purchases(ts, discount, summary) * spend
     return pd.Series(clv, index=summary.index, name="clv")
 
 
@@ -101,36 +145,44 @@ def _require_frame(summary):
 
 
 def score_customers(transaction_model, spend_model, summary, *, horizon=12, horizon_unit="M",
-                    discount_rate=0.01, discount_unit="M") -> pd.DataFrame:
+                    discount_rate=0.01, discount_unit="M", margin=None) -> pd.DataFrame:
     """Score every customer of ``summary``: the "Scored customers" table of docs/DATA.md.
 
     Returns the summary's columns plus ``p_alive``, ``expected_purchases`` (over the whole
-    horizon), ``expected_spend``, ``clv`` and ``clv_at_risk`` (= clv * (1 - p_alive)), indexed
-    like ``summary``; ``attrs`` are kept and the horizon and discounting recorded in them.
+    horizon), ``expected_spend``, ``clv`` (× ``margin`` when given), ``clv_if_alive`` (= clv /
+    p_alive) and ``clv_at_risk`` (= clv_if_alive × (1 − p_alive), see the module doc), indexed
+    like ``summary``; ``attrs`` are kept and the horizon, discounting and margin recorded in them.
     """
     ts, discount = _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
                           discount_unit)
+    share = _check_margin(margin)
     _require_frame(summary)
     spend = spend_model.expected_spend(summary).to_numpy()
     p_alive = transaction_model.probability_alive(summary).to_numpy()
-    clv = transaction_model.discounted_purchases(ts, discount, summary) * spend
+    clv = share * transaction_model.discounted_purchases(ts, discount, summary) * spend
     horizon_purchases = transaction_model.expected_purchases(summary, horizon=ts[-1]).to_numpy()
     out = summary.copy()
     out["p_alive"] = p_alive
     out["expected_purchases"] = horizon_purchases
     out["expected_spend"] = spend
     out["clv"] = clv
-    out["clv_at_risk"] = clv * (1.0 - p_alive)
+    out["clv_if_alive"], out["clv_at_risk"] = value_at_risk(clv, p_alive)
     out.attrs.update(summary.attrs)
     out.attrs.update({"horizon": horizon, "horizon_unit": horizon_unit,
-                      "discount_rate": discount_rate, "discount_unit": discount_unit})
+                      "discount_rate": discount_rate, "discount_unit": discount_unit,
+                      "margin": margin, "value": "discounted revenue" if margin is None else
+                      f"discounted gross margin ({share:.0%} of revenue)".replace("%", " %")})
     return out
 
 
 def clv_interval(transaction_model, spend_model, summary, *, horizon=12, horizon_unit="M",
                  discount_rate=0.01, discount_unit="M", level=0.9, n_draws=200,
                  seed=0) -> pd.DataFrame:
-    """CLV with a per-customer interval combining parameter draws of both models.
+    """CLV with an interval for the *expected* CLV, from parameter draws of both models.
+
+    The interval reflects parameter uncertainty only: it says where each customer's expected
+    value lies, not what one customer will actually spend (that spread is far wider; see
+    :func:`clv_predictive_interval`). Label it as such (``CLV_INTERVAL_LABEL``).
 
     Each draw takes parameters of the transaction model (``seed``) and of the spend model
     (``seed + 1``) from their estimated sampling distributions, independently (they are fitted on
@@ -171,6 +223,128 @@ def clv_interval(transaction_model, spend_model, summary, *, horizon=12, horizon
     lo, hi = column_quantiles(sims, [(1 - level) / 2, (1 + level) / 2])
     return pd.DataFrame({"estimate": est[inverse], "lower": lo[inverse], "upper": hi[inverse]},
                         index=summary.index)
+
+
+def one_time_buyer_note(scored: pd.DataFrame, model_name: str = "the purchase model", *,
+                        min_share: float = 0.2) -> str:
+    """What the purchase model implies for one-time buyers, in a sentence ("" if nothing).
+
+    BG/NBD (and BG/CNBD-k) let a customer leave only at a repeat purchase, so every customer
+    with no repeat purchase (``frequency == 0``) gets P(alive) = 1 however long ago they bought:
+    they can never be "at risk" nor on the churn watchlist. When such a model scores at least
+    ``min_share`` of the customers as one-time buyers, the report must say so. The check is on
+    the scores, not the model's name: any model whose one-time buyers all have P(alive) = 1.
+
+    Parameters
+    ----------
+    scored : DataFrame
+        ``frequency``, ``T`` and ``p_alive`` per customer (:func:`score_customers`); ``T`` in
+        ``attrs["time_unit"]`` (weeks if absent).
+    model_name : str
+        Display name of the model that scored them (e.g. "BG/NBD").
+    """
+    need = [c for c in ("frequency", "T", "p_alive") if c not in scored.columns]
+    if need:
+        raise DataError(f"scored customers lack {', '.join(need)}", column=need[0],
+                        fix="pass the output of clvkit.value.score_customers")
+    one = scored[scored["frequency"].to_numpy(dtype=float) == 0]
+    if one.empty or len(one) < min_share * len(scored):
+        return ""
+    p = one["p_alive"].to_numpy(dtype=float)
+    if not (p >= 1.0 - 1e-9).all():
+        return ""
+    unit = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}.get(
+        scored.attrs.get("time_unit", "W"), "weeks")
+    return (f"{model_name} assumes a customer can leave only right after a repeat purchase, so "
+            f"its {len(one):,} one-time buyers ({len(one) / len(scored):.0%} of customers, on "
+            f"average {one['T'].mean():.0f} {unit} since their only purchase) all have P(alive) "
+            f"= 1: none of them can count as at risk or appear on the churn watchlist, and their "
+            "CLV assumes they are all still customers. Pareto/NBD and MBG/NBD let one-time "
+            "buyers drop out; prefer one of them when it predicts the holdout as well."
+            ).replace("%", " %")
+
+
+def _posterior_draws(model, x, T, size, rng):
+    """(λ, p, μ) per draw for customers *alive* now, from the model's posterior given data.
+
+    Given alive, the purchase rate and the dropout parameter are independent a posteriori:
+    λ ~ Gamma(r + x, α + T); BG/NBD p ~ Beta(a, b + x) (x coins survived), MBG/NBD
+    p ~ Beta(a, b + x + 1) (one more coin at time 0), Pareto/NBD μ ~ Gamma(s, β + T).
+    """
+    from clvkit.models import BetaGeo, ModifiedBetaGeo, ParetoNBD
+
+    if getattr(model, "covariates_", None) is not None:
+        raise ModelError("no predictive simulation for a model with covariates (each customer "
+                         "has their own prior); fit it without covariates for this interval")
+    par = {k: float(v) for k, v in model.params_.items()}
+    lam = rng.gamma(par["r"] + x, 1.0 / (par["alpha"] + T), size)
+    if isinstance(model, ParetoNBD):
+        return lam, np.zeros(size), rng.gamma(par["s"], 1.0 / (par["beta"] + T), size)
+    if isinstance(model, ModifiedBetaGeo):
+        return lam, rng.beta(par["a"], par["b"] + x + 1.0, size), np.zeros(size)
+    if type(model) is BetaGeo:
+        return lam, rng.beta(par["a"], par["b"] + x, size), np.zeros(size)
+    raise ModelError(f"no predictive simulation for {type(model).__name__}: the per-customer "
+                     "interval is available for BG/NBD, MBG/NBD and Pareto/NBD")
+
+
+def clv_predictive_interval(transaction_model, spend_model, summary, *, horizon=12,
+                            horizon_unit="M", discount_rate=0.01, discount_unit="M",
+                            margin=None, level=0.9, n_sims=1000, seed=0) -> pd.DataFrame:
+    """Per-customer predictive interval of the value each customer will actually bring.
+
+    Unlike :func:`clv_interval` (where the *expected* value lies), this is the range of the
+    realised discounted value over the horizon: for each customer, ``n_sims`` futures are drawn
+    from the fitted models given their history — alive with probability P(alive); if alive, a
+    purchase rate and dropout parameter from their posterior (:func:`_posterior_draws`), the
+    purchases over the horizon, and each order from the Gamma-Gamma posterior of their mean
+    spend, ν ~ Gamma(q + p x, γ + x m), order ~ Gamma(p, ν) — each discounted by the period it
+    falls in. The interval holds the central ``level`` of those futures; ``mean`` matches the
+    CLV (up to simulation error). Parameter uncertainty is not added (it is small beside this).
+
+    Returns
+    -------
+    DataFrame
+        ``mean``, ``lower``, ``upper`` and ``p_zero`` (share of futures with no purchase),
+        indexed like ``summary``.
+    """
+    ts, discount = _steps(transaction_model, spend_model, horizon, horizon_unit, discount_rate,
+                          discount_unit)
+    share = _check_margin(margin)
+    _require_frame(summary)
+    if not 0 < level < 1:
+        raise ConfigError(f"level={level} must be in (0, 1)", key="level")
+    x, t_x, T, _ = rfm_arrays(summary)
+    m = summary["monetary_value"].to_numpy(dtype=float, na_value=np.nan)
+    uniq, inverse = unique_rows(np.column_stack([x, t_x, T, np.where(x > 0, m, 0.0)]))
+    p_alive = np.asarray(transaction_model.probability_alive(uniq[:, 0], uniq[:, 1],
+                                                             uniq[:, 2]), dtype=float)
+    gp, gq, gg = (float(spend_model.params_[k]) for k in ("p", "q", "gamma"))
+    rng = np.random.default_rng(seed)
+    horizon_t = ts[-1]
+    out = np.empty((len(uniq), 4))
+    for i, (xi, _, Ti, mi) in enumerate(uniq):
+        alive = rng.random(n_sims) < p_alive[i]
+        lam, p, mu = _posterior_draws(transaction_model, xi, Ti, n_sims, rng)
+        nu = rng.gamma(gq + gp * xi, 1.0 / (gg + xi * mi), n_sims)
+        with np.errstate(divide="ignore"):
+            death = np.where(mu > 0, rng.standard_exponential(n_sims) / mu, np.inf)
+        value = np.zeros(n_sims)
+        t = np.zeros(n_sims)
+        active = np.flatnonzero(alive & (lam > 0))
+        while active.size:
+            t[active] += rng.standard_exponential(active.size) / lam[active]
+            buys = t[active] < np.minimum(horizon_t, death[active])
+            active = active[buys]
+            step = np.searchsorted(ts, t[active])            # period i covers (t_{i-1}, t_i]
+            value[active] += rng.gamma(gp, 1.0 / nu[active]) * discount[step]
+            active = active[rng.random(active.size) >= p[active]]
+        value *= share
+        out[i] = (value.mean(), *np.quantile(value, [(1 - level) / 2, (1 + level) / 2]),
+                  (value == 0).mean())
+    res = out[inverse]
+    return pd.DataFrame({"mean": res[:, 0], "lower": res[:, 1], "upper": res[:, 2],
+                         "p_zero": res[:, 3]}, index=summary.index)
 
 
 def clv_total_draws(transaction_model, spend_model, summary, groups=None, *, horizon=12,

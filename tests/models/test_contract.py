@@ -271,3 +271,12 @@ def test_empty_input_is_a_clear_error(case):
     spec, data, _, _ = case
     with pytest.raises(ClvkitError, match="no customers|none of the 0 customers|table is empty"):
         spec.cls().fit(data.iloc[:0])
+
+
+def test_time_unit_is_a_fitted_attribute_with_a_deprecated_read_only_alias(case):
+    _, data, model, _ = case
+    assert model.time_unit_ == data.attrs.get("time_unit", model.time_unit_)
+    with pytest.warns(DeprecationWarning, match="use time_unit_"):
+        assert model.time_unit == model.time_unit_
+    with pytest.raises(AttributeError):
+        model.time_unit = "D"

@@ -174,6 +174,8 @@ def test_a_constant_covariate_and_unknown_levels_are_refused(bg_data, bg_fit):
         bg_fit.probability_alive(bg_data.assign(channel="phone"))
     with pytest.raises(ModelError, match="expected_purchases_new_customer is not available"):
         bg_fit.expected_purchases_new_customer(horizon=10.0)
+    with pytest.raises(ModelError, match="draws and per-customer intervals are not available"):
+        bg_fit.sample_params(10)
 
 
 def test_config_key_model_covariates(tmp_path):

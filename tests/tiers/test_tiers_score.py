@@ -98,7 +98,10 @@ def test_kmeans_segments_and_grid_on_simulated_data(retail):
     seg = result.segments
     assert 2 <= seg.k <= 8 and seg.silhouette.idxmax() == seg.k
     assert seg.profiles["customers"].sum() == len(result.scored)
-    assert seg.profiles["clv"].is_monotonic_decreasing  # numbered by mean CLV
+    # numbered by mean (standardised) log CLV, highest first; with heavy-tailed spend (bulk
+    # buyers in the simulator) the raw-CLV means need not follow the same order
+    log_clv = np.log1p(result.scored["clv"].clip(lower=0)).groupby(seg.cluster).mean()
+    assert log_clv.is_monotonic_decreasing
     assert result.grid.counts.to_numpy().sum() == len(result.assignments)
 
 

@@ -4,13 +4,16 @@
 
 1. picks the programme: from ``start`` (default 60 % into the observation window), the
    *eligible* customers are the top ``eligible_share`` of pre-start buyers by pre-start spend,
-   and a seeded random half of them is *treated* (so the effect is identifiable);
+   and half of them is *treated*: a seeded random half (``assignment="random"``, so the effect
+   is identifiable) or the most valuable half by pre-start spend (``assignment="value"``: the
+   selection on value that makes a plain difference-in-differences show regression to the mean);
 2. re-simulates every treated customer who is still alive at ``start`` twice from ``start`` on —
-   once with the programme (higher purchase rate, lower dropout probability, higher spend) and
-   once without — with common random numbers (the k-th purchase of both worlds shares its
-   exponential gap, dropout uniform and spend draw), keeps the "with" world in the data and uses
-   both worlds to compute the true effects; by the BG/NBD's memorylessness, re-simulating a
-   customer alive at ``start`` is exact;
+   once with the programme (higher purchase rate, lower dropout probability and hazard, higher
+   spend) and once without — with common random numbers (the k-th purchase of both worlds shares
+   its exponential gap on the seasonal clock, dropout uniform, spend and bulk draws, and both
+   worlds share the lifetime draw), keeps the "with" world in the data and uses both worlds to
+   compute the true effects; the purchase process, the dropout coin and the exponential lifetime
+   are all memoryless, so re-simulating a customer alive at ``start`` is exact;
 3. draws satisfaction surveys (relationship surveys sent at random times, tier-dependent
    response rates; CSAT 1–5 and NPS 0–10 from a latent satisfaction that rises with value,
    falls once a customer has churned and rises for treated customers after the start) and
@@ -38,6 +41,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from clvkit.datasets._process import BULK_PROB, BULK_SIZE, season_clock
+
 DEFAULT_EFFECTS = {"purchase_rate": 1.3, "dropout": 0.6, "spend": 1.15, "satisfaction": 0.4}
 CATEGORIES = np.array(["delivery", "product", "billing", "service", "website"])
 CATEGORY_P = np.array([0.3, 0.25, 0.15, 0.2, 0.1])
@@ -58,6 +63,7 @@ class ProgrammeTruth:
     n_eligible: int
     n_treated: int
     definitions: dict = field(default_factory=dict)
+    assignment: str = "random"
 
 
 DEFINITIONS = {
@@ -74,30 +80,43 @@ DEFINITIONS = {
 }
 
 
-def _coupled_purchases(lam, p, t_end, rate_mult, drop_mult, shape, rng):
+def _coupled_purchases(lam, p, mu, t_end, rate_mult, drop_mult, shape, rng, clock=None,
+                       offset=0.0):
     """Post-start purchases of customers alive at t=0 in two worlds with common random numbers.
 
-    Returns, per world w in (0 = without, 1 = with): (idx, t, gamma draw) per purchase and the
-    dropout time per customer (inf while alive at ``t_end``).
+    ``clock`` (``season_clock`` forward/inverse, in days from the simulation start; ``offset`` =
+    the programme start in those days) makes the purchase rate seasonal; ``mu`` is the lifetime
+    hazard per day (0 = none), scaled by ``drop_mult`` with the programme as ``p`` is.
+
+    Returns, per world w in (0 = without, 1 = with): (idx, t, gamma draw, bulk uniform) per
+    purchase and the dropout time per customer (inf while alive at ``t_end``).
     """
     n = lam.size
-    t = np.zeros((2, n))
+    forward, inverse = clock if clock is not None else (lambda d: d, lambda t: t)
+    tau0 = float(np.asarray(forward(offset)))
+    tau = np.full((2, n), tau0)
     alive = np.ones((2, n), dtype=bool)
-    drop = np.full((2, n), np.inf)
     rates = np.vstack([lam, lam * rate_mult])
     probs = np.vstack([p, np.minimum(p * drop_mult, 1.0)])
+    life = rng.standard_exponential(n)
+    with np.errstate(divide="ignore"):
+        death = np.vstack([life / mu, life / (mu * drop_mult)])
+    stop = np.minimum(death, t_end)
+    drop = np.where(death < t_end, death, np.inf)
     out = ([], [])
     active = np.arange(n)
     while active.size:
         e = rng.standard_exponential(active.size)
         u = rng.random(active.size)
         g = rng.standard_gamma(shape, active.size)
+        ub = rng.random(active.size)
         keep = np.zeros(active.size, dtype=bool)
         for w in (0, 1):
-            nt = t[w, active] + e / rates[w, active]
-            buys = alive[w, active] & (nt < t_end)
-            out[w].append((active[buys], nt[buys], g[buys]))
-            t[w, active] = nt
+            nt_tau = tau[w, active] + e / rates[w, active]
+            nt = inverse(nt_tau) - offset
+            buys = alive[w, active] & (nt < stop[w, active])
+            out[w].append((active[buys], nt[buys], g[buys], ub[buys]))
+            tau[w, active] = nt_tau
             gone = buys & (u < probs[w, active])
             drop[w, active[gone]] = nt[gone]
             alive[w, active] = buys & ~gone
@@ -105,8 +124,8 @@ def _coupled_purchases(lam, p, t_end, rate_mult, drop_mult, shape, rng):
         active = active[keep]
     worlds = []
     for w in (0, 1):
-        idx, tt, gg = (np.concatenate(x) for x in zip(*out[w])) if out[w] else ([],) * 3
-        worlds.append((idx, tt, gg))
+        parts = (np.concatenate(x) for x in zip(*out[w])) if out[w] else ([],) * 4
+        worlds.append(tuple(parts))
     return worlds, drop
 
 
@@ -116,7 +135,8 @@ def _days(dates: pd.Series, origin: pd.Timestamp) -> np.ndarray:
 
 def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: float = 0.5,
                   effects: dict | None = None, churn_window_days: int = 180,
-                  survey_every_days: float = 180.0):
+                  survey_every_days: float = 180.0, assignment: str = "random",
+                  selection_noise: float = 0.0):
     """Add the tiering programme, surveys and complaints to a simulated customer base.
 
     Parameters
@@ -138,6 +158,11 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
         Window of the ``churn`` outcome (no purchase in the last that many days of a window).
     survey_every_days : float
         Mean days between survey invitations per customer.
+    assignment : {"random", "value"}
+        Which eligible customers are treated: a random half, or the half with the highest
+        value score, log(pre-start spend) + ``selection_noise`` × N(0, 1) (selection on value;
+        noise 0 = strictly the top spenders, a positive noise = a judgement that mostly but not
+        only follows spend).
 
     Returns
     -------
@@ -145,6 +170,8 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
         With ``surveys``, ``complaints``, ``programme`` (and ``survey_invites``) filled, treated
         customers' purchases after ``start`` re-simulated, and ``truth.programme`` set.
     """
+    if assignment not in ("random", "value"):
+        raise ValueError(f"assignment must be 'random' or 'value', got {assignment!r}")
     levers = {**DEFAULT_EFFECTS, **(effects or {})}
     tx, cust, truth = sim.transactions, sim.customers, sim.truth
     ids = pd.Index(cust["customer_id"])
@@ -174,7 +201,12 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
     eligible = np.zeros(n, dtype=bool)
     eligible[order[:n_elig]] = True
     treated = np.zeros(n, dtype=bool)
-    treated[rng.permutation(np.flatnonzero(eligible))[: n_elig // 2]] = True
+    shuffled = rng.permutation(np.flatnonzero(eligible))
+    if assignment == "value":       # the most valuable half of the eligible, by a value score
+        score = np.log(np.maximum(pre_spend[shuffled], 1e-9)) + selection_noise * rng.normal(
+            size=shuffled.size)
+        shuffled = shuffled[np.argsort(-score, kind="stable")]
+    treated[shuffled[: n_elig // 2]] = True
 
     # --- re-simulate treated customers alive at start in both worlds ---------------------
     d_orig = _days(pd.to_datetime(tc["dropout_date"]), start)
@@ -183,13 +215,29 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
     lam = tc["lam"].to_numpy(dtype=float)
     shape = float(truth.params.get("p", 6.0))
     mean_spend = tc["mean_spend"].to_numpy(dtype=float)
+    mu = tc["mu"].to_numpy(dtype=float) if "mu" in tc.columns else np.zeros(n)
+    bulk = (tc["bulk_buyer"].to_numpy(dtype=bool) if "bulk_buyer" in tc.columns
+            else np.zeros(n, dtype=bool))
+    order_mean = (shape / tc["nu"].to_numpy(dtype=float) if "nu" in tc.columns
+                  else mean_spend)                   # mean of an ordinary (not bulk) order
+    origin = getattr(truth, "start", None)
+    clock, offset = None, 0.0
+    if origin is not None:
+        offset = float((start - pd.Timestamp(origin)).days)
+        clock = season_clock(origin, offset + L + future_days + 2,
+                             float(getattr(truth, "seasonality", 0.0)))
     worlds, drop_t = _coupled_purchases(lam[resim], tc["p_dropout"].to_numpy(float)[resim],
-                                        L + future_days, levers["purchase_rate"],
-                                        levers["dropout"], shape, rng)
+                                        np.nan_to_num(mu[resim]), L + future_days,
+                                        levers["purchase_rate"], levers["dropout"], shape, rng,
+                                        clock, offset)
     world_tx = []
-    for w, (k, t, g) in enumerate(worlds):
-        amount = g * mean_spend[resim[k]] / shape * (levers["spend"] if w else 1.0)
-        world_tx.append((resim[k], t, np.maximum(np.round(amount, 2), 0.01)))
+    for w, (k, t, g, ub) in enumerate(worlds):
+        k = np.asarray(k, dtype=np.int64)
+        size = np.where(bulk[resim[k]] & (np.asarray(ub) < BULK_PROB), BULK_SIZE, 1.0)
+        amount = (np.asarray(g) * size * order_mean[resim[k]] / shape
+                  * (levers["spend"] if w else 1.0))
+        world_tx.append((resim[k], np.asarray(t, dtype=float),
+                         np.maximum(np.round(amount, 2), 0.01)))
 
     # Replace treated customers' originals after start by the with-programme world.
     replace = np.zeros(n, dtype=bool)
@@ -273,7 +321,7 @@ def add_programme(sim, rng: np.random.Generator, *, start=None, eligible_share: 
     ptruth = ProgrammeTruth(start=start, pre_start=pre_start, post_end=post_end,
                             churn_window_days=int(churn_window_days), effects=out, levers=levers,
                             n_eligible=int(eligible.sum()), n_treated=int(treated.sum()),
-                            definitions=dict(DEFINITIONS))
+                            definitions=dict(DEFINITIONS), assignment=assignment)
     new_truth = dataclasses.replace(truth, customers=tc_out, programme=ptruth)
     changes = dict(transactions=tx_out, surveys=surveys, complaints=complaints,
                    programme=programme, truth=new_truth)

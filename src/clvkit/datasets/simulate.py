@@ -1,14 +1,27 @@
-"""A simulated retail customer base drawn from the model families themselves, with its truth.
+"""A simulated retail customer base that no single model family describes, with its truth.
 
-Each buying customer has a purchase rate ``λ ~ Gamma(r, alpha)`` (per week) and a dropout
-probability ``p ~ Beta(a, b)``; from a first purchase at a staggered acquisition date, repeat
-purchases follow a Poisson process with rate λ, and after each repeat purchase the customer
-drops out for good with probability p (the BG/NBD story, Fader, Hardie and Lee 2005). Spend
-follows the Gamma-Gamma model: ``ν ~ Gamma(q, rate=gamma)`` per customer and each purchase
-amount ``~ Gamma(p, rate=ν)`` (mean ``p / ν``; Fader, Hardie and Lee 2005b). The simulation runs
-``future_days`` past the observation end, so the truth holds what each customer actually did next.
-Customer attributes lean mildly on the customer's true value; prospects sign up and never buy.
-Everything is vectorised numpy driven by one ``np.random.default_rng(seed)``.
+The data must not share any one model's assumptions, or it hides what that model gets wrong
+(issue 12.3: a BG/NBD-shaped simulator made every one-time buyer "certainly alive", as BG/NBD
+says, and nobody noticed). Each buying customer has
+
+* a purchase rate ``λ ~ Gamma(r, alpha)`` (per week); purchases follow a Poisson process whose
+  rate is λ times a **seasonal** factor ``1 + seasonality · cos(2π (day of year − 330) / 365.25)``
+  (a late-November peak), simulated exactly by a change of clock;
+* **two ways to leave**: after each repeat purchase a coin with ``p ~ Beta(a, b)`` (the BG/NBD
+  story), *and* a lifetime from the first purchase that is exponential with rate
+  ``μ ~ Gamma(s, beta)`` per week (the Pareto/NBD story) — so a customer can leave before ever
+  buying again;
+* a first purchase spread over the whole window (``acquisition_share`` 1: customers are
+  **acquired throughout**, so recent first-time buyers exist);
+* Gamma-Gamma spend: ``ν ~ Gamma(q, rate=gamma)`` per customer and each order ``~ Gamma(p,
+  rate=ν)`` (mean ``p / ν``); a share ``bulk_share`` of customers are **bulk buyers**, of whose
+  orders ``BULK_PROB`` are ``BULK_SIZE`` times larger.
+
+``lifetime=False, seasonality=0, bulk_share=0, acquisition_share=0.5`` gives the pure BG/NBD +
+Gamma-Gamma story (for recovery tests of those models). The simulation runs ``future_days`` past
+the observation end, so the truth holds what each customer actually did next. Customer attributes
+lean mildly on the customer's true value; prospects sign up and never buy. Everything is
+vectorised numpy driven by one ``np.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
@@ -18,14 +31,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from clvkit.datasets._process import BULK_PROB, BULK_SIZE, season_clock, simulate_purchases
 from clvkit.errors import ConfigError
 
-__all__ = ["DEFAULT_PARAMS", "SimulatedData", "SimulationTruth", "simulate",
-           "simulate_bgnbd_purchases"]
+__all__ = ["DEFAULT_PARAMS", "SimulatedData", "SimulationTruth", "season_clock", "simulate",
+           "simulate_bgnbd_purchases", "simulate_purchases"]
 
-#: True parameters: BG/NBD (r, alpha in weeks, a, b) and Gamma-Gamma (p, q, gamma). Chosen so a
-#: two-year window gives about three purchases per customer and a mean order value of about 50.
-DEFAULT_PARAMS = {"r": 0.5, "alpha": 7.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "gamma": 25.0}
+#: True parameters: purchase rate (r, alpha in weeks), dropout coin after repeat purchases
+#: (a, b), lifetime hazard (s, beta in weeks; used when ``lifetime=True``) and Gamma-Gamma spend
+#: (p, q, gamma). Chosen so a two-year window gives about three purchases per customer.
+DEFAULT_PARAMS = {"r": 0.5, "alpha": 4.0, "a": 0.8, "b": 2.5, "s": 0.8, "beta": 40.0,
+                  "p": 6.0, "q": 4.0, "gamma": 25.0}
 
 ATTRIBUTES = {  # categories, base shares, and how strongly value tilts towards later categories
     "region": (["North", "South", "East", "West"], [0.3, 0.25, 0.25, 0.2], 0.1),
@@ -44,10 +60,12 @@ class SimulationTruth:
     Attributes
     ----------
     params : dict
-        True BG/NBD ``r, alpha, a, b`` (rates per week) and Gamma-Gamma ``p, q, gamma``.
+        True ``r, alpha, a, b, s, beta`` (rates per week) and Gamma-Gamma ``p, q, gamma``.
     customers : DataFrame
         One row per customer (``customer_id`` column): ``prospect``, ``lam`` (purchase rate *per
-        day*; ×7 for weeks), ``p_dropout``, ``nu``, ``mean_spend`` (= p / ν, expected order value),
+        day* before the seasonal factor; ×7 for weeks), ``p_dropout``, ``mu`` (lifetime hazard
+        per day, 0 without lifetimes), ``nu``, ``bulk_buyer``, ``mean_spend`` (expected order
+        value: p / ν, × (1 + BULK_PROB (BULK_SIZE − 1)) for bulk buyers),
         ``first_purchase``, ``dropout_date`` (NaT while alive at the end of the simulated
         horizon), ``future_purchases`` and ``future_value`` (after the observation end, over
         ``future_horizon_days``). Prospects have NaN parameters and no purchases.
@@ -55,12 +73,18 @@ class SimulationTruth:
         Days simulated after the observation end.
     programme : object or None
         ``clvkit.datasets.programme.ProgrammeTruth`` when the programme was simulated.
+    start : Timestamp or None
+        Day 0 of the simulation (the seasonal clock's origin).
+    seasonality : float
+        Amplitude of the seasonal factor (0 = none).
     """
 
     params: dict
     customers: pd.DataFrame
     future_horizon_days: int
     programme: object = None
+    start: pd.Timestamp | None = None
+    seasonality: float = 0.0
 
 
 @dataclass
@@ -128,9 +152,10 @@ def simulate_bgnbd_purchases(lam, p, start_days, end_days, rng: np.random.Genera
 
 def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
              observation_end="2024-12-31", future_days: int = 365, prospect_share: float = 0.1,
-             params: dict | None = None, programme: bool = True,
-             acquisition_share: float = 0.5) -> SimulatedData:
-    """Simulate a retail customer base from BG/NBD purchase timing and Gamma-Gamma spend.
+             params: dict | None = None, programme: bool | dict = True,
+             acquisition_share: float = 1.0, lifetime: bool = True, seasonality: float = 0.25,
+             bulk_share: float = 0.02) -> SimulatedData:
+    """Simulate a retail customer base (module doc: a story no single model family tells).
 
     Parameters
     ----------
@@ -145,12 +170,22 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
     prospect_share : float
         Share of customers who sign up but never buy.
     params : dict, optional
-        Overrides of :data:`DEFAULT_PARAMS` (``r, alpha`` per week, ``a, b, p, q, gamma``).
-    programme : bool
+        Overrides of :data:`DEFAULT_PARAMS` (``r, alpha, s, beta`` per week, ``a, b, p, q,
+        gamma``).
+    programme : bool or dict
         Add the tiering programme, surveys and complaints
-        (:func:`clvkit.datasets.programme.add_programme`); otherwise those tables are empty.
+        (:func:`clvkit.datasets.programme.add_programme`; a dict gives its keyword arguments,
+        e.g. ``{"assignment": "value"}``); otherwise those tables are empty.
     acquisition_share : float
-        First purchases are spread uniformly over this leading share of the window.
+        First purchases are spread uniformly over this leading share of the window (1: acquired
+        throughout).
+    lifetime : bool
+        Customers also leave at the end of an exponential lifetime (rate ``μ ~ Gamma(s, beta)``
+        per week), so before any repeat purchase too.
+    seasonality : float
+        Amplitude (in [0, 1)) of the seasonal purchase-rate factor.
+    bulk_share : float
+        Share of buyers who are bulk buyers (``BULK_PROB`` of their orders ``BULK_SIZE``× larger).
 
     Returns
     -------
@@ -172,6 +207,8 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
     """
     theta = _check_args(n_customers, start, observation_end, future_days, prospect_share, params,
                         acquisition_share)
+    if not 0.0 <= bulk_share <= 1.0:
+        raise ConfigError(f"must be in [0, 1], got {bulk_share!r}", key="bulk_share")
     rng = np.random.default_rng(seed)
     start, obs_end = pd.Timestamp(start).normalize(), pd.Timestamp(observation_end).normalize()
     window = (obs_end - start).days + 1                     # days in the observation window
@@ -185,24 +222,29 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
                 np.full(n_prospects, np.nan)]
     p_drop = np.r_[rng.beta(theta["a"], theta["b"], n_buyers), np.full(n_prospects, np.nan)]
     nu = np.r_[rng.gamma(theta["q"], 1.0 / theta["gamma"], n_buyers), np.full(n_prospects, np.nan)]
+    mu = np.r_[rng.gamma(theta["s"], 1.0 / theta["beta"], n_buyers) / 7.0 if lifetime
+               else np.zeros(n_buyers), np.full(n_prospects, np.nan)]
+    bulk = np.r_[rng.random(n_buyers) < bulk_share, np.zeros(n_prospects, bool)]
     first = np.r_[rng.random(n_buyers) * (acquisition_share * window), np.full(n_prospects, np.nan)]
     signup = np.r_[np.maximum(np.floor(first[:n_buyers] - rng.exponential(10.0, n_buyers)), 0),
                    np.floor(rng.random(n_prospects) * window)].astype(np.int64)
     # customer ids follow signup order (ties in random order): reorder every trait by it
     shuffle = rng.permutation(n_customers)
     order = shuffle[np.argsort(_small_int(signup[shuffle]), kind="stable")]
-    buys, lam, p_drop, nu, first, signup = (x[order] for x in (buys, lam, p_drop, nu, first,
-                                                                signup))
+    buys, lam, p_drop, nu, mu, bulk, first, signup = (
+        x[order] for x in (buys, lam, p_drop, nu, mu, bulk, first, signup))
     width = max(6, len(str(n_customers)))
     ids = _id_strings(np.arange(1, n_customers + 1), width)
 
-    # --- purchases: first purchase, then BG/NBD repeats through the future horizon -------
+    # --- purchases: first purchase, then repeats through the future horizon ----------------
     buyers = np.flatnonzero(buys)
-    idx, when, dropout = simulate_bgnbd_purchases(lam[buyers], p_drop[buyers], first[buyers],
-                                                  horizon, rng)
+    clock = season_clock(start, horizon, seasonality)
+    idx, when, dropout = simulate_purchases(lam[buyers], p_drop[buyers], mu[buyers],
+                                            first[buyers], horizon, rng, clock)
     who = np.r_[buyers, buyers[idx]]                         # customer position per purchase
     day = np.floor(np.r_[first[buyers], when]).astype(np.int64)
-    amount = np.maximum(np.round(rng.gamma(theta["p"], 1.0, who.size) / nu[who], 2), 0.01)
+    size = np.where(bulk[who] & (rng.random(who.size) < BULK_PROB), BULK_SIZE, 1.0)
+    amount = np.maximum(np.round(size * rng.gamma(theta["p"], 1.0, who.size) / nu[who], 2), 0.01)
     seen = day < window
     rows = np.flatnonzero(seen)
     rows = rows[np.argsort(_small_int(day[rows]), kind="stable")]      # by date
@@ -210,7 +252,8 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
                        "date": _dates(start, day[rows]), "amount": amount[rows]})
 
     # --- customer attributes lean mildly on true value ------------------------------------
-    value = np.log(lam * theta["p"] / nu)
+    mean_spend = theta["p"] / nu * np.where(bulk, 1.0 + BULK_PROB * (BULK_SIZE - 1.0), 1.0)
+    value = np.log(lam * mean_spend)
     z = (value - np.nanmean(value)) / (np.nanstd(value) or 1.0)
     z[~buys] = rng.normal(-0.5, 1.0, int((~buys).sum()))    # prospects lean low
     attrs = {name: _tilted_choice(rng, z, cats, shares, tilt)
@@ -225,21 +268,23 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
     drop_day[buyers] = np.floor(dropout)                     # inf (alive) becomes NaT below
     future = ~seen
     truth_customers = pd.DataFrame({
-        "customer_id": ids, "prospect": ~buys, "lam": lam, "p_dropout": p_drop, "nu": nu,
-        "mean_spend": theta["p"] / nu, "first_purchase": _dates(start, np.floor(first)),
+        "customer_id": ids, "prospect": ~buys, "lam": lam, "p_dropout": p_drop, "mu": mu,
+        "nu": nu, "bulk_buyer": bulk, "mean_spend": mean_spend,
+        "first_purchase": _dates(start, np.floor(first)),
         "dropout_date": _dates(start, drop_day),
         "future_purchases": np.bincount(who[future], minlength=n_customers),
         "future_value": np.bincount(who[future], weights=amount[future], minlength=n_customers),
     })
 
     truth = SimulationTruth(params=dict(theta), customers=truth_customers,
-                            future_horizon_days=int(future_days))
+                            future_horizon_days=int(future_days), start=start,
+                            seasonality=float(seasonality))
     sim = SimulatedData(transactions=tx, customers=customers, observation_end=obs_end, truth=truth,
                         **_empty_tables(ids.dtype))
     if programme:
         from clvkit.datasets.programme import add_programme
 
-        sim = add_programme(sim, rng)
+        sim = add_programme(sim, rng, **(programme if isinstance(programme, dict) else {}))
     return sim
 
 

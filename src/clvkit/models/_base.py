@@ -39,12 +39,28 @@ their customers through ``self._rfm_inputs(frequency, recency, T)`` / ``self._wr
   per value instead of once per row. Used only when declared by the class that declares
   ``_loglik``; it must equal ``weights @ _loglik(...)`` (tested per model).
 
-The optimiser minimises the mean weighted negative log-likelihood in log-parameters with
+* ``_loglik_total_hess(params, rows) -> (ll, grad, hess)``: the weighted total with its gradient
+  and Hessian in log-parameters. With it the fit takes Newton steps (trust-region on a
+  deterministic subsample of large data, then plain Newton steps on all rows) and the
+  covariance uses the exact Hessian (BG/NBD, MBG/NBD, Gamma-Gamma).
+* ``compress_rows = False``: skip compression above 10,000 rows (continuous statistics such as
+  spend, where nearly every row is distinct).
+* ``_log_jacobian(stats, weights, log_scale)``: how rescaling the statistics changes the
+  log-likelihood (the default covers the purchase models), so ``log_likelihood_`` is that of
+  the data in their own units without another pass over them.
+* ``_near_boundary(theta)`` / ``_boundary_limit(rows, theta)``: a limit the model reduces to at
+  the edge of its parameter space (BG/NBD: no dropout, b = inf), taken instead of an estimate
+  stranded on a flat ridge; ``_check_estimate()``: refuse an estimate whose predictions are
+  not finite.
+
+Hyperparameters are validated in ``fit`` (``ConfigError``, a ``ValueError``). Without the Newton
+hook the optimiser minimises the mean weighted negative log-likelihood in log-parameters with
 L-BFGS-B from the declared start points in order (deterministic; the next start is tried only
 when one fails), plus ``penalizer * sum(theta**2)`` on the natural parameters in scaled units (as
 lifetimes' ``penalizer_coef``). The covariance comes from the inverse Hessian of the total
-weighted objective in log-parameters (forward differences of the analytic gradient), mapped to
-natural parameters with the delta method.
+weighted objective in log-parameters (analytic, or forward differences of the analytic
+gradient), mapped to natural parameters with the delta method. Predictions default to the
+training customers (a loaded model keeps parameters only: pass the customers).
 """
 from __future__ import annotations
 
@@ -218,7 +234,8 @@ class Model:
         theta, result, edge = self._optimise(scaled)
         H = None if edge.any() else self._hessian(theta, scaled, result.jac)
         limit = None
-        if H is None or not _positive_definite(H) or self._near_boundary(theta):
+        if self._limit_applies() and (H is None or not _positive_definite(H)
+                                      or self._near_boundary(theta)):
             limit = self._boundary_limit(scaled, theta)
             if limit is None and edge.any():
                 which = ", ".join(np.asarray(self.param_names)[edge])
@@ -233,13 +250,20 @@ class Model:
         self.time_unit_ = unit
         self._data_fingerprint = None
         self.params_ = pd.Series(np.exp(log_params), index=list(self.param_names), dtype=float)
-        self.log_likelihood_ = self._scaled_loglik(theta, scaled) + self._log_jacobian(
-            stats, weights, float(np.log(scale)))
+        jac = self._log_jacobian(stats, weights, float(np.log(scale)))
+        if jac is None:                   # no known Jacobian: one pass over the original rows
+            with np.errstate(all="ignore"):
+                self.log_likelihood_ = float(self._total(self.params_.to_numpy(), rows))
+        else:
+            self.log_likelihood_ = self._scaled_loglik(theta, scaled) + jac
         self.converged_ = True
         self.n_customers_ = int(round(n))
         self.n_unique_ = len(stats)
         self.optimizer_result_ = result
-        self._set_cov(H, warn=limit is None)
+        if limit is None:
+            self._set_cov(H)
+        else:
+            self._set_cov(H, warn=False)          # the limit's own warning says it
         self._check_estimate()
         return self
 
@@ -254,16 +278,21 @@ class Model:
                 return float(-(f - self.penalizer * np.sum(params ** 2)) * n)
             return float(self._total(params, scaled))
 
-    def _log_jacobian(self, stats, weights, log_scale: float) -> float:
-        """log-likelihood of the data in their own units minus that of the rescaled data.
+    def _log_jacobian(self, stats, weights, log_scale: float) -> float | None:
+        """Hook: log-likelihood of the data in their own units minus that of the rescaled data,
+        or ``None`` (the default) to evaluate the likelihood on the original rows instead.
 
-        Dividing durations by ``scale`` multiplies the density of each of the x repeat purchase
-        times by ``scale`` (the purchase models: -log(scale) sum w x); a model whose rescaled
-        statistic has another density overrides this. Tested against a direct evaluation.
+        For a likelihood that is the full density of the x repeat purchase times (BG/NBD,
+        MBG/NBD, Pareto/NBD) dividing durations by ``scale`` gives -log(scale) sum w x; a model
+        declares its own (tested against a direct evaluation for every model).
         """
         if not self.scale_stats or log_scale == 0.0:
             return 0.0
-        return -log_scale * float(weights @ stats[:, self.stat_names.index("frequency")])
+        return None
+
+    def _limit_applies(self) -> bool:
+        """Hook: True when :meth:`_boundary_limit` knows this model's edge (default False)."""
+        return False
 
     def _boundary_limit(self, rows: Rows, theta):
         """Hook for a model that reduces to a simpler one on the edge of its parameter space.
@@ -387,7 +416,13 @@ class Model:
             ok = np.all(np.isfinite(res.x)) and res.fun < 1e10 and (
                 res.success or np.max(np.abs(res.jac)) < 1e-5)
             if ok:
-                return res.x, res, np.abs(res.x) > _LOG_BOUND - 1e-3
+                edge = np.abs(res.x) > _LOG_BOUND - 1e-3
+                if edge.any() and not self._limit_applies():
+                    which = ", ".join(np.asarray(self.param_names)[edge])
+                    raise ModelError(f"{name}: parameter(s) {which} ran off to 0 or infinity; "
+                                     "the data cannot identify the model (too few repeat buyers, "
+                                     "or a model that does not fit); try a small penalizer")
+                return res.x, res, edge
         raise ConvergenceError(f"{name}: L-BFGS-B did not converge from any start point "
                                f"({last.message if last is not None else 'no start'})", last)
 
@@ -542,6 +577,13 @@ class Model:
         return h.hexdigest()[:16]
 
     @property
+    def time_unit(self) -> str | None:
+        """Deprecated read-only alias of ``time_unit_`` (fitted attributes end in ``_``)."""
+        warnings.warn(f"{type(self).__name__}.time_unit is deprecated: use time_unit_",
+                      DeprecationWarning, stacklevel=2)
+        return self.time_unit_
+
+    @property
     def data_fingerprint_(self) -> str:
         """Fingerprint of the fitted data (computed on first use; read from the file when
         loaded), so that models fitted on the same customers can be recognised."""
@@ -614,6 +656,10 @@ class Model:
         Hessian), exponentiated: one row per draw, one column per parameter.
         """
         self._check_fitted()
+        if getattr(self, "covariates_", None) is not None:
+            raise ModelError(f"{type(self).__name__} with covariates: parameter draws and "
+                             "per-customer intervals are not available yet; use the point "
+                             "predictions and effects() for the coefficients' intervals")
         if np.isnan(self._cov_log).any():
             raise ModelError(f"{type(self).__name__}: the covariance is NaN (singular Hessian), "
                              "so parameters cannot be drawn; refit with a small penalizer")

@@ -479,10 +479,6 @@ class BetaGeoCNBD(BetaGeo):
                                                 name="log_likelihood", dtype=float)
             self.k_log_likelihoods_.index.name = "k"
 
-    def _check_estimate(self):
-        """BG/NBD's probe of its closed-form expectation does not apply: the CNBD-k
-        expectation needs recency, and is computed as finite sums (see the tests)."""
-
     # ------------------------------------------------------------- predictions
     def _path(self, ts, x, t_x, T_):
         params = self._params()

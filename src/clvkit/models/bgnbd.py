@@ -413,6 +413,10 @@ class BetaGeo(CovariateMixin, Model):
         """
         self.covariates_ = None
         if purchase_covariates or dropout_covariates:
+            if tuple(self.param_names) not in (PARAM_NAMES, ("r", "alpha", "s", "beta")):
+                from clvkit.errors import ModelError
+                raise ModelError(f"{type(self).__name__}: covariates are available for BetaGeo, "
+                                 "ModifiedBetaGeo and ParetoNBD")
             return self._fit_covariates(data, time_unit, purchase_covariates, dropout_covariates)
         return super().fit(data, time_unit=time_unit)
 
@@ -487,6 +491,18 @@ class BetaGeo(CovariateMixin, Model):
             "limit (P(alive) = 1 for every customer) and a is not identified (set to 1). "
             "Compare ParetoNBD, use a longer history, or a penalizer to keep b finite")
 
+    def _log_jacobian(self, stats, weights, log_scale):
+        """-log(scale) sum w x for BG/NBD, MBG/NBD and Pareto/NBD, whose likelihood is the full
+        density of the purchase times; ``None`` (evaluate directly) for other subclasses."""
+        if tuple(self.param_names) not in (PARAM_NAMES, ("r", "alpha", "s", "beta")):
+            return None
+        return -log_scale * float(weights @ stats[:, 0])
+
+    def _limit_applies(self):
+        """The no-dropout limit is known for BG/NBD and MBG/NBD (parameters r, alpha, a, b),
+        not for subclasses with other parameters (Pareto/NBD, CNBD-k, Gamma-Gompertz)."""
+        return tuple(self.param_names) == PARAM_NAMES and self.penalizer == 0
+
     def _near_boundary(self, theta):
         """A mean dropout probability a/(a+b) below 1e-4, or a > 100 (a beta so concentrated
         that the hypergeometric terms lose accuracy): compare with the no-dropout limit."""
@@ -499,6 +515,8 @@ class BetaGeo(CovariateMixin, Model):
         For large a (the dropout probability nearly the same for every customer) the
         hypergeometric terms overflow; checked at the extremes of the training statistics.
         """
+        if tuple(self.param_names) != PARAM_NAMES:
+            return                        # the check knows the BG/NBD forms only
         params = self._params()
         stats = self._stats
         x = np.array([0.0, stats[:, 0].max()])

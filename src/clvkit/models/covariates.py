@@ -33,7 +33,7 @@ from clvkit.errors import DataError, ModelError, StatisticalWarning
 from clvkit.models._arrays import _first_ids, compress, rfm_arrays, unique_rows
 
 #: distinct covariate patterns above which a fit is refused (each is one model evaluation)
-MAX_PATTERNS = 2_000
+MAX_PATTERNS = 500
 
 
 @dataclass
@@ -186,6 +186,22 @@ class CovariateMixin:
             out[..., idx] = vals
         return frame, out
 
+    def _check_patterns(self, P, D, x_max, T_max):
+        """Refuse an estimate whose conditional expectations are not finite for some covariate
+        pattern (e.g. BG/NBD's a and b running to infinity for one group)."""
+        uniq, _ = unique_rows(np.column_stack([P, D, np.zeros(len(P))]))
+        kp = P.shape[1]
+        params = self._cov_params(uniq[:, :kp], uniq[:, kp:-1])
+        with np.errstate(all="ignore"):
+            ok = all(np.all(np.isfinite(type(self)._expected_if_alive(
+                p, T_max, np.array([0.0, x_max]), T_max))) for p in params)
+        if not ok:
+            name = type(self).__name__
+            raise ModelError(f"{name} with covariates: for some covariate values the estimate "
+                             "makes the expected purchases non-finite (a dropout parameter ran "
+                             "off to infinity); fix: refit with a small penalizer "
+                             "(model.penalizer: 0.001), fewer covariates, or ParetoNBD")
+
     # ---------------------------------------------------------------- fitting
     def _fit_covariates(self, data, time_unit, purchase, dropout):
         name = type(self).__name__
@@ -297,6 +313,7 @@ class CovariateMixin:
         self.cov_ = pd.DataFrame(cov_z * np.outer(d, d), index=names, columns=names)
         self.se_ = pd.Series(np.sqrt(np.diag(self.cov_.to_numpy())), index=names)
         self.covariates_ = CovariateSpec(purchase, dropout, levels, names_p, names_d)
+        self._check_patterns(P, D, float(x.max()), float(T.max()))
         ll_scaled = -(res.fun - self.penalizer * np.sum(np.exp(res.x[:k]) ** 2)) * n
         self.log_likelihood_ = float(ll_scaled - np.log(scale) * float(w @ x))
         self.optimizer_result_ = res

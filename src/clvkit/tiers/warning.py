@@ -2,7 +2,9 @@
 
 A buyer is flagged when ``p_alive < p_alive_below``, or — given the previous run's P(alive) —
 when it fell by more than ``drop_more_than`` (``previous - current > drop_more_than``). The list
-is ranked by CLV at risk (``clv × (1 − p_alive)``), highest first, ties by ``customer_id``;
+is ranked by CLV at risk — the value forgone if the customer has in fact left, ``clv_if_alive ×
+(1 − p_alive)`` with ``clv_if_alive = clv / p_alive`` (:func:`clvkit.value.value_at_risk`; not
+``clv × (1 − p_alive)``, which counts P(alive) twice) — highest first, ties by ``customer_id``;
 ``top_n`` keeps the first N. Prospects have no P(alive) and are never on the list.
 """
 from __future__ import annotations
@@ -14,9 +16,10 @@ import pandas as pd
 
 from clvkit.errors import ConfigError
 from clvkit.tiers._util import check_fraction, check_no_nan, require_columns
+from clvkit.value import value_at_risk
 
 WATCHLIST_COLUMNS = ("rank", "customer_id", "p_alive", "p_alive_previous", "p_alive_change",
-                     "clv", "clv_at_risk", "reason")
+                     "clv", "clv_if_alive", "clv_at_risk", "reason")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ def churn_warning(scored: pd.DataFrame, *, p_alive_below: float = 0.3,
     Parameters
     ----------
     scored : DataFrame
-        Scored customers with ``p_alive``, ``clv`` and ``clv_at_risk``.
+        Scored customers with ``p_alive`` and ``clv``; CLV at risk is computed from them (one
+        definition, whatever a ``clv_at_risk`` column of an older run says).
     p_alive_below : float
         Flag customers whose P(alive) is below this.
     drop_more_than : float, optional
@@ -56,7 +60,7 @@ def churn_warning(scored: pd.DataFrame, *, p_alive_below: float = 0.3,
         drop_more_than = check_fraction(drop_more_than, key="churn_warning.drop_more_than")
     if top_n is not None and (int(top_n) != top_n or top_n < 1):
         raise ConfigError(f"must be a whole number >= 1, got {top_n!r}", key="churn_warning.top_n")
-    require_columns(scored, ("p_alive", "clv", "clv_at_risk"), what="scored customers",
+    require_columns(scored, ("p_alive", "clv"), what="scored customers",
                     fix="pass the output of clvkit.value.score_customers")
     check_no_nan(scored["p_alive"], column="p_alive", what="churn warning")
     p = scored["p_alive"].astype("float64")
@@ -71,10 +75,11 @@ def churn_warning(scored: pd.DataFrame, *, p_alive_below: float = 0.3,
                                   f"{drop_more_than or 0:g}",
                       np.where(low, f"P(alive) < {p_alive_below:g}",
                                f"P(alive) fell by more than {drop_more_than or 0:g}"))
+    clv = scored["clv"].to_numpy(dtype="float64")
+    if_alive, at_risk = value_at_risk(clv, p.to_numpy())
     table = pd.DataFrame({"customer_id": scored.index.to_numpy(), "p_alive": p.to_numpy(),
                           "p_alive_previous": prev.to_numpy(), "p_alive_change": change.to_numpy(),
-                          "clv": scored["clv"].to_numpy(dtype="float64"),
-                          "clv_at_risk": scored["clv_at_risk"].to_numpy(dtype="float64"),
+                          "clv": clv, "clv_if_alive": if_alive, "clv_at_risk": at_risk,
                           "reason": reason})
     table = table[(low | fell).to_numpy()]
     flagged = len(table)
@@ -89,5 +94,5 @@ def churn_warning(scored: pd.DataFrame, *, p_alive_below: float = 0.3,
         "criterion": ["p_alive_below", "drop_more_than", "top_n", "ranked_by"],
         "value": [f"{p_alive_below:g}", "-" if drop_more_than is None else f"{drop_more_than:g}",
                   "all" if top_n is None else str(int(top_n)),
-                  "clv_at_risk = clv × (1 − p_alive)"]})
+                  "clv_at_risk = clv_if_alive × (1 − p_alive), clv_if_alive = clv / p_alive"]})
     return WarningResult(watchlist=table.reset_index(drop=True), criteria=criteria, flagged=flagged)
