@@ -265,7 +265,10 @@ def test_clvkit_report_runs_from_a_folder_outside_the_project(tmp_path):
         "04_satisfaction_retention.html", "05_case_study.html", "appendix.html", "index.html"]
     assert not (tmp_path / "cache").exists()  # notebooks computed nothing: one compute per run
     page = (run / "03_tiers.html").read_text(encoding="utf-8")
-    assert "Explore further" in page and "res.assignments" in page
+    # "Explore further" is for analysts in JupyterLab: in the executed notebook, not on the page
+    assert "Explore further" not in page and "res.assignments" not in page
+    executed = (run / "03_tiers.ipynb").read_text(encoding="utf-8")
+    assert "Explore further" in executed and "res.assignments" in executed
 
 
 def test_nbconvert_exporter_entry_point_gives_the_offline_report_html(tmp_path):
