@@ -180,8 +180,9 @@ def check_path(path, *, what: str = "Parquet path") -> None:
 def _read_error(exc: Exception, path: str, *, writing: bool = False) -> DataError:
     text = str(exc)
     missing = re.search(r'No FileSystem for scheme "?([A-Za-z0-9+.-]+)"?', text)
-    if missing:
-        s = missing.group(1)
+    absent_class = re.search(r"Class (org\.apache\.hadoop\.fs\.\S+|\S+FileSystem) not found", text)
+    if missing or (absent_class and scheme(path)):  # Hadoop names s3a's class, not a connector
+        s = missing.group(1) if missing else scheme(path)
         connector = _CONNECTORS.get(s, "the Hadoop connector for it")
         return DataError(f"this Spark has no filesystem for scheme '{s}'", file=path,
                          fix=f"add {connector} to the session (spark-submit --packages, or "

@@ -307,7 +307,7 @@ def value_summary(res):
 
     tr, s, i = _tr(res), res.scored, res.info
     display(Markdown(tr("value.total_text", buyers=i18n.number(len(s)),
-                        total=i18n.number(s["clv"].sum()), currency=i.currency,
+                        total=i18n.number(s["clv"].sum()), currency=_md_escape(i.currency),
                         horizon=briefing.horizon(res, _lang(res)), discount=i.discount,
                         risk=i18n.number(s["clv_at_risk"].sum()))))
     names = {"p_alive": tr("col.p_alive"), "expected_purchases": tr("col.expected_purchases"),
