@@ -240,6 +240,9 @@ class ModelConfig:
     diagnostics) and spend model to fit."""
 
     transaction: str = "bgnbd"
+    #: the purchase models ``best`` compares (empty: the registry's default set, BG/NBD,
+    #: Pareto/NBD and MBG/NBD); list e.g. ``[bgnbd, paretonbd, mbgnbd, bgcnbd, ggomnbd]``
+    candidates: tuple[str, ...] = ()
     spend: Literal["gammagamma"] = "gammagamma"
     penalizer: float = _f(0.0, ge=0.0)
     ci_level: float = _f(0.95, gt=0.0, lt=1.0)
@@ -248,6 +251,8 @@ class ModelConfig:
     def _validate(self, path: str) -> None:
         if self.transaction != "best":
             registry.get(self.transaction, kind="purchase", params_key=f"{path}.transaction")
+        for i, key in enumerate(self.candidates):
+            registry.get(key, kind="purchase", params_key=f"{path}.candidates[{i}]")
         if (self.covariates.purchase or self.covariates.dropout) and self.transaction not in (
                 "bgnbd", "paretonbd", "mbgnbd"):
             raise ConfigError(f"covariates need model.transaction bgnbd, paretonbd or mbgnbd, "
