@@ -23,10 +23,10 @@ shows what was checked) and holds ``rows_in == rows_out + rows_dropped``; it kee
 raw example values per reason, for messages and the data-quality report.
 
 Mass drops do not pass: with ``max_drop_share`` set (the params default is 5 %), a reason that
-signals misread data (every reason of step 1, duplicates and negative amounts) dropping more than
-that share of the rows -- or those reasons together -- is a ``DataError`` naming the reason, the
-count, three raw examples and the fix. Drops the user asked for (``observation_end``,
-``zero_amounts="drop"``, ``amount_cap``, netting) do not count.
+signals misread data (every reason of step 1, and dates after ``date_ceiling``) dropping more
+than that share of the rows -- or those reasons together -- is a ``DataError`` naming the reason,
+the count, three raw examples and the fix. Drops of real rows by policy (``observation_end``,
+duplicates, returns, ``zero_amounts="drop"``, ``amount_cap``) do not count.
 """
 from __future__ import annotations
 
@@ -78,8 +78,9 @@ _FIXES = {
 _COLUMNS = ["reason", "rows", "customers", "amount", "action"]
 #: Reasons that signal misread data: the max_drop_share guard applies to them (the others are
 #: drops the user asked for: observation_end, zero_amounts, amount_cap, netting returns).
+#: Exact duplicates and returns are real data handled by policy, not misreadings.
 GUARDED = (MISSING_ID, MISSING_DATE, BAD_DATE, TOO_EARLY, TOO_LATE, MISSING_AMOUNT, TEXT_AMOUNT,
-           INFINITE_AMOUNT, DUPLICATE, NEGATIVE)
+           INFINITE_AMOUNT)
 #: Earliest plausible purchase date unless told otherwise (``date_floor``).
 DATE_FLOOR = pd.Timestamp("1990-01-01")
 logger = logging.getLogger(__name__)
