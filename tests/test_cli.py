@@ -267,8 +267,11 @@ def test_report_is_wired_to_run_report(capsys, monkeypatch, tmp_path):
 
     calls = []
 
-    def fake(params_path, out="reports", run_date=None, only=None, notebooks_dir=None):
+    def fake(params_path, out="reports", run_date=None, only=None, notebooks_dir=None, pdf=None):
         calls.append((params_path, out, run_date, only, notebooks_dir))
+        pdfs.append(pdf)
+
+    pdfs = []
 
     monkeypatch.setattr(report, "run_report", fake)
     code, _, err = run_main(capsys, "report", "params/retail.yaml", "--out", tmp_path,
@@ -279,6 +282,8 @@ def test_report_is_wired_to_run_report(capsys, monkeypatch, tmp_path):
     code, _, err = run_main(capsys, "report", "params/retail.yaml", "--notebooks", tmp_path / "nb")
     assert code == 0, err
     assert calls[-1][-1] == tmp_path / "nb"
+    run_main(capsys, "report", "params/retail.yaml", "--pdf")
+    assert pdfs == [None, None, True]   # None: the params' report.pdf decides
 
 
 def test_score_end_to_end_writes_one_row_per_customer(capsys, tmp_path):

@@ -154,7 +154,7 @@ BAD = [
     (make(tier={}), r"tier: unknown key; did you mean 'tiers'\?"),
     (make(tiers={"rules": [{"label": "a", "share": 0.5}, {"label": "b", "sahre": 0.5}]}),
      r"tiers\.rules\[1\]\.sahre: unknown key; did you mean 'share'\?"),
-    (make(model={"zzz": 1}), r"model\.zzz: unknown key \(valid: transaction, spend, penalizer, ci_level, covariates\)"),
+    (make(model={"zzz": 1}), r"model\.zzz: unknown key \(valid: transaction, candidates, spend, penalizer, ci_level, covariates\)"),
     (make(tiers={"rules": [{"label": "a", "share": 0.5}, {"label": "b", "share": "half"}]}),
      r"tiers\.rules\[1\]\.share: must be a number, got 'half'"),
     (make(tiers={"rules": [{"share": 1.0}]}), r"tiers\.rules\[0\]\.label: required key is missing"),

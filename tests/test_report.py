@@ -68,7 +68,7 @@ def test_run_publishes_reports_index_and_latest(project, capfd):
     assert result.path == scenario / "2024-05-01" and result.scenario == "tiny"
     names = sorted(p.name for p in result.path.iterdir())
     assert names == ["01_first.html", "01_first.ipynb", "02_second.html", "02_second.ipynb",
-                     "index.html", "run.json"]
+                     "appendix.html", "index.html", "run.json"]
     assert [p.name for p in result.reports] == ["01_first.html", "02_second.html"]
     # latest: a relative symlink and an offline redirect page
     assert os.readlink(scenario / "latest") == "2024-05-01"
@@ -91,7 +91,9 @@ def test_run_publishes_reports_index_and_latest(project, capfd):
     assert "://" not in page
     index = (result.path / "index.html").read_text()
     assert 'href="01_first.html">First report</a>' in index and "Second report" in index
-    assert "scenario: tiny" in index  # the params file's text is shown
+    appendix = (result.path / "appendix.html").read_text()
+    assert "scenario: tiny" in appendix  # the effective configuration is on the appendix page
+    assert 'href="02_second.html"' in page and 'href="appendix.html"' in page  # the nav bar
     meta = json.loads((result.path / "run.json").read_text())
     assert meta["run_date"] == "2024-05-01" and meta["notebooks"] == ["01_first.ipynb", "02_second.ipynb"]
     assert meta["fingerprint"].startswith("params-sha256:")
@@ -137,11 +139,13 @@ def test_rerun_of_a_date_replaces_it_and_latest_tracks_newest(project):
 
 def test_only_reruns_one_notebook_and_keeps_the_others(project):
     first = run(project, run_date="2024-05-01")
-    kept = (first.path / "01_first.html").read_bytes()
+    kept = (first.path / "01_first.ipynb").read_bytes()
     make_notebook(project / "notebooks" / "02_second.ipynb", "print('second, edited')")
     again = run(project, run_date="2024-05-01", only=["02_second"])
     assert [p.name for p in again.reports] == ["02_second.html"]
-    assert (again.path / "01_first.html").read_bytes() == kept
+    assert (again.path / "01_first.ipynb").read_bytes() == kept   # not executed again
+    # its page is written again from the kept notebook, so its nav names the new second report
+    assert 'href="02_second.html"' in (again.path / "01_first.html").read_text()
     assert "second, edited" in executed_text(again.path / "02_second.ipynb")
     assert "01_first.html" in (again.path / "index.html").read_text()
 

@@ -183,15 +183,16 @@ def test_aic_decides_without_a_holdout_and_a_named_model_is_kept(res, cfg):
 # --------------------------------------------------------------------------- sections
 def test_sections_show_a_note_where_the_scenario_has_no_data(res):
     bare = dataclasses.replace(res, calibration=None, satisfaction=None, impact=None, grid=None)
-    assert "summary.calibration_end" in sections.holdout_summary(bare).data
-    assert sections.calibration_plot(bare).data == ""   # the note is said once per section
-    assert "tiers.second_dimension" in sections.tier_grid(bare).data
-    assert "previous_run" in sections.migration_table(bare).data
-    assert "satisfaction.enabled" in sections.satisfaction_csat_plot(bare).data
-    assert "impact.enabled" in sections.impact_summary(bare).data
+    note = sections.heading(bare, "value.holdout").data
+    assert note.startswith('<p class="omitted">') and "calibration period" in note
+    assert sections.calibration_plot(bare) is None      # the note is said once per section
+    assert "second dimension" in sections.heading(bare, "tiers.grid").data
+    assert "first run" in sections.heading(bare, "tiers.migration").data
+    assert "survey" in sections.heading(bare, "sat.by_tier").data
+    assert "no programme" in sections.header(bare, "case_study").data
     # with data, the same calls give tables and figures, not notes
     assert not isinstance(sections.candidate_models(res), Markdown)
-    assert "Executive summary" in sections.impact_summary(res).data
+    assert "Verdict" in sections.header(res, "case_study").data
 
 
 # ------------------------------------------------------------------------ the cache
@@ -261,10 +262,13 @@ def test_clvkit_report_runs_from_a_folder_outside_the_project(tmp_path):
     run = elsewhere / "out" / "small" / "2025-01-02"
     assert sorted(p.name for p in run.glob("*.html")) == [
         "01_data_quality.html", "02_customer_value.html", "03_tiers.html",
-        "04_satisfaction_retention.html", "05_case_study.html", "index.html"]
+        "04_satisfaction_retention.html", "05_case_study.html", "appendix.html", "index.html"]
     assert not (tmp_path / "cache").exists()  # notebooks computed nothing: one compute per run
     page = (run / "03_tiers.html").read_text(encoding="utf-8")
-    assert "Explore further" in page and "res.assignments" in page
+    # "Explore further" is for analysts in JupyterLab: in the executed notebook, not on the page
+    assert "Explore further" not in page and "res.assignments" not in page
+    executed = (run / "03_tiers.ipynb").read_text(encoding="utf-8")
+    assert "Explore further" in executed and "res.assignments" in executed
 
 
 def test_nbconvert_exporter_entry_point_gives_the_offline_report_html(tmp_path):

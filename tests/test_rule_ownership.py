@@ -167,11 +167,19 @@ def test_the_registry_is_what_config_pipeline_and_display_read():
 
     summary = rfm_summary(load_cdnow(), observation_end="1998-06-30", time_unit="W")
     _, comparison = pipeline.fit_transaction_model(_cfg(model={"transaction": "best"}), summary)
-    needs_litt = sorted(k for k, spec in purchase.items() if "litt" in spec.needs)
-    assert needs_litt == ["bgcnbd", "mbgcnbd"]
-    assert sorted(comparison["model"]) == sorted(set(purchase) - set(needs_litt))
-    assert sorted(comparison.attrs["skipped"]) == needs_litt       # left out, with the reason
-    assert all("no litt column" in why for why in comparison.attrs["skipped"].values())
+    assert registry.default_candidates() == ("bgnbd", "paretonbd", "mbgnbd")
+    assert sorted(comparison["model"]) == sorted(registry.default_candidates())
+    assert not comparison.attrs["skipped"]
+    # listed candidates: one needing a column the summary lacks is left out, with the reason
+    cfg = _cfg(model={"transaction": "best", "candidates": ["paretonbd", "ggomnbd", "bgcnbd"]})
+    _, comparison = pipeline.fit_transaction_model(cfg, summary)
+    assert sorted(comparison["model"]) == ["ggomnbd", "paretonbd"]
+    assert list(comparison.attrs["skipped"]) == ["bgcnbd"]
+    assert "no litt column" in comparison.attrs["skipped"]["bgcnbd"]
     with_litt = rfm_summary(load_cdnow(), observation_end="1998-06-30", time_unit="W", litt=True)
-    _, comparison = pipeline.fit_transaction_model(_cfg(model={"transaction": "best"}), with_litt)
-    assert {"bgnbd", "paretonbd", "mbgnbd"} <= set(comparison["model"]) <= set(purchase) and not comparison.attrs["skipped"]
+    cfg = _cfg(model={"transaction": "best", "candidates": ["bgnbd", "bgcnbd"]})
+    _, comparison = pipeline.fit_transaction_model(cfg, with_litt)
+    assert sorted(comparison["model"]) == ["bgcnbd", "bgnbd"]
+    assert pipeline._needs_litt(cfg)
+    with pytest.raises(ConfigError, match=r"model\.candidates\[1\]: unknown model 'bgnbx'"):
+        _cfg(model={"transaction": "best", "candidates": ["bgnbd", "bgnbx"]})

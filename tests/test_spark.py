@@ -344,7 +344,9 @@ def test_readme_spark_submit_runs_on_a_standalone_cluster(standalone, tmp_path):
     numbers = ["clv", "p_alive", "expected_purchases", "clv_at_risk"]
     got, want = _sorted(got), _sorted(want)
     pd.testing.assert_frame_equal(got.drop(columns=numbers), want.drop(columns=numbers))
-    np.testing.assert_allclose(got[numbers], want[numbers], rtol=1e-9)
+    # the fit sums the distinct rows in the order they came from the cluster's partitions, so
+    # the optimiser stops a hair away (seen: 1.7e-8 relative); every label above is identical
+    np.testing.assert_allclose(got[numbers], want[numbers], rtol=1e-6)
 
 
 def test_uri_without_a_filesystem_is_one_line_naming_the_connector(spark):

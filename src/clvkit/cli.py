@@ -270,6 +270,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--notebooks", type=Path, metavar="DIR",
                     help="run your own report notebooks from DIR (default: the notebooks "
                     "shipped with clvkit); each gets params, run_date and result_dir")
+    rp.add_argument("--pdf", action="store_true", default=None,
+                    help="also write one PDF of the summary and reports (needs Chromium; "
+                         "report.pdf: true in the params does the same)")
     rp.set_defaults(func=_report)
     return p
 
@@ -469,7 +472,8 @@ def _report(args: argparse.Namespace) -> int:
     try:
         with _ledger_lines():
             result = report.run_report(args.params, out=args.out, run_date=args.run_date,
-                                       only=args.only, notebooks_dir=args.notebooks)
+                                       only=args.only, notebooks_dir=args.notebooks,
+                                       pdf=args.pdf)
     finally:
         signal.signal(signal.SIGTERM, previous)
     for line in _describe_result(result):

@@ -272,6 +272,9 @@ class ModelConfig:
     diagnostics) and spend model to fit."""
 
     transaction: str = "bgnbd"
+    #: the purchase models ``best`` compares (empty: the registry's default set, BG/NBD,
+    #: Pareto/NBD and MBG/NBD); list e.g. ``[bgnbd, paretonbd, mbgnbd, bgcnbd, ggomnbd]``
+    candidates: tuple[str, ...] = ()
     spend: Literal["gammagamma"] = "gammagamma"
     penalizer: float = _f(0.0, ge=0.0)
     ci_level: float = _f(0.95, gt=0.0, lt=1.0)
@@ -280,6 +283,8 @@ class ModelConfig:
     def _validate(self, path: str) -> None:
         if self.transaction != "best":
             registry.get(self.transaction, kind="purchase", params_key=f"{path}.transaction")
+        for i, key in enumerate(self.candidates):
+            registry.get(key, kind="purchase", params_key=f"{path}.candidates[{i}]")
         if (self.covariates.purchase or self.covariates.dropout) and self.transaction not in (
                 "bgnbd", "paretonbd", "mbgnbd"):
             raise ConfigError(f"covariates need model.transaction bgnbd, paretonbd or mbgnbd, "
@@ -355,10 +360,13 @@ class TiersConfig:
 @dataclass(frozen=True)
 class SegmentsConfig:
     """RFM segments: by rules (``mapping`` of RFM patterns to names; empty = the documented
-    default in ``clvkit.tiers``) or by k-means clustering."""
+    default in ``clvkit.tiers``), by k-means clustering, or ``rfm8``: the eight high/low classes
+    (重要价值客户 …; R, F, M each high or low against ``cut``, the mean or the median), named in
+    the report's language."""
 
-    method: Literal["rules", "kmeans"] = "rules"
+    method: Literal["rules", "kmeans", "rfm8"] = "rules"
     mapping: dict[str, str] = _f({})
+    cut: Literal["mean", "median"] = "mean"
 
     def _validate(self, path: str) -> None:
         if self.method == "rules":
@@ -405,9 +413,11 @@ class PlaybookConfig:
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """Tier export options (``tiers.csv`` / ``tiers.parquet``)."""
+    """Tier export options (``tiers.csv`` / ``tiers.parquet``). ``csv_bom``: write a UTF-8
+    byte-order mark so Excel reads Chinese correctly; by default on when ``report.language`` is
+    ``zh``, off otherwise."""
 
-    csv_bom: bool = False
+    csv_bom: bool | None = None
 
 
 # ------------------------------------------------------------ satisfaction, retention, impact
@@ -461,6 +471,7 @@ class ImpactConfig:
     #: ``rule``); only random assignment lets the headline say "effect of" (clvkit.impact)
     assignment: Literal["random", "rule"] = "random"
     rule: str | None = None
+    cost_per_customer: float | None = _f(None, ge=0.0)  # per treated customer: the report's ROI
 
     def _validate(self, path: str) -> None:
         impact.check_outcomes(self.outcomes, key=f"{path}.outcomes")
@@ -470,12 +481,16 @@ class ImpactConfig:
 # ------------------------------------------------------------------------- report, spark
 @dataclass(frozen=True)
 class ReportConfig:
-    """Which report notebooks to run (empty = all) and the report title; ``cell_timeout``
-    (seconds) fails a run whose notebook cell hangs, ``keep_runs`` keeps only the newest runs
-    (null: all; the run ``latest`` points at is never deleted)."""
+    """Which report notebooks to run (empty = all), the report title, the language of every
+    heading, sentence and label (``en`` or ``zh``, from ``clvkit.i18n``'s catalogues), whether
+    ``clvkit report`` also writes one PDF of the summary and reports (``pdf: true``);
+    ``cell_timeout`` (seconds) fails a run whose notebook cell hangs, ``keep_runs`` keeps only
+    the newest runs (null: all; the run ``latest`` points at is never deleted)."""
 
     notebooks: tuple[str, ...] = ()
     title: str | None = None
+    language: Literal["en", "zh"] = "en"
+    pdf: bool = False
     cell_timeout: float = _f(3600.0, gt=0.0)
     keep_runs: int | None = _f(None, ge=1)
 
@@ -572,6 +587,9 @@ class Config:
             cfg = _resolve_absent(cfg)
         except ConfigError as e:
             raise ConfigError(e.problem, key=e.key, file=source, fix=e.fix) from None
+        if cfg.export.csv_bom is None:  # Excel needs the BOM to read Chinese CSV as UTF-8
+            cfg = dataclasses.replace(cfg, export=dataclasses.replace(
+                cfg.export, csv_bom=cfg.report.language == "zh"))
         return dataclasses.replace(cfg, source=src)
 
     def to_dict(self) -> dict:

@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from clvkit import i18n
+
 from clvkit.models.registry import MODELS
 
 __all__ = ["MODEL_NAMES", "byline", "data_through", "definitions", "escape", "escape_markdown",
@@ -99,6 +101,11 @@ def header(name) -> str:
     return " ".join(WORDS.get(word, word) for word in text.split("_") if word)
 
 
+def _yes_no(value) -> str:
+    """yes / no in the report's language (``clvkit.i18n``)."""
+    return i18n.t("word.yes" if value else "word.no")
+
+
 def _is_missing(value) -> bool:
     try:
         return bool(pd.isna(value))
@@ -115,7 +122,7 @@ def format_value(value, *, digits: int = 2) -> str:
     if value is None or _is_missing(value):
         return MISSING
     if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
+        return _yes_no(value)
     if isinstance(value, pd.Timestamp | _dt.datetime):
         stamp = pd.Timestamp(value)
         return f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else f"{stamp:%Y-%m-%d %H:%M}"
@@ -158,7 +165,7 @@ def _formatter(column: pd.Series, *, percent: bool, money: bool, integer: bool, 
     if integer:
         return "{:,.0f}"
     if pd.api.types.is_bool_dtype(dtype):
-        return lambda v: "yes" if v else "no"
+        return _yes_no
     if pd.api.types.is_integer_dtype(dtype):
         return "{:,}"
     if pd.api.types.is_float_dtype(dtype):
@@ -230,8 +237,8 @@ def table(frame, *, columns: Mapping | Iterable | None = None, percent=(), money
     total = len(data)
     if max_rows is not None and total > max_rows:
         data = data.head(max_rows)
-        note = f"first {max_rows:,} of {total:,} rows"
-        caption = f"{caption} ({note})" if caption else note.capitalize()
+        note = i18n.t("table.first_rows", n=f"{max_rows:,}", total=f"{total:,}")
+        caption = f"{caption} ({note})" if caption else note[:1].upper() + note[1:]
     formats = {col: _escaped(_formatter(data[col], percent=col in named["percent"],
                                         money=col in named["money"],
                                         integer=col in named["integer"], digits=digits))

@@ -77,15 +77,18 @@ def setup(params=None, *, run_date=None, result_dir=None) -> ScenarioResult:
     StoredResultError
         ``result_dir`` holds no readable result.
     """
-    from clvkit import plots
+    from clvkit import i18n, plots
 
     plots.set_theme()
     if result_dir is not None:
-        return ScenarioResult.load(result_dir)
-    from clvkit import config
+        result = ScenarioResult.load(result_dir)
+    else:
+        from clvkit import config
 
-    return cached_run(config.load(default_params() if params is None else params),
-                      run_date=run_date)
+        result = cached_run(config.load(default_params() if params is None else params),
+                            run_date=run_date)
+    i18n.set_language(result.config.report.language)  # figure labels in the report's language
+    return result
 
 
 def _key(cfg, run_date: pd.Timestamp, data) -> str:

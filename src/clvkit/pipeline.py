@@ -215,13 +215,22 @@ class ScoreResult:
     run_date: pd.Timestamp
 
 
-def _needs_litt(config: Config) -> bool:
-    """Whether the chosen purchase model needs ``litt`` (the CNBD-k models); ``best`` does not
-    compute it, and its comparison leaves such models out with the reason."""
+def _compared(config: Config) -> tuple[str, ...]:
+    """Registry keys of the purchase models ``best`` compares: ``model.candidates``, else the
+    registry's default set (``clvkit.models.registry.default_candidates``)."""
     from clvkit.models import registry
 
-    spec = registry.MODELS.get(config.model.transaction)
-    return spec is not None and "litt" in spec.needs
+    return tuple(config.model.candidates) or registry.default_candidates()
+
+
+def _needs_litt(config: Config) -> bool:
+    """Whether a purchase model to fit needs ``litt`` (the CNBD-k models): the named one, or
+    with ``best`` one of the candidates."""
+    from clvkit.models import registry
+
+    m = config.model
+    keys = _compared(config) if m.transaction == "best" else (m.transaction,)
+    return any("litt" in registry.MODELS[k].needs for k in keys if k in registry.MODELS)
 
 
 def fit_models(config: Config, summary: pd.DataFrame):
@@ -245,7 +254,7 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
     from clvkit.models import registry
 
     m = config.model
-    specs = (registry.purchase_models() if m.transaction == "best"
+    specs = ({k: registry.MODELS[k] for k in _compared(config)} if m.transaction == "best"
              else {m.transaction: registry.get(m.transaction, kind="purchase")})
     from clvkit.errors import ModelError
 
@@ -333,6 +342,9 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     rfm = tiers.rfm_scores(rfm_in)
     if config.segments.method == "kmeans":
         seg_res = tiers.kmeans_segments(rfm_in)
+    elif config.segments.method == "rfm8":
+        seg_res = tiers.rfm8_segments(rfm_in, cut=config.segments.cut,
+                                      language=config.report.language)
     else:
         seg_res = tiers.rfm_segments(rfm, config.segments.mapping or None)
     segment = seg_res.segment.astype("string").reindex(tier.index).fillna("prospect")
@@ -453,25 +465,26 @@ def _summary(config: Config, data: ScenarioData) -> pd.DataFrame:
 
 
 def _candidates(config: Config, summary: pd.DataFrame) -> dict:
-    """Registry key -> model class of the purchase models compared: the registry's purchase
-    models whose columns the summary has (``clvkit.models.registry``), and the named one."""
+    """Registry key -> model class of the purchase models compared: the candidates
+    (:func:`_compared`) whose columns the summary has, and the named one."""
     from clvkit.models import registry
 
-    specs = {k: s for k, s in registry.purchase_models().items()
-             if set(s.needs) <= set(summary.columns)}
+    specs = {k: registry.MODELS[k] for k in _compared(config)
+             if set(registry.MODELS[k].needs) <= set(summary.columns)}
     if config.model.transaction != "best":
         spec = registry.get(config.model.transaction, kind="purchase")
         specs.setdefault(spec.key, spec)
     return {k: s.cls for k, s in specs.items()}
 
 
-def _missing_columns(summary: pd.DataFrame) -> dict:
-    """Registry key -> why a purchase model is left out of ``best``: columns its fit needs
-    (``litt`` for the CNBD-k models) that the summary lacks."""
+def _missing_columns(config: Config, summary: pd.DataFrame) -> dict:
+    """Registry key -> why a candidate purchase model is left out of ``best``: columns its fit
+    needs (``litt`` for the CNBD-k models) that the summary lacks."""
     from clvkit.models import registry
 
     out = {}
-    for key, spec in registry.purchase_models().items():
+    for key in _compared(config):
+        spec = registry.MODELS[key]
         missing = [c for c in spec.needs if c not in summary.columns]
         if missing:
             out[key] = (f"the summary has no {', '.join(missing)} column; "
@@ -541,7 +554,7 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     cands = _candidates(config, summary)
     keys = list(cands) if m.transaction == "best" else [m.transaction]
     make = {k: (lambda c=cands[k]: c(penalizer=m.penalizer, ci_level=m.ci_level)) for k in cands}
-    skipped = _missing_columns(summary)
+    skipped = _missing_columns(config, summary)
     strict = m.transaction != "best"
     cal_fits = None
     if holdout is not None:  # every candidate on the calibration period: fit and holdout error

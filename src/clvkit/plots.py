@@ -27,6 +27,13 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Sour
 PALETTE = ("#1f4e79", "#e07b39", "#2a9d8f", "#8d99ae", "#c0392b", "#6a994e")
 
 
+def _t(key: str, **fields) -> str:
+    """A label in the report language (``clvkit.i18n``; set by the notebook's set-up)."""
+    from clvkit import i18n
+
+    return i18n.t(key, **fields)
+
+
 def literal(text) -> str:
     """``text`` as a string matplotlib draws as is: each ``$`` escaped, so no mathtext."""
     return str(text).replace("$", r"\$")
@@ -115,7 +122,63 @@ def set_theme() -> str | None:
         "savefig.dpi": 100, "figure.figsize": (8, 4.2), "axes.spines.top": False,
         "axes.spines.right": False})
     mpl.rcParams["figure.constrained_layout.use"] = True
+    _show_sharp_with_alt()
     return font
+
+
+def describe(fig) -> str:
+    """Alt text for a figure: its titles and axis labels (``Chart: <title>. x: …; y: …``)."""
+    from clvkit import i18n
+
+    parts = []
+    for ax in fig.get_axes():
+        title = " ".join(t for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right")) if t)
+        if not (title or ax.get_xlabel() or ax.get_ylabel()):
+            continue  # colour bars and empty axes
+        parts.append(i18n.t("chart.alt", title=title or "–", x=ax.get_xlabel() or "–",
+                            y=ax.get_ylabel() or "–"))
+    suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) else ""
+    return " ".join(([suptitle] if suptitle else []) + parts) or i18n.t("chart.alt_default")
+
+
+def figure_png(fig) -> tuple[str, dict] | None:
+    """A figure as a 2× PNG (base64) with display size and alt text, for IPython's formatter.
+
+    The PNG has twice the pixels of its displayed size (``width``/``height`` metadata), so it is
+    sharp on high-resolution screens and still at least 1.5× its width when a phone shrinks it.
+    """
+    import base64
+    import io
+    import struct
+
+    if not fig.get_axes():
+        return None
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=2 * fig.dpi, bbox_inches="tight",
+                facecolor="white")
+    data = buffer.getvalue()
+    width, height = struct.unpack(">II", data[16:24])  # the PNG IHDR chunk
+    return (base64.b64encode(data).decode("ascii"),
+            {"width": width // 2, "height": height // 2, "alt": describe(fig)})
+
+
+def _show_sharp_with_alt() -> None:
+    """In IPython, show figures through :func:`figure_png` (2× PNG with alt text)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    # load the backend now (matplotlib loads it lazily): the inline backend registers its own
+    # PNG formatter when it loads, which would otherwise replace this one at the first figure
+    plt.switch_backend(mpl.get_backend())
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
 
 
 def _axes(ax, figsize=None):
@@ -142,13 +205,12 @@ def ledger(table, *, ax=None, title=None):
     ax.barh([literal(r) for r in table["reason"]], table["rows"], color=colours)
     ax.invert_yaxis()
     for y, (rows, action) in enumerate(zip(table["rows"], table["action"])):
-        ax.annotate(f" {rows:,} {action}", (rows, y), va="center", fontsize=9)
+        ax.annotate(f" {rows:,} {_t('plot.' + str(action))}", (rows, y), va="center", fontsize=9)
     nothing = not (table["rows"] > 0).any()
     if nothing:  # no negative axis around an empty chart
         ax.set_xlim(0, 1)
-    _label(ax, title=title or ("Cleaning removed or changed no rows" if nothing
-                           else "What cleaning removed or changed, by reason"),
-           xlabel="rows", ylabel="")
+    _label(ax, title=title or (_t("plot.ledger_nothing") if nothing else _t("plot.ledger_title")),
+           xlabel=_t("plot.rows"), ylabel="")
     return ax
 
 
@@ -156,8 +218,8 @@ def histogram(values, *, ax=None, title=None, xlabel, bins=40, log=False):
     """The distribution of one per-customer quantity (e.g. ``summary["frequency"]``)."""
     ax = _axes(ax)
     ax.hist(values, bins=bins, color=PALETTE[0], edgecolor="white", log=log)
-    _label(ax, title=title or f"Distribution of {xlabel}", xlabel=xlabel,
-           ylabel="customers" + (" (log scale)" if log else ""))
+    _label(ax, title=title or _t("plot.distribution", what=xlabel), xlabel=xlabel,
+           ylabel=_t("plot.customers_log" if log else "plot.customers"))
     return ax
 
 
@@ -198,14 +260,14 @@ def tier_profile(summary, *, ax=None, title=None):
     The default title reads the top tier's row: "VIP: 10% of customers, 45% of future value".
     """
     _need(summary, ["tier", "customer_share", "clv_share"], "tier_profile")
-    cols = {"customer_share": "customers", "clv_share": "future value (CLV)"}
+    cols = {"customer_share": _t("plot.customers"), "clv_share": _t("plot.future_value")}
     if "revenue_share" in summary.columns and summary["revenue_share"].notna().any():
-        cols["revenue_share"] = "past revenue"
+        cols["revenue_share"] = _t("plot.past_revenue")
     frame = summary.set_index("tier")[list(cols)].rename(columns=cols)
     top = summary.iloc[0]
-    title = title or (f"{top['tier']}: {top['customer_share']:.0%} of customers, "
-                      f"{top['clv_share']:.0%} of future value")
-    return grouped_bars(frame, ax=ax, percent=True, xlabel="tier", ylabel="share of total",
+    title = title or _t("plot.tier_profile_title", tier=top["tier"],
+                        customers=f"{top['customer_share']:.0%}", value=f"{top['clv_share']:.0%}")
+    return grouped_bars(frame, ax=ax, percent=True, xlabel=_t("plot.tier"), ylabel=_t("plot.share_of_total"),
                         title=title)
 
 
@@ -226,7 +288,7 @@ def intervals(frame, *, value, low, high, label, ax=None, title, xlabel, referen
     ax.plot(est, ys, "o", color=PALETTE[0], markersize=8)
     for y, e in zip(ys, est):
         if e != e:  # NaN: say so on the chart instead of leaving a silent gap
-            ax.annotate("not estimated", (0.02, y), xycoords=("axes fraction", "data"), va="center",
+            ax.annotate(_t("plot.not_estimated"), (0.02, y), xycoords=("axes fraction", "data"), va="center",
                         color=PALETTE[3])
     if reference is not None:
         ax.axvline(reference, color=PALETTE[4], linewidth=1, linestyle="--")
@@ -253,7 +315,7 @@ def heatmap(matrix, *, ax=None, title, xlabel, ylabel, colorbar, fmt=".0%", anno
     return ax
 
 
-def counts(series, *, ax=None, title, xlabel, ylabel="customers", order=None):
+def counts(series, *, ax=None, title, xlabel, ylabel=None, order=None):
     """Bars of a count per category (customers per lifecycle stage, per segment, ...)."""
     ax = _axes(ax)
     s = series if order is None else series.reindex(order)
@@ -261,7 +323,7 @@ def counts(series, *, ax=None, title, xlabel, ylabel="customers", order=None):
     for x, v in enumerate(s.to_numpy()):
         if v == v:
             ax.annotate(f"{v:,.0f}", (x, v), ha="center", va="bottom", fontsize=9)
-    _label(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+    _label(ax, title=title, xlabel=xlabel, ylabel=_t("plot.customers") if ylabel is None else ylabel)
     ax.tick_params(axis="x", labelrotation=20 if len(s) > 6 else 0)
     return ax
 
@@ -279,21 +341,21 @@ def tracking(frame, *, cumulative=False, calibration_end=None, ax=None, title=No
     _need(frame, ["period_end", *cols], "tracking")
     ax = _axes(ax)
     ax.plot(frame["period_end"], frame[cols[0]], "-", color=PALETTE[0], linewidth=2,
-            label="actual")
+            label=_t("plot.actual"))
     ax.plot(frame["period_end"], frame[cols[1]], "--", color=PALETTE[1], linewidth=2,
-            label="expected by the model")
+            label=_t("plot.expected_by_model"))
     if calibration_end is not None:
         ax.axvline(calibration_end, color=PALETTE[3], linestyle=":", linewidth=1.5,
-                   label="end of calibration")
+                   label=_t("plot.calibration_end"))
     ax.legend(frameon=False)
-    ylabel = "cumulative repeat transactions" if cumulative else f"repeat transactions per {unit}"
-    _label(ax, title=title or ("Cumulative repeat transactions: actual and expected" if cumulative
-                           else f"Repeat transactions per {unit}: actual and expected"),
-           xlabel="date (end of period)", ylabel=ylabel)
+    ylabel = _t("plot.cum_repeat") if cumulative else _t("plot.repeat_per", unit=unit)
+    _label(ax, title=title or (_t("plot.cum_repeat_title") if cumulative
+                           else _t("plot.repeat_title", unit=unit)),
+           xlabel=_t("plot.period_end"), ylabel=ylabel)
     return ax
 
 
-def calibration_holdout(table, *, ax=None, title=None, holdout="the holdout period"):
+def calibration_holdout(table, *, ax=None, title=None, holdout=None):
     """Mean actual vs predicted holdout purchases by calibration frequency
     (``diagnostics.calibration_holdout_table``: index = frequency bin, ``actual``, ``predicted``).
 
@@ -302,13 +364,13 @@ def calibration_holdout(table, *, ax=None, title=None, holdout="the holdout peri
     _need(table, ["actual", "predicted"], "calibration_holdout")
     ax = _axes(ax)
     xs = list(range(len(table)))
-    ax.plot(xs, table["actual"], "o-", color=PALETTE[0], linewidth=2, label="actual")
-    ax.plot(xs, table["predicted"], "s--", color=PALETTE[1], linewidth=2, label="predicted")
+    ax.plot(xs, table["actual"], "o-", color=PALETTE[0], linewidth=2, label=_t("plot.actual"))
+    ax.plot(xs, table["predicted"], "s--", color=PALETTE[1], linewidth=2,
+            label=_t("plot.predicted"))
     ax.set_xticks(xs, [literal(x) for x in table.index])
     ax.legend(frameon=False)
-    _label(ax, title=title or "Holdout purchases: actual and predicted",
-           xlabel="repeat purchases in the calibration period",
-           ylabel=f"mean purchases per customer in {holdout}")
+    _label(ax, title=title or _t("plot.holdout_title"), xlabel=_t("plot.calibration_purchases"),
+           ylabel=_t("plot.holdout_mean", holdout=holdout or _t("plot.holdout_period")))
     return ax
 
 
@@ -326,8 +388,8 @@ def frequency_recency(frame, *, value, ax=None, title, colorbar, fmt=".2f", rece
     matrix.columns = [f"{c:g}" for c in matrix.columns]
     ax = _axes(ax, (9, 0.28 * len(matrix) + 1.6))
     return heatmap(matrix, ax=ax, title=title, colorbar=colorbar, fmt=fmt, cmap=cmap,
-                   xlabel=f"recency: age at last purchase ({recency_unit})",
-                   ylabel="repeat purchases (frequency)")
+                   xlabel=_t("plot.recency_axis", unit=recency_unit),
+                   ylabel=_t("plot.frequency_axis"))
 
 
 def effects(frame, *, title, outcome="outcome", value="estimate", low="low", high="high",
@@ -362,7 +424,7 @@ def effects(frame, *, title, outcome="outcome", value="estimate", low="low", hig
             pad = 0.08 * (right - left) or 1.0
             ax.set_xlim(left - pad, right + pad)
         else:
-            ax.annotate("not estimated", (0.02, 0.5), xycoords="axes fraction", va="center",
+            ax.annotate(_t("plot.not_estimated"), (0.02, 0.5), xycoords="axes fraction", va="center",
                         color=PALETTE[3])
         ax.set_yticks([0], [literal(row[outcome])])
         ax.set_ylim(-0.8, 0.8)

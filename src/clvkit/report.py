@@ -259,9 +259,10 @@ MAX_PARALLEL = 2
 
 def execute_all(notebooks, folder: Path, parameters: dict, *, timeout: float | None = None
                 ) -> dict:
-    """Execute each notebook into ``folder`` and convert it to HTML, up to ``MAX_PARALLEL`` at
-    a time; return ``{notebook: exception}`` of those that failed, in notebook order (empty when
-    all succeeded). Every notebook runs to its end even when another fails."""
+    """Execute each notebook into ``folder``, up to ``MAX_PARALLEL`` at a time; return
+    ``{notebook: exception}`` of those that failed, in notebook order (empty when all
+    succeeded). Every notebook runs to its end even when another fails. The HTML is written
+    afterwards by :func:`publish_pages`, when every page's title is known for the nav bar."""
     import queue
     from concurrent.futures import ThreadPoolExecutor
 
@@ -281,7 +282,6 @@ def execute_all(notebooks, folder: Path, parameters: dict, *, timeout: float | N
                 logger.info("executing %s", nb.name)
                 try:
                     execute(nb, executed, parameters, cwd=nb.parent, km=km, timeout=timeout)
-                    to_html(executed, executed.with_suffix(".html"))
                 except Exception as exc:  # reported by the caller, with the notebook
                     errors[nb] = exc
 
@@ -310,15 +310,37 @@ def repoint_result(notebooks, build: Path, dest: Path) -> None:
         nbformat.write(doc, path)
 
 
-def to_html(notebook: Path, output: Path) -> Path:
-    """Convert an executed notebook to a self-contained HTML page with the code hidden."""
+def to_html(notebook: Path, output: Path, *, language: str = "en", nav: dict | None = None) -> Path:
+    """Convert an executed notebook to a self-contained HTML page with the code hidden.
+
+    Parameters
+    ----------
+    notebook, output : Path
+        The executed notebook and the page to write.
+    language : {"en", "zh"}
+        Sets ``<html lang>`` (``zh-CN`` for Chinese) and the words of the TOC.
+    nav : dict, optional
+        From :func:`clvkit.pages.nav_resources`; without it the page has no nav bar.
+    """
     import nbformat
 
-    from clvkit.nbexport import ClvkitHTMLExporter  # also nbconvert's ``--to clvkit_html``
+    from clvkit import i18n, pages
+    from clvkit.nbexport import ClvkitHTMLExporter
 
+    from traitlets.config import Config
+
+    # no pygments stylesheet: the code is hidden, so its ~10 KB of CSS would be dead weight
+    # the "Explore further" cells (tagged analyst) are for JupyterLab, not for readers
+    exporter = ClvkitHTMLExporter(config=Config({
+        "CSSHTMLHeaderPreprocessor": {"enabled": False},
+        "TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": {"analyst"}}}),
+        language_code=language)
     nb = nbformat.read(notebook, as_version=4)
-    body, _ = ClvkitHTMLExporter().from_notebook_node(
-        nb, resources={"metadata": {"name": notebook.stem}})
+    body, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"name": notebook.stem}, "clvkit": nav or {}})
+    body = pages.add_toc(body, label=i18n.t("nav.contents", language=language))
+    # nbconvert accepts only two-letter codes; the page says zh-CN (simplified Chinese)
+    body = re.sub(r'<html lang="[^"]*"', f'<html lang="{i18n.HTML_LANG[language]}"', body, count=1)
     output.write_text(body, encoding="utf-8")
     return output
 
@@ -327,18 +349,25 @@ def _fingerprint_params(params_path: Path) -> str:
     return "params-sha256:" + hashlib.sha256(params_path.read_bytes()).hexdigest()[:16]
 
 
-def score_step(config, folder: Path, run_date: str):
+def score_step(config, folder: Path, run_date: str, previous_dir: Path | None = None):
     """Compute the scenario once for the run: store the result, write the tier export.
 
     ``clvkit.pipeline.run`` computes everything every notebook shows; the result is stored in
     ``folder/result`` (``ScenarioResult.save``), which the notebooks read with one call, and the
     export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
-    Returns the data fingerprint, the export files and the data's observation end (for the
-    index's "data through" line).
+    Returns the data fingerprint, the export files and the data's observation end (the
+    index's "data through" line). Without ``previous_run`` in the params,
+    the previous good run's ``tiers.csv`` (``previous_dir``) feeds tier migration and the
+    watchlist's fall in P(alive).
     """
     from clvkit import export, pipeline
 
-    result = pipeline.run(config, run_date=run_date)
+    previous = None
+    if config.previous_run is None and previous_dir is not None:
+        found = [previous_dir / n for n in ("tiers.parquet", "tiers.csv")
+                 if (previous_dir / n).is_file()]
+        previous = export.read_assignments(found[0]) if found else None
+    result = pipeline.run(config, run_date=run_date, previous=previous)
     shutil.rmtree(folder / RESULT_DIR, ignore_errors=True)  # a rerun of ``only`` copied the old one
     result.save(folder / RESULT_DIR)
     written = export.write_assignments(result.assignments, folder, csv_bom=config.export.csv_bom)
@@ -373,82 +402,123 @@ def _running_cell(path: Path) -> str:
         return "a cell"
 
 
+#: Shipped reports that need a part of the data the scenario may not have: left out (with one
+#: line on the index) rather than published as a page saying "not available".
+_NEEDS = {"05_case_study": lambda cfg: cfg.impact.enabled}
+
+
+def _has_data(cfg, stem: str) -> bool:
+    return _NEEDS.get(stem, lambda cfg: True)(cfg)
+
+
+def previous_good_run(scenario_dir: Path, run_date: str) -> Path | None:
+    """The newest good run of the scenario dated before ``run_date`` (None when there is none).
+
+    A good run is a dated folder with an ``index.html`` (runs are moved into place only when
+    every notebook succeeded, so failed runs never qualify).
+    """
+    if not scenario_dir.is_dir():
+        return None
+    runs = sorted(p.name for p in scenario_dir.iterdir() if p.is_dir() and not p.is_symlink()
+                  and _DATE.match(p.name) and p.name < run_date and (p / "index.html").exists())
+    return scenario_dir / runs[-1] if runs else None
+
+
+
+
 def _title(notebook: Path) -> str:
-    """The first markdown heading of a notebook, else its file name."""
+    """The first level-1 heading of a notebook (in a markdown cell or, in an executed notebook,
+    in a cell's Markdown output, where the report notebooks write it in the report's language),
+    else its file name."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("#"):
+        texts = [cell.source] if cell.cell_type == "markdown" else [
+            o.get("data", {}).get("text/markdown", "") for o in cell.get("outputs", [])]
+        for text in texts:
+            for line in str(text).splitlines():
+                if line.startswith("# "):
                     return line.lstrip("#").strip()
     return notebook.stem
 
 
-def _yaml(tree) -> str:
-    import yaml
+def render_index(folder: Path, meta: dict, *, cfg=None, previous_dir: Path | None = None) -> Path:
+    """Write ``index.html`` (the executive summary) and ``appendix.html`` (run details, config).
 
-    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    With the run's stored result (``folder/result``) the index is the executive summary of
+    ``clvkit.briefing`` (KPIs with intervals and changes since ``previous_dir``'s
+    ``summary.json``, what changed, one decision per tier), and ``summary.json`` is written for
+    the next run; without one (``export=False``) it lists the reports only.
+    """
+    from clvkit import briefing, i18n, pages
+    from clvkit.result import ScenarioResult, StoredResultError
 
-
-def render_index(folder: Path, meta: dict) -> Path:
-    """Write ``index.html`` (links to every report and export, plus the run metadata)."""
-    esc = html.escape
-    rows = []
-    for nb in sorted(folder.glob("*.ipynb")):
-        page = nb.with_suffix(".html")
-        if page.exists():
-            rows.append(f'<li><a href="{esc(page.name)}">{esc(_title(nb))}</a> '
-                        f'<span class="aux">(<a href="{esc(nb.name)}">executed notebook</a>)</span></li>')
-    exports = [f'<li><a href="{esc(p)}">{esc(p)}</a></li>' for p in meta.get("exports", [])]
-    facts = [("Scenario", meta["scenario"]), ("Run date", meta["run_date"]),
-             ("Generated", meta["generated"]), ("clvkit version", meta["clvkit_version"]),
-             ("Duration", f'{meta["duration_seconds"]:.1f} s'), ("Data fingerprint", meta["fingerprint"]),
-             ("Params file", meta["params_path"])]
-    table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>{esc(meta["scenario"])} reports, {esc(meta["run_date"])}</title>
-<style>
-body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "Liberation Sans", Arial, sans-serif;
-       max-width: 960px; margin: 0 auto; padding: 24px 32px; color: #222; line-height: 1.5; }}
-h1 {{ font-size: 28px; margin-bottom: 4px; }} h2 {{ font-size: 20px; margin-top: 28px; }}
-ul.reports li {{ font-size: 18px; margin: 6px 0; }} .aux {{ font-size: 13px; color: #666; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th {{ text-align: left; padding: 3px 16px 3px 0; color: #555; font-weight: normal; }}
-pre {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
-</style></head>
-<body>
-<h1>{esc(meta["scenario"])}: customer value reports</h1>
-{f'<p class="lead"><strong>{esc(meta["data_through"])}</strong></p>' if meta.get("data_through") else ""}
-<p class="aux">Run {esc(meta["run_date"])}. Each report opens offline; code is hidden.</p>
-{"".join(f'<p class="aux">Note: {esc(n)}</p>' for n in meta.get("notes", []))}
-<h2>Reports</h2>
-<ul class="reports">
-{chr(10).join(rows)}
-</ul>
-<h2>Exports</h2>
-<ul>
-{chr(10).join(exports) or "<li>none (score step skipped)</li>"}
-</ul>
-<h2>Run</h2>
-<table>
-{table}
-</table>
-<h2>Parameters</h2>
-<p class="aux">The effective configuration of this run, defaults included; secrets masked.</p>
-<pre>{esc(_yaml(meta["config"]))}</pre>
-</body></html>
-"""
+    language = cfg.report.language if cfg is not None else "en"
+    tr = i18n.translator(language)
+    title = cfg.display_title if cfg is not None else meta["scenario"]
+    entries = [pages.Page(nb.with_suffix(".html").name, _title(nb))
+               for nb in sorted(folder.glob("[0-9]*.ipynb")) if nb.with_suffix(".html").exists()]
+    index_nav = pages.nav_resources(entries, "index.html", brand=title, run_date=meta["run_date"],
+                                    language=language)
+    try:
+        res = ScenarioResult.load(folder / RESULT_DIR)
+    except StoredResultError:
+        res = None
+    if res is not None:
+        previous = briefing.load_summary(previous_dir)
+        items = briefing.kpis(res, previous, language=language)
+        briefing.save_summary(folder, items, res)
+        body = pages.summary_body(
+            res, items=items, left_out=meta.get("left_out", []), changed=briefing.what_changed(res, language=language),
+            decisions=briefing.decisions(res, language=language), reports=entries,
+            exports=meta.get("exports", []),
+            previous_date=previous_dir.name if previous and previous_dir is not None else None,
+            language=language)
+    else:
+        body = (f"<h1>{html.escape(title)}</h1><h2>{html.escape(tr('summary.reports'))}</h2><ul>"
+                + "".join(f'<li><a href="{html.escape(p.href)}">{html.escape(p.title)}</a></li>'
+                          for p in entries) + "</ul>")
     path = folder / "index.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(pages.page(title, body, language=language, nav=index_nav), encoding="utf-8")
+    facts = {tr("appendix.scenario"): meta["scenario"], tr("appendix.run_date"): meta["run_date"],
+             tr("appendix.generated"): meta["generated"],
+             tr("appendix.version"): meta["clvkit_version"],
+             tr("appendix.duration"): f'{meta["duration_seconds"]:.1f} s',
+             tr("appendix.fingerprint"): meta["fingerprint"],
+             tr("appendix.params"): Path(meta["params_path"]).name}
+    if meta.get("previous_run"):
+        facts[tr("appendix.previous")] = meta["previous_run"]
+    config_text = pages.effective_config(cfg) if cfg is not None else meta.get("params_text", "")
+    appendix_nav = pages.nav_resources(entries, "appendix.html", brand=title,
+                                       run_date=meta["run_date"], language=language)
+    (folder / "appendix.html").write_text(
+        pages.page(tr("appendix.title"), pages.appendix_body(facts, config_text, language=language),
+                   language=language, nav=appendix_nav), encoding="utf-8")
     return path
 
 
+def publish_pages(folder: Path, cfg, run_date: str) -> list[Path]:
+    """Convert every executed notebook in ``folder`` to HTML, with the run's nav bar.
+
+    Runs after all notebooks are executed, so each page's nav lists every report of the run
+    (also those kept from an earlier ``--only`` run of the same date).
+    """
+    from clvkit import pages
+
+    executed = sorted(folder.glob("[0-9]*.ipynb"))
+    entries = [pages.Page(nb.with_suffix(".html").name, _title(nb)) for nb in executed]
+    written = []
+    for nb, entry in zip(executed, entries):
+        nav = pages.nav_resources(entries, entry.href, brand=cfg.display_title, run_date=run_date,
+                                  language=cfg.report.language)
+        written.append(to_html(nb, nb.with_suffix(".html"), language=cfg.report.language,
+                                     nav=nav))
+    return written
+
+
 def run_report(params_path, out="reports", run_date=None, only=None, *,
-               notebooks_dir=None, export=True) -> RunResult:
+               notebooks_dir=None, export=True, pdf=None) -> RunResult:
     """Execute the report notebooks for a scenario and publish the HTML reports.
 
     Parameters
@@ -471,6 +541,9 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
         Compute the scenario once (``clvkit.pipeline.run``), store its result in the run
         (``result/``, read by the notebooks) and write the tier export (``tiers.csv``,
         ``tiers.parquet``). False: the notebooks get ``result_dir=None``.
+    pdf : bool, optional
+        Also write one PDF of the summary and reports (``clvkit.pdf``); default the params'
+        ``report.pdf``.
 
     Returns
     -------
@@ -496,6 +569,14 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     folder = notebooks_dir or default_notebooks_dir(params)
     notebooks = select_notebooks(folder, only)
     full_set = select_notebooks(folder, list(cfg.report.notebooks) or None)
+    want_pdf = cfg.report.pdf if pdf is None else pdf
+    if want_pdf:  # no browser: say so now, not after the notebooks ran
+        from clvkit import pdf as _pdf
+
+        _pdf.check_ready()
+    left_out = [] if notebooks_dir is not None else [nb.stem for nb in notebooks
+                                                     if not _has_data(cfg, nb.stem)]
+    notebooks = [nb for nb in notebooks if nb.stem not in left_out]
     scenario = cfg.scenario
     scenario_dir = publish.check_out_dir(Path(out)).resolve() / scenario
     publish.check_scenario_dir(scenario_dir)
@@ -504,9 +585,10 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
     with scenario_lock(scenario_dir):
         build = publish.build_dir(scenario_dir, date, copy_from=dest if only is not None else None)
         try:
+            previous_dir = previous_good_run(scenario_dir, date)
             through = None
             if export:
-                fingerprint, exports, end = score_step(cfg, build, date)
+                fingerprint, exports, end = score_step(cfg, build, date, previous_dir)
                 from clvkit.display import data_through
 
                 through = data_through(end, date)
@@ -520,6 +602,7 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                 failed.parent.mkdir(parents=True, exist_ok=True)
                 publish.replace_dir(build, failed)
                 raise ReportError(_failure_line(nb.name, exc, failed)) from exc
+            written = publish_pages(build, cfg, date)
             from clvkit import __version__
 
             meta = {"scenario": scenario, "run_date": date,
@@ -531,9 +614,14 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
                     "exports": [p.name for p in exports],
                     "data_through": through, "notes": list(cfg.notes),
                     "duration_seconds": time.perf_counter() - started}
-            index = render_index(build, meta)
+            if previous_dir is not None:
+                meta["previous_run"] = previous_dir.name
+            meta["left_out"] = left_out
+            index = render_index(build, meta, cfg=cfg, previous_dir=previous_dir)
             (build / "run.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False),
                                             encoding="utf-8")
+            if want_pdf:
+                _pdf.write_pdf([index, *written], build / f"{scenario}-{date}.pdf")
             repoint_result(notebooks, build, dest)
             publish.replace_dir(build, dest)
         finally:

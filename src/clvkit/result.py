@@ -357,7 +357,8 @@ class _Writer:
         if isinstance(value, pd.Series):
             name = self._name(hint)
             self._write(pd.DataFrame({"values": value}), name)
-            return {"$series": name, "name": self.encode(value.name, hint + ".name")}
+            return {"$series": name, "name": self.encode(value.name, hint + ".name"),
+                    "object": value.dtype == object}  # parquet reads text back as str dtype
         if isinstance(value, pd.Index):
             name = self._name(hint)
             self._write(pd.DataFrame({"values": value}), name)
@@ -408,6 +409,9 @@ class _Writer:
         freq = frame.index.freqstr if isinstance(frame.index, pd.DatetimeIndex) else None
         if freq is not None:  # a DatetimeIndex's frequency is not kept by parquet
             out["freq"] = freq
+        objects = [c for c in frame.columns if frame[c].dtype == object and c not in encoded]
+        if objects:  # parquet reads object text back as the str dtype: restore object
+            out["object_columns"] = objects
         if frame.attrs:
             out["attrs"] = self.encode(dict(frame.attrs), hint + ".attrs")
             frame = frame.copy()
@@ -454,7 +458,8 @@ class _Reader:
         if "$frame" in value:
             return self._frame(value)
         if "$series" in value:
-            return self._read(value["$series"])["values"].rename(self.decode(value["name"]))
+            series = self._read(value["$series"])["values"].rename(self.decode(value["name"]))
+            return series.astype(object) if value.get("object") else series
         if "$index" in value:
             return pd.Index(self._read(value["$index"])["values"], name=self.decode(value["name"]))
         if "$config" in value:
@@ -481,6 +486,8 @@ class _Reader:
 
     def _frame(self, spec: dict) -> pd.DataFrame:
         frame = self._read(spec["$frame"])
+        for col in spec.get("object_columns", []):
+            frame[col] = frame[col].astype(object)
         for col in spec.get("json_columns", []):
             frame[col] = pd.Series([self.decode(json.loads(v)) for v in frame[col]],
                                    index=frame.index, dtype=object)

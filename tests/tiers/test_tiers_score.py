@@ -137,7 +137,7 @@ def test_cli_score_round_trips_chinese_labels(tmp_path):
                            "--run-date", "2025-01-31"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     raw = (out / "tiers.csv").read_bytes()
-    assert not raw.startswith(b"\xef\xbb\xbf")
+    assert raw.startswith(b"\xef\xbb\xbf")  # report.language zh: a BOM by default, for Excel
     back = read_assignments(out / "tiers.csv")
     assert list(back.columns) == list(ASSIGNMENT_COLUMNS)
     zh = load(PARAMS / "retail_zh.yaml")
@@ -147,15 +147,15 @@ def test_cli_score_round_trips_chinese_labels(tmp_path):
     assert (back["run_date"] == pd.Timestamp("2025-01-31")).all()
     parquet = read_assignments(out / "tiers.parquet")
     pd.testing.assert_frame_equal(back, parquet, check_dtype=False)
-    # second run: with a BOM for Excel, and the first run as previous_run -> migration
+    # second run: the BOM switched off explicitly, and the first run as previous_run -> migration
     params = yaml.safe_load((PARAMS / "retail_zh.yaml").read_text(encoding="utf-8"))
-    params["export"] = {"csv_bom": True}
+    params["export"] = {"csv_bom": False}
     params["previous_run"] = str(out / "tiers.csv")
     path = tmp_path / "zh_bom.yaml"
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     assert cli.main(["score", str(path), "--out", str(tmp_path / "run2")]) == 0
     raw = (tmp_path / "run2" / "tiers.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf")
+    assert not raw.startswith(b"\xef\xbb\xbf")
     again = read_assignments(tmp_path / "run2" / "tiers.csv")
     assert again["tier"].tolist() == back["tier"].tolist()
     matrix = pd.read_csv(tmp_path / "run2" / "migration.csv", encoding="utf-8-sig")

@@ -27,7 +27,8 @@ from clvkit.models.mbgnbd import ModifiedBetaGeo
 from clvkit.models.paretonbd import ParetoNBD
 from clvkit.models.sbg import ShiftedBetaGeo
 
-__all__ = ["MODELS", "ModelSpec", "PurchaseModel", "get", "model_name", "purchase_models"]
+__all__ = ["MODELS", "ModelSpec", "PurchaseModel", "default_candidates", "get", "model_name",
+           "purchase_models"]
 
 Kind = Literal["purchase", "discrete", "contract", "spend"]
 
@@ -69,6 +70,11 @@ class ModelSpec:
     needs : tuple of str
         Summary columns its fit needs beyond the usual ones (e.g. ``litt``); a model whose
         columns are missing is left out of the automatic comparison.
+    compared : bool
+        Whether ``model.transaction: best`` compares it unless ``model.candidates`` says
+        otherwise: the three NBD-type anchors are; the slower or data-hungrier relatives
+        (CNBD-k needs ``litt``, Gamma-Gompertz a numerical integral per row) are compared
+        when the params list them.
     """
 
     key: str
@@ -77,6 +83,7 @@ class ModelSpec:
     kind: Kind
     predictions: tuple[str, ...]
     needs: tuple[str, ...] = ()
+    compared: bool = True
 
 
 _PURCHASE = ("probability_alive", "expected_purchases", "expected_purchases_path",
@@ -87,10 +94,12 @@ MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("bgnbd", BetaGeo, "BG/NBD", "purchase", _PURCHASE),
     ModelSpec("paretonbd", ParetoNBD, "Pareto/NBD", "purchase", _PURCHASE),
     ModelSpec("mbgnbd", ModifiedBetaGeo, "MBG/NBD", "purchase", _PURCHASE),
-    ModelSpec("bgcnbd", BetaGeoCNBD, "BG/CNBD-k", "purchase", _PURCHASE, needs=("litt",)),
+    ModelSpec("bgcnbd", BetaGeoCNBD, "BG/CNBD-k", "purchase", _PURCHASE, needs=("litt",),
+              compared=False),
     ModelSpec("mbgcnbd", ModifiedBetaGeoCNBD, "MBG/CNBD-k", "purchase", _PURCHASE,
-              needs=("litt",)),
-    ModelSpec("ggomnbd", GammaGompertzNBD, "GGompertz/NBD", "purchase", _PURCHASE),
+              needs=("litt",), compared=False),
+    ModelSpec("ggomnbd", GammaGompertzNBD, "GGompertz/NBD", "purchase", _PURCHASE,
+              compared=False),
     ModelSpec("bgbb", BetaGeoBetaBinom, "BG/BB", "discrete",
               ("probability_alive", "expected_purchases", "expected_purchases_new_customer")),
     ModelSpec("sbg", ShiftedBetaGeo, "sBG", "contract", ("survival", "retention_rate")),
@@ -102,6 +111,11 @@ MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
 def purchase_models() -> dict[str, ModelSpec]:
     """The purchase models the pipeline can fit and compare, in registry order."""
     return {key: spec for key, spec in MODELS.items() if spec.kind == "purchase"}
+
+
+def default_candidates() -> tuple[str, ...]:
+    """The purchase models ``best`` compares when the params do not list ``model.candidates``."""
+    return tuple(key for key, spec in purchase_models().items() if spec.compared)
 
 
 def get(key: str, *, kind: Kind | None = None, params_key: str = "model.transaction") -> ModelSpec:

@@ -30,6 +30,25 @@ hibernating         2         1–2
 lost                1         1–2
 ==================  ========  ========
 
+Eight classes (``rfm8``). The high/low model common in Chinese CRM practice: R, F and M are each
+"high" or "low" against a cut point (the mean of the customers by default, or the median), and
+the 2 × 2 × 2 combinations name eight classes. R is high when the time since the last purchase
+(``T - recency``) is *below* the cut (recent), F when ``frequency`` is above it, M when
+``monetary_value`` is above it; a value exactly at the cut counts as low (not above average).
+
+==========  ==========  ==========  ======================  ======================
+R           F           M           name (en)               name (zh)
+==========  ==========  ==========  ======================  ======================
+high        high        high        key value               重要价值客户
+high        low         high        key development         重要发展客户
+low         high        high        key retention           重要保持客户
+low         low         high        key win-back            重要挽留客户
+high        high        low         general value           一般价值客户
+high        low         low         general development     一般发展客户
+low         high        low         general retention       一般保持客户
+low         low         low         general win-back        一般挽留客户
+==========  ==========  ==========  ======================  ======================
+
 k-means. Features are log(1 + x) of recency gap, frequency, monetary value and CLV (CLV floored at
 0), standardised; k is the value in ``k_range`` with the highest silhouette score (each k fitted
 and scored on a fixed-seed sample of at most ``sample_size`` customers, ties to the smaller k;
@@ -258,6 +277,77 @@ def rfm_segments(scores: pd.DataFrame, mapping: object = None, *, bins: int = 5)
     defs["customers"] = np.bincount(code, minlength=len(rules)).astype("int64")
     defs["share"] = defs["customers"] / max(len(scores), 1)
     return SegmentResult(segment=segment, definitions=defs, method="rules")
+
+
+#: The eight high/low RFM classes in their conventional order: (key, R high, F high, M high).
+RFM8_CLASSES: tuple[tuple[str, bool, bool, bool], ...] = (
+    ("key_value", True, True, True), ("key_development", True, False, True),
+    ("key_retention", False, True, True), ("key_winback", False, False, True),
+    ("general_value", True, True, False), ("general_development", True, False, False),
+    ("general_retention", False, True, False), ("general_winback", False, False, False))
+
+
+def rfm8_segments(summary: pd.DataFrame, *, cut: str = "mean", language: str = "en"
+                  ) -> SegmentResult:
+    """The eight-class high/low RFM model (重要价值客户 … 一般挽留客户; see module notes).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        RFM summary or scored customers (``frequency``, ``recency``, ``T``, ``monetary_value``).
+    cut : {"mean", "median"}
+        The cut point of each dimension, computed over the customers given.
+    language : {"en", "zh"}
+        Language of the class names (from the ``clvkit.i18n`` catalogue).
+
+    Returns
+    -------
+    SegmentResult
+        ``segment`` per customer (categorical, the eight classes in the order above, all eight
+        present as categories) and ``definitions``: ``segment, r, f, m, customers, share`` and the
+        cut values ``r_cut`` (days-or-units since the last purchase), ``f_cut``, ``m_cut``.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"frequency": [5, 0], "recency": [50, 0], "T": [52, 52],
+    ...                   "monetary_value": [80.0, 0.0]}, index=[1, 2])
+    >>> rfm8_segments(s, language="en").segment.tolist()
+    ['key value', 'general win-back']
+    """
+    from clvkit import i18n
+
+    require_columns(summary, RFM_COLUMNS, what="RFM summary",
+                    fix="pass the output of clvkit.rfm.rfm_summary or score_customers")
+    if cut not in ("mean", "median"):
+        raise ConfigError(f"unknown cut point {cut!r}", key="segments.cut",
+                          fix="use 'mean' (the convention) or 'median'")
+    gap = (summary["T"] - summary["recency"]).astype("float64")
+    freq = summary["frequency"].astype("float64")
+    money = summary["monetary_value"].astype("float64")
+    for name, values in (("recency", gap), ("frequency", freq), ("monetary_value", money)):
+        if values.isna().any():
+            bad = values.index[values.isna().to_numpy()]
+            raise DataError(f"{len(bad)} customers have no {name} to segment", column=name,
+                            rows=bad, fix="segment customers with complete RFM summaries")
+    cuts = {k: float(getattr(v, cut)()) if len(v) else 0.0
+            for k, v in (("r", gap), ("f", freq), ("m", money))}
+    high_r = (gap < cuts["r"]).to_numpy()
+    high_f = (freq > cuts["f"]).to_numpy()
+    high_m = (money > cuts["m"]).to_numpy()
+    code = (~high_r) * 1 + (~high_f) * 2 + (~high_m) * 4   # 0 = all high … 7 = all low
+    by_bits = {(not r) * 1 + (not f) * 2 + (not m) * 4: i
+               for i, (_, r, f, m) in enumerate(RFM8_CLASSES)}
+    order = np.array([by_bits[c] for c in range(8)])[code] if len(code) else np.zeros(0, int)
+    names = [i18n.t(f"segment.rfm8.{key}", language=language) for key, *_ in RFM8_CLASSES]
+    segment = pd.Series(pd.Categorical.from_codes(order, categories=names),
+                        index=summary.index, name="segment")
+    hi, lo = i18n.t("word.high", language=language), i18n.t("word.low", language=language)
+    defs = pd.DataFrame([{"segment": names[i], "r": hi if r else lo, "f": hi if f else lo,
+                          "m": hi if m else lo} for i, (_, r, f, m) in enumerate(RFM8_CLASSES)])
+    defs["customers"] = np.bincount(order, minlength=8).astype("int64")
+    defs["share"] = defs["customers"] / max(len(summary), 1)
+    defs["r_cut"], defs["f_cut"], defs["m_cut"] = cuts["r"], cuts["f"], cuts["m"]
+    return SegmentResult(segment=segment, definitions=defs, method="rfm8")
 
 
 @dataclass(frozen=True)
