@@ -85,9 +85,12 @@ def test_init_then_report_with_no_editing(log, tmp_path):
     index = tmp_path / "reports" / "orders"
     pages = sorted(p.name for p in (index / "latest").glob("*.html"))
     assert "index.html" in pages and len(pages) > 2
-    text = (index / "latest" / "index.html").read_text(encoding="utf-8")
-    assert "Data through 2024-12-31" in text
-    assert "satisfaction: off, no surveys data" in text
+    import json
+
+    meta = json.loads((index / "latest" / "run.json").read_text(encoding="utf-8"))
+    assert meta["data_through"].startswith("Data through 2024-12-31")
+    assert any(n.startswith("satisfaction: off, no surveys data") for n in meta["notes"])
+    assert "2024-12-31" in (index / "latest" / "index.html").read_text(encoding="utf-8")
 
 
 def test_init_cust_date_only_then_score_counts(log, tmp_path):
