@@ -130,6 +130,7 @@ def dollar_run(tmp_path_factory):
                                 {"label": "$", "share": 0.5}]
     params["tiers"]["prospect_label"] = "$0"
     params["playbook"]["tiers"] = {"$$$": "call", "$$": "coupon", "$": "offer", "$0": "welcome"}
+    params["playbook"]["table"] = {"$$$": {"dormant": "save call", "lost": "$ave $$ offer"}}
     path = folder / "dollar.yaml"
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     res = clvkit("report", path, "--out", folder / "reports", "--run-date", "2024-12-31",
@@ -201,7 +202,7 @@ def test_run_json_and_index_publish_the_effective_config_with_secrets_masked(tmp
                  cwd=ROOT / "src")  # the relative sqlite URL is found beside the params file
     assert res.returncode == 0, res.stderr
     run_dir = tmp_path / "reports" / "secret" / "2024-12-31"
-    for name in ("index.html", "run.json"):
+    for name in ("index.html", "appendix.html", "run.json"):
         text = (run_dir / name).read_text(encoding="utf-8")
         assert not re.search(r"hunter\d", text), name
         assert "ops note" not in text
@@ -213,7 +214,8 @@ def test_run_json_and_index_publish_the_effective_config_with_secrets_masked(tmp
     assert cfg["data"]["transactions"]["url"] == \
         f"sqlite:///{tmp_path / 'shop.db'}?token=***"
     assert cfg["cleaning"]["max_drop_share"] == 0.05  # defaults are published too
-    assert "max_drop_share: 0.05" in (run_dir / "index.html").read_text(encoding="utf-8")
+    # the effective configuration is on the appendix page (the index is the summary)
+    assert "max_drop_share: 0.05" in (run_dir / "appendix.html").read_text(encoding="utf-8")
 
 
 def test_public_dict_masks_database_passwords():

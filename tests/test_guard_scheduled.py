@@ -294,8 +294,8 @@ def test_report_hint_names_an_option_that_exists(project):
     (project / "empty").mkdir()
     res = report(project, "2024-05-01", notebooks="empty")
     assert res.returncode == 2
-    one_line(res.stderr, r"no report notebooks .*fix: run from the project root, or pass "
-                         r"--notebooks DIR")
+    one_line(res.stderr, r"no report notebooks .*fix: pass a folder of \.ipynb files with "
+                         r"--notebooks DIR, or leave it out to run the notebooks shipped")
     assert "--notebooks" in clvkit("report", "--help").stdout
 
 

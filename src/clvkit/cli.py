@@ -431,9 +431,8 @@ def _score(args: argparse.Namespace) -> int:
     if cfg.summary.engine == "spark":  # scoring where the data lives (clvkit.spark)
         from clvkit import spark
 
-        score_scenario = _needs(spark, "score_scenario", "clvkit score")
         with _ledger_lines():
-            result = score_scenario(cfg, out, args.run_date)
+            result = spark.score_scenario(cfg, out, args.run_date)
         print(f"Spark master: {spark.master_in_use()}")
         for line in _describe_result(result):
             print(line)
@@ -452,16 +451,8 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from clvkit import config, report
     from clvkit.errors import ConfigError
-
-    try:
-        from clvkit import report
-    except ModuleNotFoundError as e:
-        if e.name != "clvkit.report":
-            raise
-        raise ConfigError("the report pipeline (clvkit.report) is not installed in this "
-                          "version", fix=f"use clvkit run {args.params}") from None
-    from clvkit import config
 
     if not config.load(args.params).has_amounts:  # the spend sections have no "no amounts" form
         raise ConfigError("the HTML reports need amounts, and these transactions have none "
@@ -529,16 +520,6 @@ def _check_out(out: Path) -> None:
     except OSError as e:
         raise ConfigError(f"--out {out} is not writable ({e.strerror or e})",
                           fix="choose a folder you can write to") from None
-
-
-def _needs(module, name: str, command: str):
-    from clvkit.errors import ConfigError
-
-    func = getattr(module, name, None)
-    if func is None:
-        raise ConfigError(f"{command} needs {module.__name__}.{name}, which this version "
-                          "does not have yet", fix="update clvkit")
-    return func
 
 
 def _describe_result(result) -> list[str]:

@@ -41,7 +41,7 @@ from clvkit import impact, retention, tiers
 from clvkit.errors import ConfigError
 from clvkit.models import registry
 
-__all__ = ["Config", "load", "DataConfig", "TableSource", "SimulateConfig", "CdnowConfig",
+__all__ = ["Config", "load", "mask_secrets", "DataConfig", "TableSource", "SimulateConfig", "CdnowConfig",
            "CleaningConfig", "SummaryConfig", "ModelConfig", "ValueConfig", "TierRule",
            "SecondDimension", "TiersConfig", "SegmentsConfig", "StagesConfig",
            "ChurnWarningConfig", "PlaybookConfig", "ExportConfig", "SatisfactionConfig",
@@ -890,6 +890,12 @@ _QUERY_SECRET = re.compile(r"(?P<key>[?&;][^=&;#\s]*(?:pass|pwd|secret|token|key
                            r"[^&;#\s]*", re.I)
 
 
+def mask_secrets(text: str) -> str:
+    """``text`` with URL passwords and secret-looking query values (``?token=...``) replaced by
+    ``***``: for any line that names a data source on a page or in a log."""
+    return _QUERY_SECRET.sub(r"\g<key>***", _URL_PASSWORD.sub(r"\g<head>***", text))
+
+
 def _mask(obj: Any, key: str = "", by_name: bool = False) -> Any:
     """Secrets in a plain config tree replaced by ``***`` (see ``Config.public_dict``): URL
     passwords and secret query values everywhere; whole values by a secret-looking name in the
@@ -901,7 +907,7 @@ def _mask(obj: Any, key: str = "", by_name: bool = False) -> Any:
     if by_name and _SECRET.search(key) and obj is not None:
         return "***"
     if isinstance(obj, str):
-        return _QUERY_SECRET.sub(r"\g<key>***", _URL_PASSWORD.sub(r"\g<head>***", obj))
+        return mask_secrets(obj)
     return obj
 
 

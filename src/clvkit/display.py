@@ -234,6 +234,10 @@ def table(frame, *, columns: Mapping | Iterable | None = None, percent=(), money
                            f"the table has {', '.join(map(str, data.columns))}")
     if chosen:
         data = data[chosen]
+    # the axes' names are printed raw by the Styler (its escaping covers labels only)
+    data = data.rename_axis(index=[None if n is None else escape(str(n)) for n in data.index.names],
+                            columns=[None if n is None else escape(str(n))
+                                     for n in data.columns.names])
     total = len(data)
     if max_rows is not None and total > max_rows:
         data = data.head(max_rows)

@@ -315,8 +315,8 @@ def appendix_body(facts: dict, config_text: str, *, language: str) -> str:
 
 
 def effective_config(cfg) -> str:
-    """The effective configuration as YAML, with file paths reduced to their names and any
-    password in a database URL masked (no machine path or secret on a page leaders read)."""
+    """The effective configuration as YAML (``Config.public_dict``: secrets masked), with file
+    paths reduced to their names (no machine path on a page leaders read)."""
     import re as _re
 
     import yaml
@@ -328,11 +328,9 @@ def effective_config(cfg) -> str:
             return [clean(x) for x in v]
         if isinstance(v, str) and ("/" in v or "\\" in v) and not _re.match(r"^\w+://", v):
             return Path(v).name
-        if isinstance(v, str):
-            return _re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", v)
         return v
 
-    plain = cfg.to_dict()
+    plain = cfg.public_dict()
     plain.pop("source", None)  # the params file's absolute path
     return yaml.safe_dump(clean(plain), allow_unicode=True, sort_keys=False,
                           default_flow_style=False, width=100)

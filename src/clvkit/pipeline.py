@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from clvkit.config import Config, TableSource
+from clvkit.config import Config, TableSource, mask_secrets
 
 __all__ = ["ScenarioData", "ScoreResult", "calibration_end", "choose_transaction_model",
            "Fitted", "fingerprint", "fit_models", "fit_scenario", "load_data", "run", "score",
@@ -117,7 +117,7 @@ def load_data(config: Config) -> ScenarioData:
             if src is not None:
                 tables[name] = getattr(io, f"read_{name}")(src.location,
                                                            **_reader_kwargs(name, src))
-        description = f"files: {data.transactions.location}"
+        description = f"files: {mask_secrets(str(data.transactions.location))}"
 
     from clvkit.clean import clean_transactions
 

@@ -178,18 +178,20 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path | None 
     import papermill
 
     def run(km) -> None:
+        # the kernel works in ``cwd`` (started there, or moved there by _reset_kernel); papermill's
+        # own ``cwd`` would chdir this whole process, which notebooks run in threads must not do
+        _reset_kernel(km, cwd or notebook.parent)
         quiet = logging.NullHandler()  # nbclient logs a timeout itself; the run's error line says it
         logging.getLogger("papermill").addHandler(quiet)
         try:
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name="python3",
                 language="python", km=km, progress_bar=sys.stderr.isatty(), log_output=False,
-                cwd=str(cwd or notebook.parent), execution_timeout=timeout)
+                execution_timeout=timeout)
         finally:
             logging.getLogger("papermill").removeHandler(quiet)
 
     if km is not None:
-        _reset_kernel(km, cwd or notebook.parent)
         return run(km)
     with _kernel() as km:
         run(km)
@@ -574,9 +576,10 @@ def run_report(params_path, out="reports", run_date=None, only=None, *,
         from clvkit import pdf as _pdf
 
         _pdf.check_ready()
-    left_out = [] if notebooks_dir is not None else [nb.stem for nb in notebooks
+    left_out = [] if notebooks_dir is not None else [nb.stem for nb in full_set
                                                      if not _has_data(cfg, nb.stem)]
     notebooks = [nb for nb in notebooks if nb.stem not in left_out]
+    full_set = [nb for nb in full_set if nb.stem not in left_out]  # what a complete run holds
     scenario = cfg.scenario
     scenario_dir = publish.check_out_dir(Path(out)).resolve() / scenario
     publish.check_scenario_dir(scenario_dir)
