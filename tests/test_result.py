@@ -281,3 +281,33 @@ def test_nbconvert_exporter_entry_point_gives_the_offline_report_html(tmp_path):
     assert "<h1" in body and "Mine" in body
     assert "require.js" not in body and "MathJax.js" not in body and "://" not in body
     assert "jp-InputPrompt" not in body.partition("<body")[2]
+
+
+def test_churn_definitions_reconcile_the_reports_churn_counts(res):
+    """04 shows one primary churn count and the others beside it, counted from the result."""
+    from clvkit import retention, sections
+
+    html = sections.churn_definitions(res).to_html()
+    r = res.config.retention
+    rec = retention.churn_reconciliation(
+        r.churn_definition, stages=res.assignments.set_index("customer_id")["stage"]
+        .reindex(res.scored.index), p_alive=res.scored["p_alive"], threshold=r.p_alive_threshold)
+    stage_lost = rec.set_index("definition").loc["stage_lost", "churned"]
+    assert stage_lost == int((res.assignments.set_index("customer_id").loc[res.scored.index,
+                                                                           "stage"] == "lost").sum())
+    assert f"{stage_lost:,}" in html and f"{(res.scored['p_alive'] < r.p_alive_threshold).sum():,}" in html
+    assert "used in headlines" in html
+
+
+def test_model_reason_warns_when_one_time_buyers_can_never_be_at_risk(cfg):
+    """Under BG/NBD every one-time buyer has P(alive) = 1; the model section says so."""
+    import dataclasses
+
+    from clvkit import sections
+
+    bg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, transaction="bgnbd"))
+    res = pipeline.run(bg, run_date="2025-01-02")
+    one = res.scored["frequency"] == 0
+    assert (res.scored.loc[one, "p_alive"] == 1).all()
+    text = sections.model_reason(res).data
+    assert f"{int(one.sum()):,} one-time buyers" in text and "P(alive) = 1" in text

@@ -239,3 +239,16 @@ def test_predictive_interval_covers_the_realised_value_of_simulated_customers():
     real = sim.truth.customers.set_index("customer_id").loc[summary.index, "future_value"]
     covered = ((pi["lower"] <= real + 1e-9) & (real <= pi["upper"] + 1e-9)).mean()
     assert 0.85 <= covered <= 0.97, covered
+
+
+def test_one_time_buyers_never_at_risk_counts_what_the_note_words():
+    from clvkit.value import one_time_buyer_note, one_time_buyers_never_at_risk
+
+    scored = pd.DataFrame({"frequency": [0, 0, 0, 2, 5], "T": [30.0, 50.0, 40.0, 52.0, 52.0],
+                           "p_alive": [1.0, 1.0, 1.0, 0.4, 0.9]})
+    assert one_time_buyers_never_at_risk(scored) == (3, 0.6, 40.0)
+    assert "3 one-time buyers (60 % of customers, on average 40 weeks" in one_time_buyer_note(
+        scored, "BG/NBD")
+    # a model that lets one-time buyers leave (any P(alive) < 1 among them): nothing to say
+    assert one_time_buyers_never_at_risk(scored.assign(p_alive=[1.0, 0.7, 1.0, 0.4, 0.9])) is None
+    assert one_time_buyers_never_at_risk(scored, min_share=0.7) is None

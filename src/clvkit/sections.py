@@ -217,9 +217,17 @@ def age_histogram(res):
 # --------------------------------------------------------------------- 02 customer value
 def model_reason(res):
     """Which purchase model is used and why (the pipeline's sentence, in English only)."""
+    from clvkit.value import one_time_buyers_never_at_risk
+
     tr = _tr(res)
     mc = res.model_choice
-    return Markdown(tr(f"value.choice_{mc.criterion}", model=mc.name))
+    text = tr(f"value.choice_{mc.criterion}", model=mc.name)
+    facts = one_time_buyers_never_at_risk(res.scored)
+    if facts is not None:  # BG/NBD-type: one-time buyers can never be at risk; say so
+        n, share, mean_T = facts
+        text += "\n\n" + tr("value.one_time_note", model=mc.name, n=i18n.number(n),
+                             share=f"{share:.0%}", age=f"{mean_T:.0f}", unit=briefing.time_unit(res, _lang(res)))
+    return Markdown(text)
 
 
 def model_comparison(res):
@@ -618,6 +626,31 @@ def churn_table(res):
     pct = [c for c in ("churn_no_purchase", "no_purchase_low", "no_purchase_high",
                        "churn_p_alive", "p_alive_low", "p_alive_high") if c in ch]
     return table(ch, percent=pct, columns={k: v for k, v in columns.items() if k in ch})
+
+
+def churn_definitions(res):
+    """The customers counted as churned by the scenario's primary definition (params
+    ``retention.churn_definition``, the one headlines use) beside the other definitions the
+    reports touch (lifecycle stage, RFM segment, P(alive), no purchase in a window), so their
+    different numbers reconcile (``clvkit.retention.churn_reconciliation``)."""
+    from clvkit.retention import churn_reconciliation
+
+    tr, r = _tr(res), res.config.retention
+    buyers = res.assignments.set_index("customer_id").reindex(res.scored.index)
+    rec = churn_reconciliation(
+        r.churn_definition, stages=buyers["stage"],
+        segments=buyers["segment"] if res.config.segments.method == "rules" else None,
+        p_alive=res.scored["p_alive"], transactions=res.transactions,
+        observation_end=res.info.observation_end, window_days=r.churn_window_days,
+        threshold=r.p_alive_threshold)
+    rec["label"] = [tr(f"churn.def.{d}", threshold=f"{r.p_alive_threshold:g}",
+                       days=r.churn_window_days) for d in rec["definition"]]
+    rec["primary"] = rec["primary"].map({True: tr("churn.primary"), False: ""})
+    return table(rec, percent="share", integer=["churned", "base"],
+                 columns={"label": tr("col.churn_definition"), "churned": tr("col.churned"),
+                          "base": tr("col.base"), "share": tr("col.share"),
+                          "primary": tr("col.primary")},
+                 caption=tr("cap.churn_definitions"))
 
 
 def time_to_next_table(res):

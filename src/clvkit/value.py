@@ -228,6 +228,22 @@ def clv_interval(transaction_model, spend_model, summary, *, horizon=12, horizon
                         index=summary.index)
 
 
+def one_time_buyers_never_at_risk(scored: pd.DataFrame, *, min_share: float = 0.2):
+    """``(count, share, mean T)`` of the one-time buyers when the model gives every one of them
+    P(alive) = 1 and they are at least ``min_share`` of the customers, else None (see
+    :func:`one_time_buyer_note`, which words it)."""
+    need = [c for c in ("frequency", "T", "p_alive") if c not in scored.columns]
+    if need:
+        raise DataError(f"scored customers lack {', '.join(need)}", column=need[0],
+                        fix="pass the output of clvkit.value.score_customers")
+    one = scored[scored["frequency"].to_numpy(dtype=float) == 0]
+    if one.empty or len(one) < min_share * len(scored):
+        return None
+    if not (one["p_alive"].to_numpy(dtype=float) >= 1.0 - 1e-9).all():
+        return None
+    return len(one), len(one) / len(scored), float(one["T"].mean())
+
+
 def one_time_buyer_note(scored: pd.DataFrame, model_name: str = "the purchase model", *,
                         min_share: float = 0.2) -> str:
     """What the purchase model implies for one-time buyers, in a sentence ("" if nothing).
@@ -246,21 +262,15 @@ def one_time_buyer_note(scored: pd.DataFrame, model_name: str = "the purchase mo
     model_name : str
         Display name of the model that scored them (e.g. "BG/NBD").
     """
-    need = [c for c in ("frequency", "T", "p_alive") if c not in scored.columns]
-    if need:
-        raise DataError(f"scored customers lack {', '.join(need)}", column=need[0],
-                        fix="pass the output of clvkit.value.score_customers")
-    one = scored[scored["frequency"].to_numpy(dtype=float) == 0]
-    if one.empty or len(one) < min_share * len(scored):
+    facts = one_time_buyers_never_at_risk(scored, min_share=min_share)
+    if facts is None:
         return ""
-    p = one["p_alive"].to_numpy(dtype=float)
-    if not (p >= 1.0 - 1e-9).all():
-        return ""
+    n, share, mean_T = facts
     unit = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}.get(
         scored.attrs.get("time_unit", "W"), "weeks")
     return (f"{model_name} assumes a customer can leave only right after a repeat purchase, so "
-            f"its {len(one):,} one-time buyers ({len(one) / len(scored):.0%} of customers, on "
-            f"average {one['T'].mean():.0f} {unit} since their only purchase) all have P(alive) "
+            f"its {n:,} one-time buyers ({share:.0%} of customers, on "
+            f"average {mean_T:.0f} {unit} since their only purchase) all have P(alive) "
             f"= 1: none of them can count as at risk or appear on the churn watchlist, and their "
             "CLV assumes they are all still customers. Pareto/NBD and MBG/NBD let one-time "
             "buyers drop out; prefer one of them when it predicts the holdout as well."
