@@ -311,3 +311,22 @@ def test_model_reason_warns_when_one_time_buyers_can_never_be_at_risk(cfg):
     assert (res.scored.loc[one, "p_alive"] == 1).all()
     text = sections.model_reason(res).data
     assert f"{int(one.sum()):,} one-time buyers" in text and "P(alive) = 1" in text
+
+
+def test_cohort_heatmap_leaves_periods_cut_by_the_data_end_blank(res):
+    import dataclasses
+
+    from clvkit import retention, sections
+
+    end = pd.Timestamp("2024-10-10")                             # cuts October short
+    cut = dataclasses.replace(res, cohorts=retention.cohort_matrix(
+        res.transactions[res.transactions["date"] <= end], observation_end=end))
+    frame, partial = sections.cohort_frame(cut), cut.cohorts.partial
+    assert partial.to_numpy().any() and not partial.to_numpy().all()
+    for cohort, row in zip(cut.cohorts.share.index, frame.index):
+        for col in frame.columns:
+            if partial.loc[cohort, col]:
+                assert pd.isna(frame.loc[row, col])
+            else:
+                assert frame.loc[row, col] == cut.cohorts.share.loc[cohort, col] or (
+                    pd.isna(frame.loc[row, col]) and pd.isna(cut.cohorts.share.loc[cohort, col]))

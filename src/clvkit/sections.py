@@ -594,8 +594,12 @@ def satisfaction_link(res):
 
 def cohort_frame(res, *, max_periods: int = 12) -> pd.DataFrame:
     """The cohort retention matrix for the heatmap: month 0 (always 100 %) dropped, cohort
-    sizes in the row labels (``2024-01 (399)``), at most ``max_periods`` months."""
+    sizes in the row labels (``2024-01 (399)``), at most ``max_periods`` months; a period cut
+    by the observation end (``CohortMatrix.partial``) is left blank, as its share would look
+    like a drop in retention."""
     share = res.cohorts.share
+    if res.cohorts.partial is not None:
+        share = share.mask(res.cohorts.partial.reindex_like(share).fillna(False).astype(bool))
     size = res.cohorts.size.reindex(share.index)
     cols = [c for c in share.columns if str(c) != "0"][:max_periods]
     out = share[cols].copy()
