@@ -112,3 +112,24 @@ def test_report_pdf_without_a_browser_fails_before_running_anything(monkeypatch,
     code = cli.main(["report", str(ROOT / "params" / "cdnow.yaml"), "--pdf",
                      "--out", str(tmp_path)])
     assert code == 2 and not (tmp_path / "cdnow").exists()
+
+
+def test_index_says_how_old_historical_data_are():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from clvkit import i18n, pages
+    from clvkit.display import data_age
+
+    assert data_age("1998-06-30", "2024-12-31") == (27, "Y")
+    assert data_age("2024-11-01", "2024-12-31") == (2, "M")
+    assert data_age("2024-12-01", "2024-12-31") == (30, "D")
+    old = SimpleNamespace(observation_end=pd.Timestamp("1998-06-30"),
+                          run_date=pd.Timestamp("2024-12-31"))
+    en = pages._data_age_line(old, i18n.translator("en"))
+    assert "The data end on 1998-06-30, 27 years before this run" in en and 'class="caveat"' in en
+    assert "数据截至 1998-06-30，比本次运行早 27年" in pages._data_age_line(old, i18n.translator("zh"))
+    fresh = SimpleNamespace(observation_end=pd.Timestamp("2024-12-31"),
+                            run_date=pd.Timestamp("2025-01-02"))
+    assert pages._data_age_line(fresh, i18n.translator("en")) == ""

@@ -359,12 +359,27 @@ def data_through(end, run_date=None) -> str:
     days = (run - end).days
     if days < 0:
         return f"Data through {end:%Y-%m-%d}, after this run's date ({run:%Y-%m-%d})."
-    if days <= 7:
+    age = data_age(end, run)
+    if age is None:
         return f"Data through {end:%Y-%m-%d}."
+    n, unit = age
+    words = {"D": "days", "M": "months", "Y": "years"}[unit]
+    return f"Data through {end:%Y-%m-%d}: {n} {words} before this run ({run:%Y-%m-%d})."
+
+
+def data_age(end, run_date) -> tuple[int, str] | None:
+    """How long before the run the data end, as ``(count, unit)`` with unit ``D``, ``M`` or
+    ``Y`` (days under 60, months under two years, else years); None within a week (or when the
+    data end after the run date). For the "data through" line in any language.
+
+    >>> data_age("1998-06-30", "2024-12-31"), data_age("2024-12-31", "2025-01-02")
+    ((27, 'Y'), None)
+    """
+    days = (pd.Timestamp(run_date).normalize() - pd.Timestamp(end).normalize()).days
+    if days <= 7:
+        return None
     if days < 60:
-        age = f"{days} days"
-    elif days < 730:
-        age = f"{round(days / 30.436875)} months"
-    else:
-        age = f"{days / 365.2425:.0f} years"
-    return f"Data through {end:%Y-%m-%d}: {age} before this run ({run:%Y-%m-%d})."
+        return days, "D"
+    if days < 730:
+        return round(days / 30.436875), "M"
+    return round(days / 365.2425), "Y"

@@ -279,6 +279,20 @@ def decisions_table(frame, *, language: str, currency: str) -> str:
             f'</thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
+def _data_age_line(info, tr) -> str:
+    """A prominent line when the data end well before the run (a historical data set, or a
+    stale export): leaders must not read old numbers as today's."""
+    from clvkit.display import data_age
+
+    age = data_age(info.observation_end, info.run_date)
+    if age is None:
+        return ""
+    n, unit = age
+    text = tr("summary.data_age", end=f"{info.observation_end:%Y-%m-%d}",
+              age=tr(f"unit.{unit}_n", n=n))
+    return caveat(text, language=tr.keywords.get("language"))
+
+
 def summary_body(res, *, items, changed, decisions, reports, exports, previous_date,
                  language: str, left_out=()) -> str:
     """The index page's content: the executive summary on the first screen, then the reports."""
@@ -286,6 +300,7 @@ def summary_body(res, *, items, changed, decisions, reports, exports, previous_d
     info = res.info
     h = [f"<h1>{_esc(info.title)}</h1>",
          f'<p class="meta">{_esc(tr("summary.meta", run_date=f"{info.run_date:%Y-%m-%d}", end=f"{info.observation_end:%Y-%m-%d}", source=info.source))}</p>',
+         _data_age_line(info, tr),
          kpi_tiles(items, language=language, currency=info.currency, previous_date=previous_date),
          f'<h2 id="what-changed">{_esc(tr("summary.changed"))}</h2>',
          "<p>" + " ".join(_esc(s) for s in changed) + "</p>",
