@@ -330,3 +330,21 @@ def test_cohort_heatmap_leaves_periods_cut_by_the_data_end_blank(res):
             else:
                 assert frame.loc[row, col] == cut.cohorts.share.loc[cohort, col] or (
                     pd.isna(frame.loc[row, col]) and pd.isna(cut.cohorts.share.loc[cohort, col]))
+
+
+def test_tier_and_stage_rules_are_worded_in_the_report_language(res):
+    import dataclasses
+
+    from clvkit import sections
+
+    c = res.config
+    zh = dataclasses.replace(res, config=dataclasses.replace(
+        c, report=dataclasses.replace(c.report, language="zh")))
+    tiers_zh, stages_zh = (sections.tier_definitions(zh).to_html(),
+                           sections.stage_table(zh).to_html())
+    share = f"{c.tiers.rules[0].share * 100:.4g}%"
+    assert f"排名前 {share} 的购买客户" in tiers_zh and "top " not in tiers_zh
+    assert f"P(活跃) &lt; {c.stages.lost_p_alive:g}" in stages_zh
+    assert "single purchase" not in stages_zh
+    en = sections.stage_table(res).to_html()
+    assert f"a single purchase, at most {c.stages.new_days:g} days ago" in en

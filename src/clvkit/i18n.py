@@ -39,7 +39,7 @@ from importlib import resources
 
 from clvkit.errors import ConfigError
 
-__all__ = ["LANGUAGES", "HTML_LANG", "compact", "current", "keys", "number", "percent",
+__all__ = ["LANGUAGES", "HTML_LANG", "compact", "current", "has", "keys", "number", "percent",
            "set_language", "t", "translator"]
 
 #: Supported report languages (``report.language`` in params).
@@ -120,6 +120,12 @@ def t(key: str, *, language: str | None = None, **fields) -> str:
         raise KeyError(f"no text for {key!r} in the {lang} catalogue "
                        f"(src/clvkit/locale/{lang}/LC_MESSAGES/{DOMAIN}.po)")
     return text.format(**fields) if fields else text
+
+
+def has(key: str, language: str | None = None) -> bool:
+    """Whether the catalogue of ``language`` (default: :func:`current`) has ``key``."""
+    lang = _check(language or _current["language"])
+    return _catalog(lang).gettext(key) != key
 
 
 def translator(language: str):

@@ -369,9 +369,27 @@ def top_customers(res, n: int = 10):
 
 
 # ------------------------------------------------------------------------------ 03 tiers
+def _tier_rules(res, defs: pd.DataFrame) -> pd.DataFrame:
+    """The tier rules in the report's language (quantile shares and the prospect tier; a
+    threshold rule is shown as the tiering module words it)."""
+    tr, t = _tr(res), res.config.tiers
+    score = tr(f"col.{t.score}") if i18n.has(f"col.{t.score}", _lang(res)) else t.score
+    rules = []
+    for i, row in enumerate(defs.itertuples(index=False)):
+        if row.tier == t.prospect_label:
+            rules.append(tr("rule.prospect"))
+        elif t.method == "quantile":
+            rules.append(tr("rule.tier_top" if i == 0 else "rule.tier_next", score=score,
+                            share=f"{row.target_share * 100:.4g}%"))
+        else:
+            rules.append(row.rule)
+    return defs.assign(rule=rules)
+
+
 def tier_definitions(res):
     tr = _tr(res)
-    return table(_ordered(res.tiers.definitions, res, "tier"), percent=["target_share", "share"],
+    defs = _tier_rules(res, res.tiers.definitions)
+    return table(_ordered(defs, res, "tier"), percent=["target_share", "share"],
                  money=["score_min", "score_max"],
                  columns={"tier": tr("col.tier"), "rule": tr("col.rule"),
                           "target_share": tr("col.target_share"), "customers": tr("col.customers"),
@@ -402,9 +420,19 @@ def _stage_names(res, frame, column="stage"):
     return frame.assign(**{column: frame[column].map(lambda s: tr(f"stage.{s}"))})
 
 
+def _stage_rules(res, defs: pd.DataFrame) -> pd.DataFrame:
+    """The stage rules in the report's language, with the scenario's thresholds."""
+    tr, st = _tr(res), res.config.stages
+    values = {"lost": f"{st.lost_p_alive:g}", "dormant": f"{st.dormant_p_alive:g}",
+              "dormant_days": f"{st.dormant_days:g}", "new_days": f"{st.new_days:g}",
+              "loyal_n": st.loyal_min_purchases, "loyal": f"{st.loyal_min_p_alive:g}"}
+    return defs.assign(rule=[tr(f"rule.stage.{stage}", **values) for stage in defs["stage"]])
+
+
 def stage_table(res):
     tr = _tr(res)
-    return table(_stage_names(res, res.stages.definitions), percent="share",
+    defs = _stage_rules(res, res.stages.definitions)
+    return table(_stage_names(res, defs), percent="share",
                  columns={"stage": tr("col.stage"), "rule": tr("col.rule"),
                           "customers": tr("col.customers"), "share": tr("col.share")})
 
