@@ -99,6 +99,7 @@ def test_init_cust_date_only_then_score_counts(log, tmp_path):
                                                                        index=False)
     res = clvkit("init", "visits.csv", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
+    assert "next: clvkit score visits.yaml --out DIR" in res.stdout  # reports need amounts
     params = yaml.safe_load((tmp_path / "visits.yaml").read_text(encoding="utf-8"))
     tx = params["data"]["transactions"]
     assert tx["amount"] is None and tx["date_format"] == "%d/%m/%Y"

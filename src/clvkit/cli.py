@@ -375,7 +375,10 @@ def _init(args: argparse.Namespace) -> int:
               file=sys.stderr)
         print(f"edit {out} (see COULD NOT DECIDE at its top), then: clvkit validate {out}")
         return 2
-    print(f"next: clvkit report {out}   (or: clvkit score {out} --out DIR)")
+    if found.amount is None:  # counts only: the HTML reports need amounts (clvkit report says so)
+        print(f"next: clvkit score {out} --out DIR   (tiers on expected purchases)")
+    else:
+        print(f"next: clvkit report {out}   (or: clvkit score {out} --out DIR)")
     return 0
 
 
