@@ -101,8 +101,9 @@ def test_spark_score_writes_the_pandas_engine_outputs(spark, tmp_path):
     from clvkit.spark import score_scenario
 
     cfg = _retail()
-    earlier = dataclasses.replace(cfg, cleaning=dataclasses.replace(
-        cfg.cleaning, observation_end=pd.Timestamp("2024-06-30")))
+    earlier = dataclasses.replace(  # the previous run: data to mid-2024, no holdout split then
+        cfg, cleaning=dataclasses.replace(cfg.cleaning, observation_end=pd.Timestamp("2024-06-30")),
+        summary=dataclasses.replace(cfg.summary, calibration_end=None, calibration=None))
     pipeline.score_scenario(earlier, tmp_path / "previous", run_date="2024-07-01")
     cfg = dataclasses.replace(cfg, previous_run=tmp_path / "previous" / "tiers.parquet")
     pipeline.score_scenario(_engine(cfg, "pandas"), tmp_path / "pandas", run_date="2025-01-01")
@@ -191,7 +192,7 @@ def test_unreachable_master_is_one_clvkit_line_and_the_log_in_a_file(tmp_path):
     _require_java()
     params = yaml.safe_load((ROOT / "params" / "retail.yaml").read_text(encoding="utf-8"))
     params["summary"]["engine"] = "spark"
-    params["spark"] = {"master": "spark://127.0.0.1:9", "conf": {"spark.network.timeout": "5s"}}
+    params["spark"] = {"master": "spark://127.0.0.1:9"}  # Spark gives up after its retries
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
     env = {k: v for k, v in os.environ.items() if k != "PYSPARK_GATEWAY_PORT"}
     run = subprocess.run([sys.executable, "-m", "clvkit.cli", "score", str(tmp_path / "p.yaml"),
