@@ -382,7 +382,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     warning = tiers.churn_warning(scored, p_alive_below=cw.p_alive_below,
                                   drop_more_than=cw.drop_more_than, previous=prev_p,
                                   top_n=cw.top_n,
-                                  extra=table.set_index("customer_id")[["tier", "stage", "action"]])
+                                  extra=table.set_index("customer_id")[["tier", "stage", "action"]],
+                                  value="clv" if config.has_amounts else "expected_purchases")
     profiles = tiers.tier_profiles(tier, scored, revenue=scored["revenue"], customers=customers)
     return ScoreResult(assignments=table, summary=summary, scored=scored, prospects=prospects,
                        transaction_model=tm, spend_model=sm, model_comparison=comparison,
