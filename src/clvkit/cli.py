@@ -452,8 +452,7 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from clvkit import config, report
-    from clvkit.errors import ConfigError
+    from clvkit import report
 
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _stop)
