@@ -226,3 +226,29 @@ def test_purchase_draws_center_on_the_point_total(res):
     assert d.shape == (200, len(d.columns)) and "total" in d
     assert np.nanquantile(d["total"], 0.025) < total < np.nanquantile(d["total"], 0.975)
     assert d.drop(columns="total").sum(axis=1).to_numpy() == pytest.approx(d["total"].to_numpy())
+
+
+def test_case_study_without_amounts_has_no_spend_outcome_and_says_why_no_return(tmp_path, shown):
+    from clvkit.datasets import simulate
+
+    d = simulate(400, 7, start="2023-01-01", observation_end="2024-12-31", programme=True)
+    d.transactions[["customer_id", "date"]].to_csv(tmp_path / "v.csv", index=False)
+    d.programme.to_csv(tmp_path / "p.csv", index=False)
+    cfg = config.Config.from_dict({
+        "scenario": "v", "data": {"source": "files",
+                                  "transactions": {"path": str(tmp_path / "v.csv"), "amount": None},
+                                  "programme": {"path": str(tmp_path / "p.csv")}},
+        "impact": {"programme_start": f"{d.truth.programme.start:%Y-%m-%d}",
+                   "cost_per_customer": 5, "n_boot": 100}})
+    with pytest.warns(Warning):  # CSAT and NPS not estimated: no surveys
+        res = pipeline.run(cfg, run_date="2025-01-31")
+    eff = res.impact.effects
+    assert "spend" not in eff.index and {"repurchase", "churn"} <= set(eff.index)
+    assert "spend before start" not in set(res.impact.balance["characteristic"])
+    assert briefing.roi(res) is None
+    line = sections.heading(res, "case.roi").data
+    assert i18n.t("omit.case.roi.counts") in line
+    effect = {k.key: k for k in briefing.kpis(res)}["programme_effect"]
+    assert np.isfinite(effect.value)  # the first outcome estimated, not CSAT without surveys
+    ax = sections.trends_plot(res)
+    assert ax.get_ylabel() == i18n.t("plot.buying_share")

@@ -224,7 +224,9 @@ def kpis(res, previous: dict | None = None, *, language: str = "en",
     imp = res.impact
     if imp is not None and len(imp.effects):
         eff = imp.effects
-        key = "spend" if "spend" in eff.index else eff.index[0]
+        estimated = [o for o in eff.index if _finite(eff.loc[o, "estimate"])]
+        key = ("spend" if "spend" in eff.index else  # without amounts: the first estimated one
+               estimated[0] if estimated else eff.index[0])
         row = eff.loc[key]
         out.append(Kpi("programme_effect", tr("kpi.programme_effect"), float(row["estimate"]),
                        "effect", _opt(row["low"]), _opt(row["high"]),

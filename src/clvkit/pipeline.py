@@ -716,8 +716,8 @@ def _impact(config: Config, data: ScenarioData):
     start = i.programme_start or data.truth.programme.start
     return impact.evaluate_programme(
         data.transactions, data.programme, start=start, surveys=data.surveys,
-        outcomes=i.outcomes, pre_days=i.pre_days, post_days=i.post_days,
-        observation_end=data.observation_end,
+        outcomes=[o for o in i.outcomes if config.has_amounts or o != "spend"],  # no amounts: no spend
+        pre_days=i.pre_days, post_days=i.post_days, observation_end=data.observation_end,
         churn_window_days=config.retention.churn_window_days, n_boot=i.n_boot, seed=i.seed)
 
 
