@@ -97,7 +97,7 @@ def load_data(config: Config) -> ScenarioData:
         sim = simulate(s.customers, s.seed, start=s.start.date().isoformat(),
                        observation_end=s.observation_end.date().isoformat(),
                        future_days=s.future_days, prospect_share=s.prospect_share,
-                       programme=s.programme)
+                       programme=s.programme, channel_effects=dict(s.channel_effects) or None)
         raw, truth = sim.transactions, sim.truth
         tables.update({name: getattr(sim, name) for name in tables})
         obs_end = s.observation_end if obs_end is None else obs_end
