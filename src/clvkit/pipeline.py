@@ -258,6 +258,14 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
              else {m.transaction: registry.get(m.transaction, kind="purchase")})
     from clvkit.errors import ModelError
 
+    absent = [c for c in _covariate_columns(config) if c not in summary.columns]
+    if absent:  # e.g. the Spark engine's compressed statistics: no customer attributes
+        from clvkit.errors import ConfigError
+        raise ConfigError(f"the purchase statistics carry no {', '.join(absent)} column, so the "
+                          "covariates cannot be used here (the Spark scoring fits on compressed "
+                          "statistics without customer attributes)", key="model.covariates",
+                          file=config.source, fix="remove model.covariates for this run, or "
+                          "score with summary.engine pandas or duckdb")
     rows, fitted, skipped = [], {}, {}
     for key, spec in specs.items():
         missing = [c for c in spec.needs if c not in summary.columns]
@@ -606,6 +614,9 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     tied and the lowest AIC among them (on the same calibration customers) wins. Only the
     chosen model is then fitted on the full ``summary``. Without a holdout every candidate is
     fitted on ``summary`` and the lowest AIC wins. A model named in the params is used as it is.
+    With ``model.covariates`` (columns that :func:`with_covariates` joined onto ``summary`` and
+    ``holdout``) the candidates that take covariates are fitted with them and the others without;
+    the comparison's ``covariates`` column and the reason say which.
 
     Parameters
     ----------
