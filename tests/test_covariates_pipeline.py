@@ -233,3 +233,21 @@ def test_covariates_without_a_customers_table_or_with_a_model_that_takes_none(fo
         with pytest.raises(ConfigError, match=r"model\.covariates: covariates need a purchase "
                                               r"model that takes them \(bgnbd, paretonbd, mbgnbd\)"):
             config.load(_write(folder, {**_params(folder, **model), "scenario": "cov_model"}))
+
+
+def test_the_bundled_channels_scenario_finds_the_simulated_directions():
+    """params/retail_channels.yaml: referred customers buy more often and paid-social ones less
+    (as simulated), each with an interval that excludes no effect; every candidate is fitted
+    with the covariates."""
+    from pathlib import Path
+
+    cfg = config.load(Path(__file__).resolve().parents[1] / "params" / "retail_channels.yaml")
+    res = pipeline.run(cfg, run_date=RUN_DATE)
+    eff = res.effects
+    assert set(eff["kind"]) == {"purchase", "dropout_rate" if res.model_choice.chosen == "paretonbd"
+                                else "dropout_spread"}
+    assert eff.loc["purchase_channel[referral]", "lower"] > 1
+    assert eff.loc["purchase_channel[paid social]", "upper"] < 1
+    assert res.model_choice.comparison["covariates"].all()
+    assert res.model_choice.reason.endswith("Fitted with the covariates (channel): BG/NBD, "
+                                            "Pareto/NBD, MBG/NBD.")
