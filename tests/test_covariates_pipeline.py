@@ -251,3 +251,18 @@ def test_the_bundled_channels_scenario_finds_the_simulated_directions():
     assert res.model_choice.comparison["covariates"].all()
     assert res.model_choice.reason.endswith("Fitted with the covariates (channel): BG/NBD, "
                                             "Pareto/NBD, MBG/NBD.")
+
+
+@pytest.mark.parametrize("row, language, text", [
+    (dict(column="age", level=None, reference=None, kind="purchase", factor=0.97, lower=0.95,
+          upper=0.99), "en", "Per extra unit of age, customers buy 3% less often (95% CI -5% to -1%)."),
+    (dict(column="channel", level="web", reference="shop", kind="dropout_spread", factor=1.5,
+          lower=1.1, upper=2.0), "en", "Customers with channel = web have a dropout probability "
+     "1.50 times as concentrated around the same mean as for those with channel = shop (95% CI "
+     "+10% to +100%)."),
+    (dict(column="会员", level="是", reference="否", kind="dropout_rate", factor=1.0004,
+          lower=0.9, upper=1.1), "zh", "会员 为“是”的客户（相对于 会员 为“否”）流失速度基本相同"
+     "（95% 置信区间 -10% 至 +10%）。"),
+])
+def test_effect_sentences_for_numeric_columns_bg_dropout_and_no_change(row, language, text):
+    assert sections.effect_sentence(pd.Series(row), language) == text

@@ -514,12 +514,17 @@ def with_covariates(config: Config, data: ScenarioData, frame: pd.DataFrame) -> 
     c = config.model.covariates
     for kind in ("purchase", "dropout"):
         for i, col in enumerate(getattr(c, kind)):
-            if col not in data.customers.columns:
-                have = [str(k) for k in data.customers.columns if k != "customer_id"]
+            have = [str(k) for k in data.customers.columns if k != "customer_id"]
+            if col not in have:
                 raise ConfigError(f"column {col!r} is not in {where} (its columns: "
                                   f"{', '.join(have)})", key=f"model.covariates.{kind}[{i}]",
                                   file=config.source,
                                   fix="name one of its columns, or add the column to the table")
+            if col in frame.columns:
+                raise ConfigError(f"column {col!r} of {where} has the name of a summary column "
+                                  f"({', '.join(map(str, frame.columns))})",
+                                  key=f"model.covariates.{kind}[{i}]", file=config.source,
+                                  fix="rename it in the customers table")
     table = data.customers.set_index("customer_id")[cols]
     table.index = pd.Index(_like(pd.Series(table.index), pd.Series(frame.index)),
                            name=frame.index.name)

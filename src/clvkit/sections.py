@@ -280,7 +280,8 @@ def effect_sentence(row, language: str = "en", ci: str = "95%") -> str:
         who, than = tr("drivers.who_unit", column=col), ""
     else:
         who = tr("drivers.who_level", column=col, level=escape_markdown(level))
-        than = tr("drivers.than", column=col, reference=escape_markdown(row["reference"]))
+        than = tr("drivers.as_for" if row["kind"] == "dropout_spread" else "drivers.than",
+                  column=col, reference=escape_markdown(row["reference"]))
     change = float(row["factor"]) - 1
     if row["kind"] == "dropout_spread":
         verb = tr("drivers.spread", factor=i18n.number(row["factor"], digits=2))
