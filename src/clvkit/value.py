@@ -369,7 +369,9 @@ def clv_total_draws(transaction_model, spend_model, summary, groups=None, *, hor
     *total* is needed, not a sum of per-customer intervals: one parameter draw moves every
     customer together. Draws are taken as in :func:`clv_interval`; each row is one draw, each
     column a group's total (``groups``: a Series of labels indexed like ``summary``; None: one
-    column ``total``). A spend draw with no finite mean is left out (a row of NaN).
+    column ``total``). A spend draw with no finite mean is left out (a row of NaN). A purchase
+    model with covariates draws its coefficients too and predicts each customer at their own
+    covariates (``summary`` then holds the covariate columns).
 
     Returns
     -------
