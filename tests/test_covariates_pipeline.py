@@ -266,3 +266,15 @@ def test_the_bundled_channels_scenario_finds_the_simulated_directions():
 ])
 def test_effect_sentences_for_numeric_columns_bg_dropout_and_no_change(row, language, text):
     assert sections.effect_sentence(pd.Series(row), language) == text
+
+
+def test_the_value_interval_draws_the_coefficients_too(report):
+    """The index page's value interval (parameter draws of both models) works with covariates:
+    its draws centre on the point total and vary (the coefficients are drawn, not fixed)."""
+    from clvkit import briefing
+
+    _, res = report
+    draws = briefing.value_draws(res, n_draws=60)
+    total = res.scored["clv"].sum()
+    assert draws["total"].notna().all() and draws["total"].std() > 0
+    assert abs(draws["total"].median() / total - 1) < 0.05
