@@ -483,7 +483,7 @@ def _covariate_columns(config: Config) -> list[str]:
 def _customers_file(config: Config) -> str:
     src = config.data.customers
     return (mask_secrets(str(src.location)) if config.data.source == "files" and src is not None
-            else f"the {config.data.source} customers table")
+            else "the simulated customers table")
 
 
 def with_covariates(config: Config, data: ScenarioData, frame: pd.DataFrame) -> pd.DataFrame:
