@@ -13,8 +13,8 @@ unparseable dates and missing or text amounts). Spark reads typed columns (a lak
 they are; for *text* columns it does what ``clvkit.io`` does where that can be done exactly in
 SQL, and refuses the rest with one line (:func:`intake_problems`):
 
-- text ids are stripped, blank ids are missing, and a column of plain integers (``12``,
-  ``12.0``, no leading zeros) becomes integers; float ids must be whole numbers;
+- ids keep their type, as clvkit.io keeps a Parquet file's; blank text ids are missing; float
+  ids must be whole numbers (they become integers);
 - text dates are ISO 8601 (``YYYY-MM-DD``, optionally `` HH:MM[:SS[.ffffff]]`` or ``T``);
   a value that does not parse is an unparseable date when it holds no digit or has the ISO
   shape (``2024-02-30``); any other value with digits (``05/01/2024``, ``20240102``, a time-zone
@@ -66,7 +66,6 @@ STAGES = ("rows", "duplicate", "returns", "amounts")
 
 _ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,6})?)?)?$"
 _NUMBER = r"^[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?$|^(?i)[+-]?inf(inity)?$"
-_INT_ID = r"^(0|-?[1-9][0-9]{0,17})(\\.0+)?$"
 _MISSING_WORDS = "('', 'nan', 'na', 'null', 'none')"
 _INTEGRAL = ("tinyint", "smallint", "int", "bigint")
 _FLOATING = ("float", "double")
@@ -95,20 +94,14 @@ def _kind(spark_type: str) -> str:
 def intake_problems_sql(view: str, cols, types: dict) -> str:
     """One scan of the raw input: what :func:`intake_sql` needs to decide and what it refuses.
 
-    Columns: ``rows``; ``id_present``, ``id_not_int`` (text ids), ``id_fraction`` (float ids
-    that are not whole) with an example; ``date_present``, ``date_failed``, ``date_odd`` (text
+    Columns: ``rows``; ``id_fraction`` (float ids that are not whole) with an example; ``date_present``, ``date_failed``, ``date_odd`` (text
     dates with digits that are not ISO) with an example; ``amount_odd`` (text amounts with
     digits that are no plain number) with an example.
     """
     idc, datec, amountc = ident(cols.customer_id), ident(cols.date), ident(cols.amount)
     out = ["count(*) AS rows"]
     kind = _kind(types[cols.customer_id])
-    if kind == "text":
-        t = _strip(idc)
-        out += [f"count(nullif({t}, '')) AS id_present",
-                f"count(*) FILTER (WHERE nullif({t}, '') IS NOT NULL AND NOT {t} RLIKE "
-                f"'{_INT_ID}') AS id_not_int"]
-    elif kind == "number":
+    if kind == "number":
         bad = f"(NOT isnan({idc}) AND {idc} != floor({idc}))"
         out += [f"count(*) FILTER (WHERE {bad}) AS id_fraction",
                 f"min_by({idc}, CASE WHEN {bad} THEN {ROW} END) AS id_fraction_example"]
@@ -136,15 +129,14 @@ def _parsed_date(t: str) -> str:
     return f"CASE WHEN {t} RLIKE '{_ISO}' THEN try_cast({t} AS TIMESTAMP_NTZ) END"
 
 
-def intake_sql(view: str, cols, types: dict, *, int_ids: bool, extras: list) -> str:
+def intake_sql(view: str, cols, types: dict, *, extras: list) -> str:
     """The canonical columns from the raw ones (see the module docstring), the ``extras``
     (other source columns, compared by the duplicate rule) as read, the input order
     :data:`ROW`, and the raw date and amount as text for the ledger's examples."""
     idc, datec = ident(cols.customer_id), ident(cols.date)
     kind = _kind(types[cols.customer_id])
-    if kind == "text":
-        t = f"nullif({_strip(idc)}, '')"
-        cid = f"CAST(regexp_replace({t}, '\\\\.0+$', '') AS BIGINT)" if int_ids else t
+    if kind == "text":  # kept as read (a lake table's ids are typed); blank ones are missing
+        cid = f"CASE WHEN {_strip(idc)} != '' THEN {idc} END"
     elif kind == "number":
         cid = f"CASE WHEN isnan({idc}) THEN NULL ELSE CAST({idc} AS BIGINT) END"
     else:

@@ -507,6 +507,25 @@ def _write_small(spark, frame: pd.DataFrame, out, name: str, csv_bom: bool) -> s
     return target
 
 
+#: The cleaning ledger ``clvkit score`` writes with the Spark engine (reason, rows, customers,
+#: amount, action: :attr:`clvkit.clean.Ledger.table`).
+LEDGER_FILE = "cleaning_ledger.csv"
+
+
+def _clean(config, spark, **cols):
+    """Clean the Spark-read transactions in Spark SQL with the pandas engine's options."""
+    from clvkit.config import mask_secrets
+
+    c, src = config.cleaning, config.data.transactions
+    today = pd.Timestamp(config.run_date or pd.Timestamp.today()).normalize()
+    return rfm_spark.clean_transactions(
+        str(src.path), observation_end=c.observation_end, returns=c.returns,
+        zero_amounts=c.zero_amounts, amount_cap=c.amount_cap, date_floor=c.date_floor,
+        date_ceiling=today + pd.Timedelta(days=c.future_tolerance_days),
+        max_drop_share=c.max_drop_share, date_format=src.date_format,
+        label=f"files: {mask_secrets(str(src.location))}", spark=spark, **cols)
+
+
 def master_in_use() -> str | None:
     """The master of the active Spark session (None without one), for the CLI to report."""
     from pyspark.sql import SparkSession
@@ -550,19 +569,17 @@ def _score_scenario(config, out_dir, run_date) -> list:
     _check_supported(config)
     spark = get_session(config.spark)
     run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
-    customers = None
-    if in_spark:
-        transactions = str(src.path)
-        cols = dict(customer_id=src.customer_id, date=src.date or "date",
-                    amount=src.amount or "amount")
-    else:
+    customers, cols = None, dict(customer_id=src.customer_id, date=src.date or "date",
+                                 amount=src.amount or "amount") if in_spark else {}
+    if not in_spark:  # read and cleaned on the driver (clvkit.io, clvkit.clean)
         data = load_data(config)
         transactions = read_transactions(data.transactions, spark=spark)
-        cols, observation_end, customers = {}, data.observation_end, data.customers
+        observation_end, customers, ledger = data.observation_end, data.customers, data.ledger
     try:
+        if in_spark:
+            transactions, ledger = _clean(config, spark, **cols)
         summary = summary_frame(transactions, observation_end=observation_end,
-                                time_unit=config.summary.time_unit, period=config.summary.period,
-                                **cols)
+                                time_unit=config.summary.time_unit, period=config.summary.period)
         # one task per core or two: every later pass runs a Python worker per partition, and
         # the shuffle's spark.sql.shuffle.partitions (200 by default) would mean 200 of them
         summary = summary.coalesce(2 * spark.sparkContext.defaultParallelism).cache()
@@ -582,9 +599,10 @@ def _score_scenario(config, out_dir, run_date) -> list:
             with rfm_spark.quiet():
                 assigned = assigned.unionByName(spark.createDataFrame(rows, assigned.schema))
     assigned = assigned.cache()
+    written = [_write_small(spark, ledger.table, out, LEDGER_FILE, config.export.csv_bom)]
     tiers_path = f"{out}/tiers.parquet" if _uri(out) else out / "tiers.parquet"
     assigned.write.mode("overwrite").partitionBy("tier").parquet(str(tiers_path))
-    written = [tiers_path]
+    written.append(tiers_path)
     previous = None if config.previous_run is None else _read_previous(spark, config.previous_run)
     bom = config.export.csv_bom
     watch = watchlist(assigned, previous, config)
