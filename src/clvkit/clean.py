@@ -18,6 +18,11 @@ once, under the first reason that applies:
 5. zero amounts (``zero_amounts="drop"``; kept by default);
 6. amounts above ``amount_cap`` (after netting).
 
+The rules, their reasons, order, actions and fixes are one table, :data:`RULES`, that every
+engine reads: the pandas engine applies each rule with numpy here (``_PANDAS``), the Spark engine
+with the SQL of :mod:`clvkit.clean_sql` (run by :func:`clvkit.rfm_spark.clean_transactions`), so
+both give the same ledger on the same rows.
+
 The :class:`Ledger` has one row per check that applied (zero counts included, so a report
 shows what was checked) and holds ``rows_in == rows_out + rows_dropped``; it keeps up to three
 raw example values per reason, for messages and the data-quality report.

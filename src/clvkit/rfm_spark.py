@@ -2,8 +2,10 @@
 
 This module sits beside the pandas and DuckDB engines and knows no summary definition: the SQL
 it runs is written by :mod:`clvkit.rfm` (``period_aggregate_sql``, ``profile_sql`` and
-``summary_sql`` in Spark's dialect), so every engine shares one definition. It imports nothing
-of clvkit but its errors; the scoring that runs per partition lives in :mod:`clvkit.spark`.
+``summary_sql`` in Spark's dialect), so every engine shares one definition. Likewise it knows
+no cleaning rule: :func:`clean_transactions` runs :mod:`clvkit.clean_sql`'s SQL for the rules of
+:data:`clvkit.clean.RULES` and builds :mod:`clvkit.clean`'s ledger. The scoring that runs per
+partition lives in :mod:`clvkit.spark`.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ import pandas as pd
 
 from clvkit.errors import ClvkitError, DataError
 
-__all__ = ["get_session", "read_transactions", "query", "collect", "check_path", "scheme",
-           "write_bytes", "log_file", "submitted", "quiet", "VIEW"]
+__all__ = ["get_session", "read_transactions", "clean_transactions", "query", "collect",
+           "check_path", "scheme", "write_bytes", "log_file", "submitted", "quiet", "VIEW"]
 
 VIEW = "clvkit_src"  # the name the input is registered under for the SQL
 _log = logging.getLogger("clvkit")

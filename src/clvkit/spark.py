@@ -22,9 +22,10 @@ relative error ``spark.quantile_error`` (default 0.001) only narrows each cut to
 the error bound is zero and the driver holds at most that band (4,000 rows per cut at a million
 customers).
 
-The Spark path reads *clean* transactions (a curated lake table): it checks for missing ids,
-dates and non-finite amounts and stops with a :class:`clvkit.DataError` if there are any, but it
-does not run :mod:`clvkit.clean`'s row rules.
+Transactions that Spark reads (a Parquet table or a URI) are cleaned in Spark SQL with
+:mod:`clvkit.clean`'s rules (:func:`clvkit.rfm_spark.clean_transactions`); other sources are
+read and cleaned on the driver by :func:`clvkit.pipeline.load_data`. Either way the ledger is
+the pandas engine's and is written as ``cleaning_ledger.csv`` with the outputs.
 """
 from __future__ import annotations
 
