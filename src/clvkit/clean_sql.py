@@ -251,7 +251,8 @@ def examples_sql(view: str, modified_reasons, n: int = 3) -> str:
     tags = [("_r", "_r IS NOT NULL")] + [(_text(reason), "_modified")
                                           for reason in modified_reasons[:1]]
     return " UNION ALL ".join(
-        f"SELECT reason, {ROW}, customer_id, date, amount, _raw_date, _raw_amount FROM ("
+        f"SELECT reason, {ROW}, CAST(customer_id AS STRING) AS customer_id, date, amount, "
+        f"_raw_date, _raw_amount FROM ("
         f"SELECT *, {tag} AS reason, row_number() OVER (PARTITION BY {tag} ORDER BY {ROW}) "
         f"AS _k FROM {view} WHERE {where}) e WHERE _k <= {int(n)}" for tag, where in tags)
 

@@ -613,7 +613,10 @@ def _score_scenario(config, out_dir, run_date) -> list:
         counts, moves = migration(assigned, previous, config.tiers.labels)
         written.append(_write_small(spark, counts.reset_index(), out, "migration.csv", bom))
         moves_path = f"{out}/migration_moves.csv" if _uri(out) else out / "migration_moves.csv"
-        moves.write.mode("overwrite").option("header", True).csv(str(moves_path))
+        # Spark's CSV writer trims ids (" C12 ") unless told not to; the pandas engine keeps them
+        moves.write.mode("overwrite").option("header", True) \
+            .option("ignoreLeadingWhiteSpace", False).option("ignoreTrailingWhiteSpace", False) \
+            .csv(str(moves_path))
         written.append(moves_path)
     summary.unpersist()
     info = {k: v for k, v in fit.info.items() if k != "model_comparison"}
