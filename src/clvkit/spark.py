@@ -513,11 +513,16 @@ def _write_small(spark, frame: pd.DataFrame, out, name: str, csv_bom: bool) -> s
 LEDGER_FILE = "cleaning_ledger.csv"
 
 
-def _clean(config, spark, **cols):
-    """Clean the Spark-read transactions in Spark SQL with the pandas engine's options."""
+def clean_lake(config, spark):
+    """The scenario's Spark-read transactions (``data.transactions.path``) cleaned in Spark SQL
+    with the params' ``cleaning`` options, as :func:`clvkit.pipeline.load_data` cleans them:
+    ``(clean Spark DataFrame with customer_id, date, amount and the other columns, Ledger)``
+    (:func:`clvkit.rfm_spark.clean_transactions`)."""
     from clvkit.config import mask_secrets
 
     c, src = config.cleaning, config.data.transactions
+    cols = dict(customer_id=src.customer_id, date=src.date or "date",
+                amount=src.amount or "amount")
     today = pd.Timestamp(config.run_date or pd.Timestamp.today()).normalize()
     return rfm_spark.clean_transactions(
         str(src.path), observation_end=c.observation_end, returns=c.returns,
@@ -578,7 +583,7 @@ def _score_scenario(config, out_dir, run_date) -> list:
         observation_end, customers, ledger = data.observation_end, data.customers, data.ledger
     try:
         if in_spark:
-            transactions, ledger = _clean(config, spark, **cols)
+            transactions, ledger = clean_lake(config, spark)
         summary = summary_frame(transactions, observation_end=observation_end,
                                 time_unit=config.summary.time_unit, period=config.summary.period)
         # one task per core or two: every later pass runs a Python worker per partition, and
