@@ -133,8 +133,8 @@ MAPPING = {"text": {}, "typed": dict(customer_id="member", date="order_ts", amou
 OPTIONS = [
     dict(returns="drop"),
     dict(returns="net", zero_amounts="drop", amount_cap=5000.0, observation_end=END),
-    dict(returns="net", observation_end="2024-06-30 12:00", date_floor=None),
-    dict(returns="drop", zero_amounts="drop", amount_cap=100.0, date_ceiling="2024-12-19"),
+    dict(returns="drop", zero_amounts="drop", amount_cap=100.0, date_floor=None,
+         observation_end="2024-06-30 12:00"),
 ]
 
 
@@ -195,6 +195,9 @@ def test_text_spark_cannot_read_exactly_is_one_line(spark, tmp_path):
                       "date": pd.to_datetime(["2024-01-01", "2024-01-02"])}),
         r"has customer ids that are not whole numbers: 1 rows")
     one(pd.DataFrame({**base, "amount": [True, False, True]}), r"holds true/false values")
+    one(pd.DataFrame({**base, "amount": [1.0, 2.0, 3.0], "_new": [1, 2, 3]}),
+        r"column '_new': has a column named '_new', a name the spark engine's cleaning uses")
+    one(pd.DataFrame({**base, "amount": ["١٢", "3", "4"]}), r"amounts like '١٢'")
     # as clvkit.io: mostly unparseable text dates are a wrong column or format, not rows to drop
     one(pd.DataFrame({"customer_id": ["a", "b", "c"], "amount": [1.0, 2.0, 3.0],
                       "date": ["soon", "later", "2024-01-01"]}), r"dates are not ISO 8601")

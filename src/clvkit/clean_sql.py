@@ -33,8 +33,8 @@ import pandas as pd
 
 from clvkit.clean import RULES
 
-__all__ = ["RULE_SQL", "STAGES", "intake_sql", "intake_problems_sql", "cleaning_sql",
-           "ledger_sql", "examples_sql", "clean_rows_sql", "ROW"]
+__all__ = ["RULE_SQL", "STAGES", "RESERVED", "ROW", "column_kind", "intake_problems_sql",
+           "intake_sql", "cleaning_sql", "ledger_sql", "examples_sql", "clean_rows_sql"]
 
 ROW = "_row"  # the input order: monotonically increasing, assigned when Spark reads the rows
 
@@ -66,7 +66,12 @@ STAGES = ("rows", "duplicate", "returns", "amounts")
 
 _ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,6})?)?)?$"
 _NUMBER = r"^[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?$|^(?i)[+-]?inf(inity)?$"
+_DIGIT = r"\\p{Nd}"  # any decimal digit (Python's float() reads non-ASCII digits too)
 _MISSING_WORDS = "('', 'nan', 'na', 'null', 'none')"
+#: Columns the cleaning query adds: a source column of one of these names is refused.
+RESERVED = ("_row", "_r", "_bad_date", "_missing_amount", "_text_amount", "_raw_date",
+            "_raw_amount", "_modified", "_new", "_dup", "_pos", "_neg", "_signed", "_k",
+            "_reason")
 _INTEGRAL = ("tinyint", "smallint", "int", "bigint")
 _FLOATING = ("float", "double")
 
@@ -81,7 +86,8 @@ def _strip(x: str) -> str:
     return f"regexp_replace({x}, '^(?U)\\\\s+|(?U)\\\\s+$', '')"
 
 
-def _kind(spark_type: str) -> str:
+def column_kind(spark_type: str) -> str:
+    """``text``, ``integer`` or ``number`` for the Spark types the intake reads, else the type."""
     if spark_type in ("string",) or spark_type.startswith(("varchar", "char")):
         return "text"
     if spark_type in _INTEGRAL:
@@ -94,32 +100,32 @@ def _kind(spark_type: str) -> str:
 def intake_problems_sql(view: str, cols, types: dict) -> str:
     """One scan of the raw input: what :func:`intake_sql` needs to decide and what it refuses.
 
-    Columns: ``rows``; ``id_fraction`` (float ids that are not whole) with an example; ``date_present``, ``date_failed``, ``date_odd`` (text
-    dates with digits that are not ISO) with an example; ``amount_odd`` (text amounts with
-    digits that are no plain number) with an example.
+    Columns: ``rows``; ``id_fraction`` (float ids that are not whole), ``date_present``,
+    ``date_failed``, ``date_odd`` (text dates with digits that are not ISO), ``amount_odd``
+    (text amounts with digits that are no plain number), each problem with an example.
     """
     idc, datec, amountc = ident(cols.customer_id), ident(cols.date), ident(cols.amount)
     out = ["count(*) AS rows"]
-    kind = _kind(types[cols.customer_id])
+    kind = column_kind(types[cols.customer_id])
     if kind == "number":
-        bad = f"(NOT isnan({idc}) AND {idc} != floor({idc}))"
+        bad = f"(NOT isnan(CAST({idc} AS DOUBLE)) AND {idc} != floor({idc}))"
         out += [f"count(*) FILTER (WHERE {bad}) AS id_fraction",
                 f"min_by({idc}, CASE WHEN {bad} THEN {ROW} END) AS id_fraction_example"]
-    if _kind(types[cols.date]) == "text":
+    if column_kind(types[cols.date]) == "text":
         t = _strip(datec)
         present = f"({datec} IS NOT NULL AND {t} != '')"
         failed = f"({present} AND {_parsed_date(t)} IS NULL)"
-        odd = (f"({failed} AND NOT {t} RLIKE '{_ISO}' AND ({t} RLIKE '[0-9]' "
+        odd = (f"({failed} AND NOT {t} RLIKE '{_ISO}' AND ({t} RLIKE '{_DIGIT}' "
                f"OR lower({t}) IN ('now', 'today')))")
         out += [f"count(*) FILTER (WHERE {present}) AS date_present",
                 f"count(*) FILTER (WHERE {failed}) AS date_failed",
                 f"count(*) FILTER (WHERE {odd}) AS date_odd",
                 f"min_by({datec}, CASE WHEN {odd} THEN {ROW} END) AS date_odd_example",
                 f"min_by({datec}, CASE WHEN {failed} THEN {ROW} END) AS date_failed_example"]
-    if cols.amount is not None and _kind(types[cols.amount]) == "text":
+    if cols.amount is not None and column_kind(types[cols.amount]) == "text":
         t = _strip(amountc)
         odd = (f"({amountc} IS NOT NULL AND lower({t}) NOT IN {_MISSING_WORDS} AND NOT {t} "
-               f"RLIKE '{_NUMBER}' AND {t} RLIKE '[0-9]')")
+               f"RLIKE '{_NUMBER}' AND {t} RLIKE '{_DIGIT}')")
         out += [f"count(*) FILTER (WHERE {odd}) AS amount_odd",
                 f"min_by({amountc}, CASE WHEN {odd} THEN {ROW} END) AS amount_odd_example"]
     return f"SELECT {', '.join(out)} FROM {view}"
@@ -134,14 +140,14 @@ def intake_sql(view: str, cols, types: dict, *, extras: list) -> str:
     (other source columns, compared by the duplicate rule) as read, the input order
     :data:`ROW`, and the raw date and amount as text for the ledger's examples."""
     idc, datec = ident(cols.customer_id), ident(cols.date)
-    kind = _kind(types[cols.customer_id])
+    kind = column_kind(types[cols.customer_id])
     if kind == "text":  # kept as read (a lake table's ids are typed); blank ones are missing
         cid = f"CASE WHEN {_strip(idc)} != '' THEN {idc} END"
     elif kind == "number":
-        cid = f"CASE WHEN isnan({idc}) THEN NULL ELSE CAST({idc} AS BIGINT) END"
+        cid = f"CASE WHEN isnan(CAST({idc} AS DOUBLE)) THEN NULL ELSE CAST({idc} AS BIGINT) END"
     else:
         cid = f"CAST({idc} AS BIGINT)"
-    dkind = _kind(types[cols.date])
+    dkind = column_kind(types[cols.date])
     if dkind == "text":
         t = _strip(datec)
         date = _parsed_date(t)
@@ -154,7 +160,7 @@ def intake_sql(view: str, cols, types: dict, *, extras: list) -> str:
     else:
         a = ident(cols.amount)
         raw_amount = f"CAST({a} AS STRING)"
-        if _kind(types[cols.amount]) == "text":
+        if column_kind(types[cols.amount]) == "text":
             t = _strip(a)
             missing = f"({a} IS NULL OR lower({t}) IN {_MISSING_WORDS})"
             number = f"CASE WHEN {t} RLIKE '{_NUMBER}' THEN CAST({t} AS DOUBLE) END"
@@ -251,9 +257,9 @@ def examples_sql(view: str, modified_reasons, n: int = 3) -> str:
     tags = [("_r", "_r IS NOT NULL")] + [(_text(reason), "_modified")
                                           for reason in modified_reasons[:1]]
     return " UNION ALL ".join(
-        f"SELECT reason, {ROW}, CAST(customer_id AS STRING) AS customer_id, date, amount, "
-        f"_raw_date, _raw_amount FROM ("
-        f"SELECT *, {tag} AS reason, row_number() OVER (PARTITION BY {tag} ORDER BY {ROW}) "
+        f"SELECT _reason AS reason, {ROW}, CAST(customer_id AS STRING) AS customer_id, date, "
+        f"amount, _raw_date, _raw_amount FROM ("
+        f"SELECT *, {tag} AS _reason, row_number() OVER (PARTITION BY {tag} ORDER BY {ROW}) "
         f"AS _k FROM {view} WHERE {where}) e WHERE _k <= {int(n)}" for tag, where in tags)
 
 

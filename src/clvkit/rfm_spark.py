@@ -322,8 +322,12 @@ def clean_transactions(source, *, customer_id="customer_id", date="date", amount
     types = {f.name: f.dataType.simpleString() for f in sdf.schema.fields}
     _check_intake(types, cols, label, date_format)
     extras = [c for c in sdf.columns if c not in (customer_id, date, amount)
-              and c not in ("customer_id", "date", "amount", clean_sql.ROW)
-              and not c.startswith("_")]
+              and c not in ("customer_id", "date", "amount", "_unparsed_date")]
+    taken = [c for c in extras if c in clean_sql.RESERVED]
+    if taken:
+        raise DataError(f"has a column named '{taken[0]}', a name the spark engine's cleaning "
+                        "uses", file=label, column=taken[0],
+                        fix="rename that column in the table (or leave it out)")
     sdf = sdf.withColumn(clean_sql.ROW, F.monotonically_increasing_id())
     problems = collect(sdf, clean_sql.intake_problems_sql(VIEW, cols, types), label).iloc[0]
     _refuse(problems, cols, label)
@@ -375,7 +379,7 @@ class _Cols:
 
 def _check_intake(types: dict, cols, label: str, date_format) -> None:
     """Mapped columns exist and have a type the Spark path reads as clvkit.io does."""
-    from clvkit.clean_sql import _kind
+    from clvkit.clean_sql import column_kind as _kind
 
     for role, name in (("customer_id", cols.customer_id), ("date", cols.date),
                        ("amount", cols.amount)):
@@ -439,9 +443,10 @@ def _examples(shown: pd.DataFrame, canon, types: dict, cols) -> dict:
     """Up to three raw values per reason, as :func:`clvkit.clean._examples` shows them."""
     from clvkit import clean
     from clvkit.clean_sql import ROW
+    from clvkit.clean_sql import column_kind as _kind
 
     shown = shown.sort_values(ROW, kind="stable")
-    text_amount = cols.amount is not None and types[cols.amount] == "string"
+    text_amount = cols.amount is not None and _kind(types[cols.amount]) == "text"
     out = {}
     positions = None
     for reason, rows in shown.groupby("reason", sort=False):
