@@ -349,15 +349,13 @@ def clean_transactions(source, *, customer_id="customer_id", date="date", amount
     with quiet():
         counts = spark.sql(clean_sql.ledger_sql(_CLEANED, modified)).toPandas()
         shown = spark.sql(clean_sql.examples_sql(_CLEANED, modified)).toPandas()
-    by_reason = {r: row for r, row in zip(counts["reason"], counts.itertuples(index=False))
-                 if r is not None}
-    kept = counts[counts["reason"].isna()]
-    rows_out = int(kept["rows"].iloc[0]) if len(kept) else 0
-    table = pd.DataFrame([(r.reason, int(by_reason[r.reason].rows) if r.reason in by_reason
-                           else 0,
-                           int(by_reason[r.reason].customers) if r.reason in by_reason else 0,
-                           float(by_reason[r.reason].amount) if r.reason in by_reason else 0.0,
-                           r.action) for r in rules], columns=clean._COLUMNS)
+    kept = counts["reason"].isna()
+    rows_out = int(counts.loc[kept, "rows"].sum())
+    found = counts[~kept].set_index("reason")
+    table = pd.DataFrame({"reason": [r.reason for r in rules]})
+    for column, zero in (("rows", 0), ("customers", 0), ("amount", 0.0)):
+        table[column] = table["reason"].map(found[column]).fillna(zero).to_numpy()
+    table["action"] = [r.action for r in rules]
     table = table.astype({"rows": "int64", "customers": "int64", "amount": "float64"})
     if amount is None:
         table = table.assign(amount=float("nan"))
