@@ -66,6 +66,8 @@ STAGES = ("rows", "duplicate", "returns", "amounts")
 
 _ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,6})?)?)?$"
 _NUMBER = r"^[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?$|^(?i)[+-]?inf(inity)?$"
+# Unicode White_Space and the separators \x1c-\x1f, the characters str.isspace() accepts
+_SPACE = r"(?U)^[\\s\\x1c-\\x1f]+|[\\s\\x1c-\\x1f]+$"
 _DIGIT = r"\\p{Nd}"  # any decimal digit (Python's float() reads non-ASCII digits too)
 _MISSING_WORDS = "('', 'nan', 'na', 'null', 'none')"
 #: Columns the cleaning query adds: a source column of one of these names is refused.
@@ -83,7 +85,7 @@ def ident(name) -> str:
 
 def _strip(x: str) -> str:
     """Python's ``str.strip()`` of whitespace, as clvkit.io applies it to text."""
-    return f"regexp_replace({x}, '^(?U)\\\\s+|(?U)\\\\s+$', '')"
+    return f"regexp_replace({x}, '{_SPACE}', '')"
 
 
 def column_kind(spark_type: str) -> str:
