@@ -575,8 +575,9 @@ def _score_scenario(config, out_dir, run_date) -> list:
     _check_supported(config)
     spark = get_session(config.spark)
     run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
-    customers, cols = None, dict(customer_id=src.customer_id, date=src.date or "date",
-                                 amount=src.amount or "amount") if in_spark else {}
+    customers = None
+    cols = dict(customer_id=src.customer_id, date=src.date or "date",  # for mapping errors
+                amount=src.amount or "amount") if in_spark else {}
     if not in_spark:  # read and cleaned on the driver (clvkit.io, clvkit.clean)
         data = load_data(config)
         transactions = read_transactions(data.transactions, spark=spark)
