@@ -517,7 +517,8 @@ def actions(res, report: str, *, language: str = "en") -> list[str]:
         return out + [tr("todo.tiers.watchlist_counts" if "purchases_at_risk" in wl
                          else "todo.tiers.watchlist", n=n(len(wl)))]
     if report == "satisfaction_retention":
-        return [tr("todo.sat.listen"),
+        heard = res.satisfaction is not None or res.complaints is not None
+        return [tr("todo.sat.listen" if heard else "todo.sat.collect"),
                 tr("todo.sat.winback_counts" if counts_only(res) else "todo.sat.winback")]
     if report == "case_study":
         return [tr("todo.case.decide")]
