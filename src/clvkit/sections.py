@@ -237,6 +237,7 @@ def model_comparison(res):
     columns = {"name": tr("col.model"), "n_params": tr("col.n_params"),
                "log_likelihood": tr("col.loglik"), "aic": "AIC",
                "holdout_mae": tr("col.holdout_mae"), "holdout_rmse": tr("col.holdout_rmse"),
+               "fit_seconds": tr("col.fit_seconds"), "fit_customers": tr("col.fit_customers"),
                "chosen": tr("col.chosen")}
     return table(comp, digits=3, columns={k: v for k, v in columns.items() if k in comp.columns},
                  caption=tr("cap.lower_better"))
