@@ -55,7 +55,7 @@ def test_comparison_lists_every_model_with_holdout_error_ll_aic_and_fit_time(cfg
     for k, f in cal_fits.items():
         assert comp.loc[k, "log_likelihood"] == pytest.approx(f.log_likelihood_, rel=1e-12)
     html = sections.model_comparison(type("R", (), {"model_choice": choice,
-                                                    "config": cfg})()).data
+                                                    "config": cfg})()).to_html()
     for name in comp["name"]:
         assert name in html
     for header in ("holdout MAE", "log-likelihood", "AIC", "fit time (s)"):

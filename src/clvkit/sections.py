@@ -240,6 +240,7 @@ def model_comparison(res):
                "fit_seconds": tr("col.fit_seconds"), "fit_customers": tr("col.fit_customers"),
                "chosen": tr("col.chosen")}
     return table(comp, digits=3, columns={k: v for k, v in columns.items() if k in comp.columns},
+                 integer=[c for c in ("fit_customers",) if c in comp.columns],
                  caption=tr("cap.lower_better"))
 
 
