@@ -72,6 +72,11 @@ def test_costly_models_are_fitted_on_a_sample_of_large_periods(cfg, frames, monk
     assert (comp.loc[costly, "fit_customers"] == 300).all()
     assert (comp.drop(index=costly)["fit_customers"] == n).all()
     assert "random sample of 300" in choice.reason
+    from clvkit import sections
+
+    html = sections.model_comparison(type("R", (), {"model_choice": choice,
+                                                    "config": cfg})()).to_html()
+    assert "BG/CNBD-k, MBG/CNBD-k, GGompertz/NBD: fitted on a random sample of 300 of the" in html
     cal = holdout.drop(columns=[c for c in holdout.columns if c.endswith("_holdout")])
     for k in costly:
         assert cal_fits[k].n_customers_ == 300
