@@ -162,6 +162,10 @@ class SimulateConfig:
     future_days: int = _f(365, ge=0)
     prospect_share: float = _f(0.1, ge=0.0, lt=1.0)
     programme: bool = True
+    #: acquisition channel as a cause of the purchase rate: a coefficient per ``channel`` level
+    #: (``{referral: 0.6}``: referred customers buy exp(0.6) = 1.8 times as often), for the
+    #: covariate models (``model.covariates``); empty: the channel only leans on value
+    channel_effects: dict[str, float] = _f({})
 
     def _validate(self, path: str) -> None:
         if self.start >= self.observation_end:
@@ -260,7 +264,12 @@ class SummaryConfig:
 @dataclass(frozen=True)
 class CovariateConfig:
     """Customer columns that shift the purchase rate and the dropout process
-    (``clvkit.models.covariates``; Pareto/NBD and BG/NBD)."""
+    (``clvkit.models.covariates``; BG/NBD, MBG/NBD and Pareto/NBD, in CLVTools'
+    parameterisation): columns of ``data.customers`` (the simulated customers table has
+    ``channel``, ``region``, ``city_tier``, ...). A text column becomes one dummy per level
+    against the first level in sorted order; every buyer needs a value (an empty cell or a buyer
+    missing from the table is an error). With ``model.transaction: best`` the candidates that
+    take covariates are fitted with them, the others without (the report says which)."""
 
     purchase: tuple[str, ...] = ()
     dropout: tuple[str, ...] = ()
@@ -285,11 +294,18 @@ class ModelConfig:
             registry.get(self.transaction, kind="purchase", params_key=f"{path}.transaction")
         for i, key in enumerate(self.candidates):
             registry.get(key, kind="purchase", params_key=f"{path}.candidates[{i}]")
-        if (self.covariates.purchase or self.covariates.dropout) and self.transaction not in (
-                "bgnbd", "paretonbd", "mbgnbd"):
-            raise ConfigError(f"covariates need model.transaction bgnbd, paretonbd or mbgnbd, "
-                              f"not {self.transaction!r}", key=f"{path}.covariates",
-                              fix="name the model, or remove the covariates")
+        if self.covariates.purchase or self.covariates.dropout:
+            from clvkit.models.covariates import supports
+
+            keys = ((self.candidates or registry.default_candidates())
+                    if self.transaction == "best" else (self.transaction,))
+            if not any(supports(registry.MODELS[k].cls) for k in keys):
+                with_cov = [k for k, s in registry.purchase_models().items() if supports(s.cls)]
+                raise ConfigError(f"covariates need a purchase model that takes them "
+                                  f"({', '.join(with_cov)}), not {', '.join(keys)}",
+                                  key=f"{path}.covariates",
+                                  fix="name one of them in model.transaction (or in "
+                                  "model.candidates with best), or remove the covariates")
 
 
 @dataclass(frozen=True)
@@ -864,7 +880,8 @@ def _build_dataclass(cls: type, value: Any, path: str, base: Path) -> Any:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise _err(sub, "required key is missing")
             continue
-        v = _convert(hints[name], value[name], sub, base)
+        raw = _days(value[name], sub) if name.endswith("_days") else value[name]
+        v = _convert(hints[name], raw, sub, base)
         _check_range(v, f.metadata, sub)
         kwargs[name] = v
     obj = cls(**kwargs)
@@ -873,6 +890,19 @@ def _build_dataclass(cls: type, value: Any, path: str, base: Path) -> Any:
     if hasattr(obj, "_validate"):
         obj._validate(path)
     return obj
+
+
+def _days(value: Any, path: str) -> Any:
+    """A ``*_days`` key also takes a duration in any time unit (``26W``, ``6M``, ``1Y``): it is
+    read as the nearest whole number of days (a month is 30.44 days, ``clvkit.units``)."""
+    if not isinstance(value, str):
+        return value
+    from clvkit.units import DAYS_PER_UNIT, parse_duration
+    try:
+        amount, unit = parse_duration(value)
+    except ValueError as exc:
+        raise _err(path, str(exc).replace("365D", "365D, or a whole number of days")) from None
+    return max(1, round(amount * DAYS_PER_UNIT[unit]))
 
 
 def _check_range(v: Any, meta: typing.Mapping, path: str) -> None:

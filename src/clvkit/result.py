@@ -161,6 +161,8 @@ class FrequencyRecency:
     table: pd.DataFrame
     T: float
     horizon: float
+    #: for a model with covariates, the covariate values of the grid (the commonest pattern)
+    pattern: dict | None = None
 
 
 @dataclass
@@ -214,6 +216,10 @@ class ScenarioResult:
     impact : clvkit.impact.ImpactResult or None
     truth : object or None
         The simulation's truth (in memory only: not stored).
+    effects : DataFrame or None
+        The covariate effects of the purchase model (``clvkit.models.covariates.effects``: one
+        row per coefficient, factor and interval); None without ``model.covariates`` or when
+        the chosen model takes none.
     """
 
     config: Any
@@ -250,6 +256,7 @@ class ScenarioResult:
     time_to_next: Any
     impact: Any
     truth: Any = field(default=None, metadata={"store": False})
+    effects: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ storage
     def save(self, folder) -> Path:
