@@ -291,9 +291,16 @@ def model_comparison(res):
                "log_likelihood": tr("col.loglik"), "aic": "AIC",
                "covariates": tr("col.covariates"),
                "holdout_mae": tr("col.holdout_mae"), "holdout_rmse": tr("col.holdout_rmse"),
+               "fit_seconds": tr("col.fit_seconds"), "fit_customers": tr("col.fit_customers"),
                "chosen": tr("col.chosen")}
+    caption = tr("cap.lower_better")
+    if "fit_customers" in comp.columns and (comp["fit_customers"] < comp["fit_customers"].max()).any():
+        part = comp[comp["fit_customers"] < comp["fit_customers"].max()]
+        caption += ". " + tr("cap.sampled_fits", models=", ".join(part["name"]),
+                             n=i18n.number(int(part["fit_customers"].max())),
+                             total=i18n.number(int(comp["fit_customers"].max())))
     return table(comp, digits=3, columns={k: v for k, v in columns.items() if k in comp.columns},
-                 caption=tr("cap.lower_better"))
+                 integer=[c for c in ("fit_customers",) if c in comp.columns], caption=caption)
 
 
 def parameter_table(res, which: str = "transaction"):
