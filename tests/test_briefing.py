@@ -191,3 +191,16 @@ def test_satisfaction_todo_asks_for_surveys_when_there_are_none(res):
     for lang, word in (("en", "data.surveys"), ("zh", "data.surveys")):
         first = briefing.actions(bare, "satisfaction_retention", language=lang)[0]
         assert word in first and "survey comments" not in first
+
+
+def test_parameter_table_says_when_the_fit_sits_at_a_limit_of_the_model(res):
+    import copy
+    model = copy.copy(res.transaction_model)
+    model.boundary_ = "dropout rates look the same for every customer"
+    at_edge = dataclasses.replace(res, transaction_model=model)
+    for lang, head in (("en", "At the edge of the model"), ("zh", "模型处于参数边界")):
+        cfg = dataclasses.replace(res.config, report=dataclasses.replace(res.config.report,
+                                                                         language=lang))
+        html = sections.parameter_table(dataclasses.replace(at_edge, config=cfg)).to_html()
+        assert head in html and "dropout rates look the same" in html
+    assert "At the edge" not in sections.parameter_table(res).to_html()

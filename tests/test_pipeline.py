@@ -155,3 +155,24 @@ def test_an_explicit_cnbd_model_gets_litt_and_scores_customers(cdnow):
     assert result.transaction_model.params_["k"] == direct.params_["k"]
     assert result.scored["p_alive"].between(0, 1).all()
     assert (result.scored["expected_purchases"] >= 0).all()
+
+
+def test_a_candidates_boundary_note_goes_to_the_comparison_not_to_stderr():
+    """Comparing models, a candidate that fits at a limit (Pareto/NBD at its shape cap on this
+    130-customer history) has its note in the table's ``note`` column; nothing is printed."""
+    import warnings
+
+    from clvkit.errors import StatisticalWarning
+    from clvkit.models import BetaGeo, ParetoNBD
+
+    s = pd.read_csv(Path(__file__).parent / "data" / "pareto_ridge_summary.csv")
+    s.attrs["time_unit"] = "W"
+    make = {"paretonbd": ParetoNBD, "bgnbd": BetaGeo}
+    notes, skipped = {}, {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StatisticalWarning)
+        fits = pipeline._fit_each(make, list(make), s, skipped, strict=False, notes=notes)
+    assert set(fits) == {"paretonbd", "bgnbd"} and not skipped
+    assert "dropout rates look the same" in notes["paretonbd"] and "bgnbd" not in notes
+    with pytest.warns(StatisticalWarning, match="dropout rates look the same"):
+        pipeline._fit_each(make, ["paretonbd"], s, {}, strict=True)

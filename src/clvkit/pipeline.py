@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -589,29 +590,41 @@ def _missing_columns(config: Config, summary: pd.DataFrame) -> dict:
 
 
 def _fit_each(make: dict, keys, data: pd.DataFrame, skipped: dict, *, strict: bool,
-              sampled=(), info: dict | None = None, kw: dict | None = None) -> dict:
+              sampled=(), info: dict | None = None, kw: dict | None = None,
+              notes: dict | None = None) -> dict:
     """Fit ``make[k]()`` on ``data`` (with ``kw[k]``: covariates) for each key; with
     ``strict=False`` a model that cannot be fitted (``ModelError``) is left out and its reason
-    recorded in ``skipped``. Keys in ``sampled`` are fitted on ``COMPARE_SAMPLE`` seeded random
+    recorded in ``skipped``, and its StatisticalWarnings (a fit at a boundary limit) are kept in
+    ``notes[k]`` for the comparison table instead of printed (the chosen model's refit says
+    them again). Keys in ``sampled`` are fitted on ``COMPARE_SAMPLE`` seeded random
     customers when ``data`` has more; ``info[k]`` receives the fit's seconds and the customers
     it used."""
     import time
 
-    from clvkit.errors import ModelError
+    from clvkit.errors import ModelError, StatisticalWarning
 
     fitted, kw = {}, kw or {}
+    notes = {} if notes is None else notes
     for k in keys:
         part = data
         if k in sampled and len(data) > COMPARE_SAMPLE:
             part = data.sample(n=COMPARE_SAMPLE, random_state=COMPARE_SEED)
         start = time.perf_counter()
         try:
-            fitted[k] = make[k]().fit(part, **kw.get(k, {}))
+            with warnings.catch_warnings(record=not strict) as caught:
+                if not strict:
+                    warnings.simplefilter("always")
+                fitted[k] = make[k]().fit(part, **kw.get(k, {}))
         except ModelError as exc:
             if strict:
                 raise
             skipped[k] = f"not fitted: {exc}"
             continue
+        for w in caught or ():   # a candidate's statistical note goes to the comparison table
+            if issubclass(w.category, StatisticalWarning):
+                notes[k] = "; ".join(filter(None, [notes.get(k), str(w.message)]))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if info is not None:
             info[k] = (time.perf_counter() - start, len(part))
     if not fitted:
@@ -684,10 +697,12 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
 
     costly = {k for k in cands if registry.MODELS[k].costly}
     info: dict = {}
+    notes: dict = {}
     if holdout is not None:  # every candidate on the calibration period: fit and holdout error
         cal = holdout.drop(columns=[c for c in holdout.columns if c.endswith("_holdout")])
         cal_fits = _fit_each(make, list(cands), cal, skipped, strict=False,
-                             sampled=costly if m.transaction == "best" else (), info=info, kw=kw)
+                             sampled=costly if m.transaction == "best" else (), info=info, kw=kw,
+                             notes=notes)
         if strict and m.transaction not in cal_fits:  # the named model must fit: say why not
             make[m.transaction]().fit(cal, **kw.get(m.transaction, {}))
         fits = {k: cal_fits[k] for k in keys if k in cal_fits}
@@ -703,6 +718,7 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
         "fit_customers": [info[k][1] for k in fits]},
         index=pd.Index(list(fits), name="model"))
     rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
+    rows["note"] = [notes.get(k, "") for k in fits]
     if kw:  # model.covariates: which candidates were fitted with them
         rows["covariates"] = [k in kw for k in fits]
     if holdout is not None:

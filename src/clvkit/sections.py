@@ -315,6 +315,8 @@ def parameter_table(res, which: str = "transaction"):
     caption = (tr("cap.purchase_model", model=res.model_choice.name,
                   n=i18n.number(model.n_customers_), unit=briefing.time_unit(res, _lang(res)))
                if which == "transaction" else tr("cap.spend_model", currency=res.info.currency))
+    if getattr(model, "boundary_", None):   # a fit at a limit of the model says so
+        caption += " " + tr("cap.boundary", note=model.boundary_)
     return table(model.summary(), columns=columns, digits=3, caption=caption)
 
 
