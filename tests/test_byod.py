@@ -74,6 +74,10 @@ def test_init_then_validate_and_score_id_date_price_outside_the_project(log, tmp
     scored = pd.read_csv(tmp_path / "out" / "tiers.csv")
     assert scored["customer_id"].nunique() == log["customer_id"].nunique()
     assert scored["clv"].notna().all()
+    # a starting playbook: every tier init writes has an action (no "no action set" decisions)
+    tiers = [r["label"] for r in params["tiers"]["rules"]]
+    assert set(params["playbook"]["tiers"]) == set(tiers)
+    assert scored["action"].notna().all() and (scored["action"].str.len() > 0).all()
 
 
 @pytest.mark.slow

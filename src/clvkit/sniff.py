@@ -676,6 +676,15 @@ def render_params(s: Sniffed, *, scenario: str, location: str, start=None, end=N
               "    - {label: regular, share: 0.4}",
               "    - {label: potential, share: 0.5}",
               "",
+              "playbook:                                  # starting points: write your own",
+              "  tiers:",
+              '    VIP: "Personal contact; early access to new lines"',
+              '    regular: "Loyalty points and personalised offers"',
+              '    potential: "Second-purchase offer within 30 days"',
+              "  stages:                                  # replaces the tier action (not for VIP)",
+              '    dormant: "Win-back offer"',
+              '    lost: "Last-chance survey; then stop paid contact"',
+              "",
               "# Sections without data (surveys, complaints, programme, customers) are off",
               "# (enabled: auto); add data.surveys etc. to turn them on.", ""]
     return "\n".join(lines)
