@@ -343,3 +343,18 @@ def test_error_names_the_file_it_came_from(tmp_path):
     with pytest.raises(ConfigError, match=r"shop\.yaml: value\.horizon: -3\.0 out of range") as info:
         config.load(p)
     assert info.value.key == "value.horizon"
+
+
+# ------------------------------------------------------------- durations in *_days keys (#15.3)
+
+@pytest.mark.parametrize("value, days", [(120, 120), ("90D", 90), ("26W", 182), ("6M", 183),
+                                         ("1Y", 365), ("2y", 730)])
+def test_days_keys_take_a_duration_in_any_time_unit(value, days):
+    cfg = build(make(stages={"dormant_days": value}, retention={"churn_window_days": value}))
+    assert cfg.stages.dormant_days == days and cfg.retention.churn_window_days == days
+
+
+@pytest.mark.parametrize("value", ["6Q", "0W", "soon"])
+def test_days_keys_reject_what_is_not_a_duration_naming_the_key(value):
+    with pytest.raises(ConfigError, match=r"stages\.new_days.*whole number of days"):
+        build(make(stages={"new_days": value}))

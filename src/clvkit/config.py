@@ -866,7 +866,8 @@ def _build_dataclass(cls: type, value: Any, path: str, base: Path) -> Any:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise _err(sub, "required key is missing")
             continue
-        v = _convert(hints[name], value[name], sub, base)
+        raw = _days(value[name], sub) if name.endswith("_days") else value[name]
+        v = _convert(hints[name], raw, sub, base)
         _check_range(v, f.metadata, sub)
         kwargs[name] = v
     obj = cls(**kwargs)
@@ -875,6 +876,19 @@ def _build_dataclass(cls: type, value: Any, path: str, base: Path) -> Any:
     if hasattr(obj, "_validate"):
         obj._validate(path)
     return obj
+
+
+def _days(value: Any, path: str) -> Any:
+    """A ``*_days`` key also takes a duration in any time unit (``26W``, ``6M``, ``1Y``): it is
+    read as the nearest whole number of days (a month is 30.44 days, ``clvkit.units``)."""
+    if not isinstance(value, str):
+        return value
+    from clvkit.units import DAYS_PER_UNIT, parse_duration
+    try:
+        amount, unit = parse_duration(value)
+    except ValueError as exc:
+        raise _err(path, str(exc).replace("365D", "365D, or a whole number of days")) from None
+    return max(1, round(amount * DAYS_PER_UNIT[unit]))
 
 
 def _check_range(v: Any, meta: typing.Mapping, path: str) -> None:

@@ -317,7 +317,7 @@ def _read(source, mapping, *, optional=None, table=None, query=None, sep=None,
     optional = optional or {}
     wanted = {**mapping, **optional}
     text = [wanted["customer_id"]] if "customer_id" in wanted else []
-    frame, label, from_text = _load(source, table=table, query=query, sep=sep,
+    frame, label, from_text = read_raw(source, table=table, query=query, sep=sep,
                                     encoding=encoding, text=text)
     _check_delimiter(frame, label, sep)
     _check_unique_columns(frame, label, from_text)
@@ -344,8 +344,10 @@ def _read(source, mapping, *, optional=None, table=None, query=None, sep=None,
     return frame, label
 
 
-def _load(source, *, table, query, sep, encoding, text):
-    """Return (frame, label, read_from_text) for any supported source."""
+def read_raw(source, *, table=None, query=None, sep=None, encoding=None, text=()):
+    """Return ``(frame, label, read_from_text)`` for any supported source, as read: no column
+    mapping and no cleaning (what :func:`read_transactions` builds on and ``clvkit init`` sniffs).
+    ``text`` names columns kept as text (ids like ``007``)."""
     if isinstance(source, pd.DataFrame):
         return source.copy(), "<DataFrame>", False
     if not isinstance(source, (str, os.PathLike)):

@@ -198,7 +198,7 @@ def _load_database(text, table, query, *, url):
             raise DataError(f"holds {len(tables)} tables ({', '.join(tables) or 'none'}); "
                             "which one is the transaction log?", file=text,
                             fix="pass --table NAME or --query 'SELECT ...'")
-    frame, _, _ = io._load(text, table=table, query=query, sep=None, encoding=None, text=[])
+    frame, _, _ = io.read_raw(text, table=table, query=query)
     out = Sniffed(source=text, kind=kind, table=table, query=query)
     if why:
         out.decided["table"] = why

@@ -53,7 +53,8 @@ def simulate_purchases(lam, p, mu, start_days, end_days, rng: np.random.Generato
     Purchases arrive as a Poisson process with rate ``lam`` per day (on the seasonal ``clock``,
     :func:`season_clock`, when given); after each one the customer leaves with probability
     ``p``, and independently their lifetime from ``start_days`` is exponential with rate ``mu``
-    per day (0 = no lifetime limit). ``mu = 0`` and no clock is the BG/NBD story.
+    per day (0 = no lifetime limit; ``None`` = none and no lifetime draw, which keeps the random
+    stream of the pure BG/NBD story, ``mu=None`` and no clock).
 
     Returns
     -------
@@ -66,12 +67,14 @@ def simulate_purchases(lam, p, mu, start_days, end_days, rng: np.random.Generato
     lam = np.asarray(lam, dtype=np.float64)
     n = lam.size
     p = np.broadcast_to(np.asarray(p, dtype=np.float64), n)
-    mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), n)
     end = np.broadcast_to(np.asarray(end_days, dtype=np.float64), n)
     t0 = np.broadcast_to(np.asarray(start_days, dtype=np.float64), n).copy()
     forward, inverse = clock if clock is not None else (lambda d: d, lambda t: t)
-    with np.errstate(divide="ignore"):
-        death = t0 + rng.standard_exponential(n) / mu
+    if mu is None:
+        death = np.full(n, np.inf)
+    else:
+        with np.errstate(divide="ignore"):
+            death = t0 + rng.standard_exponential(n) / np.broadcast_to(np.asarray(mu, float), n)
     stop = np.minimum(end, death)
     tau = np.asarray(forward(t0), dtype=float).copy()
     dropout = np.where(death < end, death, np.inf)

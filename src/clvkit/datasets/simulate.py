@@ -127,27 +127,7 @@ def simulate_bgnbd_purchases(lam, p, start_days, end_days, rng: np.random.Genera
         Per customer, the time of the purchase after which they dropped out; ``inf`` if alive at
         ``end``.
     """
-    lam = np.asarray(lam, dtype=np.float64)
-    n = lam.size
-    p = np.broadcast_to(np.asarray(p, dtype=np.float64), n)
-    end = np.broadcast_to(np.asarray(end_days, dtype=np.float64), n)
-    t = np.broadcast_to(np.asarray(start_days, dtype=np.float64), n).copy()
-    dropout = np.full(n, np.inf)
-    idx_parts, day_parts = [], []
-    active = np.flatnonzero(lam > 0)
-    while active.size:
-        t_next = t[active] + rng.standard_exponential(active.size) / lam[active]
-        buys = t_next < end[active]
-        active, t_next = active[buys], t_next[buys]
-        idx_parts.append(active)
-        day_parts.append(t_next)
-        t[active] = t_next
-        drops = rng.random(active.size) < p[active]
-        dropout[active[drops]] = t_next[drops]
-        active = active[~drops]
-    if not idx_parts:
-        return np.zeros(0, np.int64), np.zeros(0), dropout
-    return np.concatenate(idx_parts).astype(np.int64), np.concatenate(day_parts), dropout
+    return simulate_purchases(lam, p, None, start_days, end_days, rng)
 
 
 def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
