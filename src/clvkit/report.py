@@ -368,16 +368,23 @@ def score_step(config, folder: Path, run_date: str, previous_dir: Path | None = 
     from clvkit import export, pipeline
 
     previous = None
-    if config.previous_run is None and previous_dir is not None:
-        found = [previous_dir / n for n in ("tiers.parquet", "tiers.csv")
-                 if (previous_dir / n).is_file()]
-        previous = export.read_assignments(found[0]) if found else None
     if config.summary.engine == "spark":  # lake scale: aggregates in Spark, rows stay there
+        import dataclasses
+
         from clvkit import spark_report
 
-        result = spark_report.lake_run(config, folder, run_date=run_date, previous=previous)
+        found = [] if config.previous_run is not None or previous_dir is None else [
+            previous_dir / n for n in ("tiers.parquet", "tiers.csv")
+            if (previous_dir / n).exists()]
+        if found:  # Spark reads the previous run's export itself (a folder of part files)
+            config = dataclasses.replace(config, previous_run=found[0])
+        result = spark_report.lake_run(config, folder, run_date=run_date)
         written = {"parquet": Path(result.lake.tiers_path)}   # every customer, written by Spark
     else:
+        if config.previous_run is None and previous_dir is not None:
+            found = [previous_dir / n for n in ("tiers.parquet", "tiers.csv")
+                     if (previous_dir / n).is_file()]
+            previous = export.read_assignments(found[0]) if found else None
         result = pipeline.run(config, run_date=run_date, previous=previous)
     shutil.rmtree(folder / RESULT_DIR, ignore_errors=True)  # a rerun of ``only`` copied the old one
     result.save(folder / RESULT_DIR)

@@ -500,13 +500,19 @@ def _sample_result(config, data, s_tx, s_scored, s_assign, fit, run_date, prospe
 
     grid = None
     if t.second_dimension is not None:
-        column = t.second_dimension.column
-        second = a["tier_2d"].astype("string").str.split(" / ", n=1).str[1]
-        grid = tiers.tier_grid(tier, second, column=column, method="categories")
+        sd = t.second_dimension
         g = grid_counts.assign(second=grid_counts["tier_2d"].str.split(" / ", n=1).str[1])
+        # the second dimension's categories as the single-machine grid has them
+        levels = (list(tiers.STAGES) if sd.column == "stage"
+                  else [r.label for r in sd.rules] if sd.method in ("quantile", "threshold")
+                  else sorted(set(g["second"].dropna())))
+        second = a["tier_2d"].astype("string").str.split(" / ", n=1).str[1]
+        second = pd.Series(pd.Categorical(second, categories=levels, ordered=True),
+                           index=second.index)
+        grid = tiers.tier_grid(tier, second, column=sd.column, method="categories")
         table = (g.pivot_table(index="tier", columns="second", values="count", aggfunc="sum")
-                 .reindex(index=grid.counts.index, columns=grid.counts.columns.union(
-                     pd.Index(g["second"].unique()), sort=False)).fillna(0).astype("int64"))
+                 .reindex(index=grid.counts.index, columns=grid.counts.columns)
+                 .fillna(0).astype("int64"))
         table.index.name, table.columns.name = grid.counts.index.name, grid.counts.columns.name
         grid = dataclasses.replace(grid, counts=table)
 
