@@ -225,7 +225,7 @@ def _lake_run(config, out_dir, run_date, previous):
     lake = LakeAggregates(
         engine="spark", master=session.sparkContext.master, customers=int(n_buyers),
         prospects=len(prospects), transactions=int(coverage["purchase lines"]),
-        sample_customers=int(len(s_scored)), sample_fraction=float(fraction),
+        sample_customers=int(len(s_assign)), sample_fraction=float(fraction),
         sample_seed=int(seed), sample_target=int(sample_size), tiers_path=str(tiers_path),
         totals=totals, by_tier=by_tier, distributions=distributions, histograms=histograms,
         actions=counts["action"], top=top, acquisition=acquisition,
