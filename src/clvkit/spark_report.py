@@ -440,7 +440,8 @@ def _fingerprint(tx, coverage) -> str:
 
     from pyspark.sql import functions as F
 
-    h = tx.agg(F.sum(F.xxhash64("customer_id", "date", "amount"))).collect()[0][0]
+    h = tx.agg(F.sum(F.xxhash64("customer_id", "date", "amount").cast("decimal(38,0)"))
+               ).collect()[0][0]  # a decimal sum: 64-bit hashes would overflow a long
     text = f"{coverage['purchase lines']}|{coverage['first purchase']}|{h}"
     return "lake-sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
