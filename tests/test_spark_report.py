@@ -28,7 +28,9 @@ def spark():
 
 
 def _config(tmp_path):
-    """The retail scenario on 1,500 simulated customers, one purchase model, a previous run."""
+    """The retail scenario on 1,500 simulated customers as a Parquet lake file (read by Spark
+    itself; the pandas engine reads and cleans the same file), one purchase model, a previous
+    run."""
     cfg = clvconfig.load(pipeline.__file__.replace("src/clvkit/pipeline.py", "params/retail.yaml"))
     sim = dataclasses.replace(cfg.data.simulate, customers=1500, programme=False)
     cfg = dataclasses.replace(
@@ -41,7 +43,16 @@ def _config(tmp_path):
         cfg, cleaning=dataclasses.replace(cfg.cleaning, observation_end=pd.Timestamp("2024-06-30")),
         summary=dataclasses.replace(cfg.summary, calibration_end=None, calibration=None))
     pipeline.score_scenario(earlier, tmp_path / "previous", run_date="2024-07-01")
-    return dataclasses.replace(cfg, previous_run=tmp_path / "previous" / "tiers.parquet")
+    # the lake: the clean transactions as one Parquet file that Spark reads itself
+    data = pipeline.load_data(cfg)
+    path = tmp_path / "lake.parquet"
+    data.transactions[["customer_id", "date", "amount"]].to_parquet(path, index=False)
+    plain = cfg.to_dict()
+    plain.pop("source", None)
+    plain["data"] = {"source": "files", "transactions": {"path": str(path)}}
+    plain["cleaning"]["observation_end"] = str(data.observation_end.date())
+    plain["previous_run"] = str(tmp_path / "previous" / "tiers.parquet")
+    return clvconfig.Config.from_dict(plain)
 
 
 @pytest.fixture(scope="module")
