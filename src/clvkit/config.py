@@ -162,6 +162,10 @@ class SimulateConfig:
     future_days: int = _f(365, ge=0)
     prospect_share: float = _f(0.1, ge=0.0, lt=1.0)
     programme: bool = True
+    #: acquisition channel as a cause of the purchase rate: a coefficient per ``channel`` level
+    #: (``{referral: 0.6}``: referred customers buy exp(0.6) = 1.8 times as often), for the
+    #: covariate models (``model.covariates``); empty: the channel only leans on value
+    channel_effects: dict[str, float] = _f({})
 
     def _validate(self, path: str) -> None:
         if self.start >= self.observation_end:
@@ -260,7 +264,12 @@ class SummaryConfig:
 @dataclass(frozen=True)
 class CovariateConfig:
     """Customer columns that shift the purchase rate and the dropout process
-    (``clvkit.models.covariates``; Pareto/NBD and BG/NBD)."""
+    (``clvkit.models.covariates``; BG/NBD, MBG/NBD and Pareto/NBD, in CLVTools'
+    parameterisation): columns of ``data.customers`` (the simulated customers table has
+    ``channel``, ``region``, ``city_tier``, ...). A text column becomes one dummy per level
+    against the first level in sorted order; every buyer needs a value (an empty cell or a buyer
+    missing from the table is an error). With ``model.transaction: best`` the candidates that
+    take covariates are fitted with them, the others without (the report says which)."""
 
     purchase: tuple[str, ...] = ()
     dropout: tuple[str, ...] = ()
@@ -285,11 +294,18 @@ class ModelConfig:
             registry.get(self.transaction, kind="purchase", params_key=f"{path}.transaction")
         for i, key in enumerate(self.candidates):
             registry.get(key, kind="purchase", params_key=f"{path}.candidates[{i}]")
-        if (self.covariates.purchase or self.covariates.dropout) and self.transaction not in (
-                "bgnbd", "paretonbd", "mbgnbd"):
-            raise ConfigError(f"covariates need model.transaction bgnbd, paretonbd or mbgnbd, "
-                              f"not {self.transaction!r}", key=f"{path}.covariates",
-                              fix="name the model, or remove the covariates")
+        if self.covariates.purchase or self.covariates.dropout:
+            from clvkit.models.covariates import supports
+
+            keys = ((self.candidates or registry.default_candidates())
+                    if self.transaction == "best" else (self.transaction,))
+            if not any(supports(registry.MODELS[k].cls) for k in keys):
+                with_cov = [k for k, s in registry.purchase_models().items() if supports(s.cls)]
+                raise ConfigError(f"covariates need a purchase model that takes them "
+                                  f"({', '.join(with_cov)}), not {', '.join(keys)}",
+                                  key=f"{path}.covariates",
+                                  fix="name one of them in model.transaction (or in "
+                                  "model.candidates with best), or remove the covariates")
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def load_data(config: Config) -> ScenarioData:
         sim = simulate(s.customers, s.seed, start=s.start.date().isoformat(),
                        observation_end=s.observation_end.date().isoformat(),
                        future_days=s.future_days, prospect_share=s.prospect_share,
-                       programme=s.programme)
+                       programme=s.programme, channel_effects=dict(s.channel_effects) or None)
         raw, truth = sim.transactions, sim.truth
         tables.update({name: getattr(sim, name) for name in tables})
         obs_end = s.observation_end if obs_end is None else obs_end
@@ -258,6 +258,14 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
              else {m.transaction: registry.get(m.transaction, kind="purchase")})
     from clvkit.errors import ModelError
 
+    absent = [c for c in _covariate_columns(config) if c not in summary.columns]
+    if absent:  # e.g. the Spark engine's compressed statistics: no customer attributes
+        from clvkit.errors import ConfigError
+        raise ConfigError(f"the purchase statistics carry no {', '.join(absent)} column, so the "
+                          "covariates cannot be used here (the Spark scoring fits on compressed "
+                          "statistics without customer attributes)", key="model.covariates",
+                          file=config.source, fix="remove model.covariates for this run, or "
+                          "score with summary.engine pandas or duckdb")
     rows, fitted, skipped = [], {}, {}
     for key, spec in specs.items():
         missing = [c for c in spec.needs if c not in summary.columns]
@@ -266,7 +274,8 @@ def fit_transaction_model(config: Config, summary: pd.DataFrame):
                             f"(clvkit.rfm.rfm_summary(..., {missing[0]}=True) adds it)")
             continue
         try:
-            fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(summary)
+            fitted[key] = spec.cls(penalizer=m.penalizer, ci_level=m.ci_level).fit(
+                summary, **_covariate_kw(config, {key: spec.cls}).get(key, {}))
         except ModelError as exc:        # in the comparison, one model that cannot fit is left out
             if m.transaction != "best":
                 raise
@@ -458,10 +467,90 @@ HOLDOUT_TIE = 0.01
 def _summary(config: Config, data: ScenarioData) -> pd.DataFrame:
     from clvkit.rfm import rfm_summary
 
-    return rfm_summary(data.transactions, observation_end=data.observation_end,
-                       time_unit=config.summary.time_unit, period=config.summary.period,
-                       engine=config.summary.engine, litt=_needs_litt(config),
-                       amount="amount" if config.has_amounts else None)
+    summary = rfm_summary(data.transactions, observation_end=data.observation_end,
+                          time_unit=config.summary.time_unit, period=config.summary.period,
+                          engine=config.summary.engine, litt=_needs_litt(config),
+                          amount="amount" if config.has_amounts else None)
+    return with_covariates(config, data, summary)
+
+
+# ------------------------------------------------------------------ covariates (model.covariates)
+def _covariate_columns(config: Config) -> list[str]:
+    c = config.model.covariates
+    return list(dict.fromkeys([*c.purchase, *c.dropout]))
+
+
+def _customers_file(config: Config) -> str:
+    src = config.data.customers
+    return (mask_secrets(str(src.location)) if config.data.source == "files" and src is not None
+            else "the simulated customers table")
+
+
+def with_covariates(config: Config, data: ScenarioData, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (indexed by ``customer_id``) with the ``model.covariates`` columns of the
+    customers table joined on; ``frame`` itself without covariates.
+
+    Every customer of ``frame`` must have a value: a buyer missing from the customers table or
+    with an empty cell is an error (never dropped), as is a column the table lacks.
+
+    Raises
+    ------
+    ConfigError
+        No customers table, or a configured column that it does not have (naming the key).
+    DataError
+        Customers without a value, naming the file, the column, how many and the first ids.
+    """
+    from clvkit.errors import ConfigError, DataError
+
+    cols = _covariate_columns(config)
+    if not cols:
+        return frame
+    where = _customers_file(config)
+    if data.customers is None:
+        raise ConfigError("covariates are columns of the customers table, and this scenario has "
+                          "none", key="model.covariates", file=config.source,
+                          fix="give data.customers (one row per customer with the columns), or "
+                          "remove model.covariates")
+    c = config.model.covariates
+    for kind in ("purchase", "dropout"):
+        for i, col in enumerate(getattr(c, kind)):
+            have = [str(k) for k in data.customers.columns if k != "customer_id"]
+            if col not in have:
+                raise ConfigError(f"column {col!r} is not in {where} (its columns: "
+                                  f"{', '.join(have)})", key=f"model.covariates.{kind}[{i}]",
+                                  file=config.source,
+                                  fix="name one of its columns, or add the column to the table")
+            if col in frame.columns:
+                raise ConfigError(f"column {col!r} of {where} has the name of a summary column "
+                                  f"({', '.join(map(str, frame.columns))})",
+                                  key=f"model.covariates.{kind}[{i}]", file=config.source,
+                                  fix="rename it in the customers table")
+    table = data.customers.set_index("customer_id")[cols]
+    table.index = pd.Index(_like(pd.Series(table.index), pd.Series(frame.index)),
+                           name=frame.index.name)
+    out = frame.join(table, how="left")
+    out.attrs = dict(frame.attrs)
+    for col in cols:
+        bad = out[col].isna().to_numpy()
+        if bad.any():
+            raise DataError(f"{int(bad.sum()):,} of {len(out):,} buyers have no value (no row in "
+                            "the customers table, or an empty cell); a covariate needs one for "
+                            "every buyer", file=where, column=col, rows=out.index[bad],
+                            fix="fill it in the customers table (e.g. a level 'unknown'), or "
+                            "remove the column from model.covariates")
+    return out
+
+
+def _covariate_kw(config: Config, classes: dict) -> dict:
+    """Fit keywords per registry key: ``purchase_covariates``/``dropout_covariates`` for the
+    models that take covariates (``clvkit.models.covariates.supports``), none for the others."""
+    from clvkit.models.covariates import supports
+
+    c = config.model.covariates
+    if not (c.purchase or c.dropout):
+        return {}
+    return {k: {"purchase_covariates": list(c.purchase), "dropout_covariates": list(c.dropout)}
+            for k, cls in classes.items() if supports(cls)}
 
 
 def _candidates(config: Config, summary: pd.DataFrame) -> dict:
@@ -492,15 +581,17 @@ def _missing_columns(config: Config, summary: pd.DataFrame) -> dict:
     return out
 
 
-def _fit_each(make: dict, keys, data: pd.DataFrame, skipped: dict, *, strict: bool) -> dict:
-    """Fit ``make[k]()`` on ``data`` for each key; with ``strict=False`` a model that cannot be
-    fitted (``ModelError``) is left out and its reason recorded in ``skipped``."""
+def _fit_each(make: dict, keys, data: pd.DataFrame, skipped: dict, *, strict: bool,
+              kw: dict | None = None) -> dict:
+    """Fit ``make[k]()`` on ``data`` (with ``kw[k]``: covariates) for each key; with
+    ``strict=False`` a model that cannot be fitted (``ModelError``) is left out and its reason
+    recorded in ``skipped``."""
     from clvkit.errors import ModelError
 
-    fitted = {}
+    fitted, kw = {}, kw or {}
     for k in keys:
         try:
-            fitted[k] = make[k]().fit(data)
+            fitted[k] = make[k]().fit(data, **kw.get(k, {}))
         except ModelError as exc:
             if strict:
                 raise
@@ -528,6 +619,9 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     tied and the lowest AIC among them (on the same calibration customers) wins. Only the
     chosen model is then fitted on the full ``summary``. Without a holdout every candidate is
     fitted on ``summary`` and the lowest AIC wins. A model named in the params is used as it is.
+    With ``model.covariates`` (columns that :func:`with_covariates` joined onto ``summary`` and
+    ``holdout``) the candidates that take covariates are fitted with them and the others without;
+    the comparison's ``covariates`` column and the reason say which.
 
     Parameters
     ----------
@@ -556,21 +650,24 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     make = {k: (lambda c=cands[k]: c(penalizer=m.penalizer, ci_level=m.ci_level)) for k in cands}
     skipped = _missing_columns(config, summary)
     strict = m.transaction != "best"
+    kw = _covariate_kw(config, cands)
     cal_fits = None
     if holdout is not None:  # every candidate on the calibration period: fit and holdout error
         cal = holdout.drop(columns=[c for c in holdout.columns if c.endswith("_holdout")])
-        cal_fits = _fit_each(make, list(cands), cal, skipped, strict=False)
+        cal_fits = _fit_each(make, list(cands), cal, skipped, strict=False, kw=kw)
         if strict and m.transaction not in cal_fits:  # the named model must fit: say why not
-            make[m.transaction]().fit(cal)
+            make[m.transaction]().fit(cal, **kw.get(m.transaction, {}))
         fits = {k: cal_fits[k] for k in keys if k in cal_fits}
     else:
-        fits = _fit_each(make, keys, summary, skipped, strict=strict)
+        fits = _fit_each(make, keys, summary, skipped, strict=strict, kw=kw)
     rows = pd.DataFrame({
         "name": [_display_name(k) for k in fits],
         "n_params": [len(f.params_) for f in fits.values()],
         "log_likelihood": [f.log_likelihood_ for f in fits.values()]},
         index=pd.Index(list(fits), name="model"))
     rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
+    if kw:  # model.covariates: which candidates were fitted with them
+        rows["covariates"] = [k in kw for k in fits]
     if holdout is not None:
         errors = {k: holdout_errors(fits[k], holdout) for k in fits}
         rows["holdout_mae"] = [errors[k]["mae"] for k in fits]
@@ -606,12 +703,20 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     rows.attrs["skipped"] = skipped
     choice = ModelChoice(chosen=chosen, name=_display_name(chosen), criterion=criterion,
                          reason=reason, comparison=rows)
-    model = fits[chosen] if holdout is None else make[chosen]().fit(summary)
+    if kw and m.transaction == "best":
+        without = [_display_name(k) for k in fits if k not in kw]
+        reason += (f" Fitted with the covariates ({', '.join(_covariate_columns(config))}): "
+                   f"{', '.join(_display_name(k) for k in fits if k in kw)}"
+                   + (f"; without (they take none): {', '.join(without)}." if without else "."))
+        choice = dataclasses.replace(choice, reason=reason)
+    model = fits[chosen] if holdout is None else make[chosen]().fit(summary, **kw.get(chosen, {}))
     return model, choice, cal_fits
 
 
-def _calibration(config: Config, data: ScenarioData, holdout, cal_fits, chosen: str):
-    """The chosen model's holdout diagnostics (``clvkit.result.Calibration``)."""
+def _calibration(config: Config, data: ScenarioData, holdout, cal_fits, chosen: str,
+                 summary: pd.DataFrame | None = None):
+    """The chosen model's holdout diagnostics (``clvkit.result.Calibration``); ``summary``
+    gives every buyer's covariates to the tracking curve of a model with covariates."""
     from clvkit import units
     from clvkit.models import diagnostics
     from clvkit.result import Calibration
@@ -628,7 +733,7 @@ def _calibration(config: Config, data: ScenarioData, holdout, cal_fits, chosen: 
         errors={k: float(v) for k, v in diagnostics.holdout_errors(model, holdout).items()},
         table=diagnostics.calibration_holdout_table(model, holdout),
         tracking=diagnostics.tracking(model, data.transactions, period=unit,
-                                      n_periods=max(n_periods, 1)),
+                                      n_periods=max(n_periods, 1), covariates=summary),
         candidates=candidates)
 
 
@@ -640,10 +745,20 @@ def _frequency_recency(config: Config, model, summary: pd.DataFrame):
     T = float(summary["T"].max())
     horizon = float(units.convert(config.value.horizon, config.value.horizon_unit,
                                   config.summary.time_unit))
+    pattern = None
+    if getattr(model, "covariates_", None) is not None:  # the grid of the commonest pattern
+        import numpy as np
+
+        plain, inverse = model.pattern_models(summary)
+        g = int(np.bincount(inverse).argmax())
+        row = summary.iloc[int(np.flatnonzero(inverse == g)[0])]
+        model = plain[g]
+        pattern = {c: (row[c].item() if hasattr(row[c], "item") else row[c])
+                   for c in _covariate_columns(config)}
     table = diagnostics.frequency_recency_matrix(
         model, T=T, max_frequency=int(min(15, summary["frequency"].quantile(0.95))),
         horizon=horizon, recency_step=max(1.0, round(T / 12)))
-    return FrequencyRecency(table=table, T=T, horizon=horizon)
+    return FrequencyRecency(table=table, T=T, horizon=horizon, pattern=pattern)
 
 
 def _coverage(data: ScenarioData, config: Config) -> dict:
@@ -657,6 +772,14 @@ def _coverage(data: ScenarioData, config: Config) -> dict:
                 "survey responses": data.surveys, "complaints": data.complaints}
     facts.update({k: None if v is None else len(v) for k, v in optional.items()})
     return facts
+
+
+def _effects(model) -> pd.DataFrame | None:
+    """The covariate effects of the chosen model (``clvkit.models.covariates.effects``), None
+    when it has no covariates."""
+    from clvkit.models.covariates import effects
+
+    return None if getattr(model, "covariates_", None) is None else effects(model)
 
 
 @dataclass
@@ -696,6 +819,8 @@ def fit_scenario(config: Config, data: ScenarioData) -> Fitted:
         observation_end=data.observation_end, time_unit=s.time_unit, period=s.period,
         engine=s.engine, litt=_needs_litt(config),
         amount="amount" if config.has_amounts else None)
+    if holdout is not None:
+        holdout = with_covariates(config, data, holdout)
     tm, choice, cal_fits = choose_transaction_model(config, summary, holdout)
     sm = None if not config.has_amounts else models.GammaGamma(
         penalizer=config.model.penalizer, ci_level=config.model.ci_level).fit(summary)
@@ -825,7 +950,8 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
         coverage=_coverage(data, config), monthly=monthly, summary=summary,
         transaction_model=tm, spend_model=sm, model_choice=choice,
         calibration=(None if holdout is None
-                     else _calibration(config, data, holdout, cal_fits, choice.chosen)),
+                     else _calibration(config, data, holdout, cal_fits, choice.chosen,
+                                       summary)),
         frequency_recency=_frequency_recency(config, tm, summary),
         scored=sc.scored, assignments=sc.assignments, prospects=sc.prospects, tiers=sc.tiers,
         grid=sc.grid, rfm=sc.rfm, segments=sc.segments, stages=sc.stages, playbook=sc.playbook,
@@ -836,6 +962,6 @@ def run(config: Config, *, run_date=None, previous: pd.DataFrame | None = None,
                                       p_alive=sc.scored["p_alive"], threshold=r.p_alive_threshold),
         time_to_next=retention.time_to_next_purchase(tx, tier,
                                                      observation_end=data.observation_end),
-        impact=imp, truth=data.truth)
+        impact=imp, truth=data.truth, effects=_effects(tm))
     result.info = dataclasses.replace(info, seconds=time.perf_counter() - started)
     return result

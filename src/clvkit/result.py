@@ -162,6 +162,8 @@ class FrequencyRecency:
     table: pd.DataFrame
     T: float
     horizon: float
+    #: for a model with covariates, the covariate values of the grid (the commonest pattern)
+    pattern: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,10 @@ class ScenarioResult:
         per-customer frames hold.
     truth : object or None
         The simulation's truth (in memory only: not stored).
+    effects : DataFrame or None
+        The covariate effects of the purchase model (``clvkit.models.covariates.effects``: one
+        row per coefficient, factor and interval); None without ``model.covariates`` or when
+        the chosen model takes none.
     """
 
     config: Any
@@ -328,6 +334,7 @@ class ScenarioResult:
     #: :class:`LakeAggregates` of a report at lake scale (Spark); None on one machine
     lake: Any = None
     truth: Any = field(default=None, metadata={"store": False})
+    effects: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ storage
     def save(self, folder) -> Path:

@@ -21,9 +21,10 @@ import pandas as pd
 from IPython.display import Markdown
 
 from clvkit import briefing, i18n, pages, plots
-from clvkit.display import MODEL_NAMES, byline, definitions, table
+from clvkit.display import MODEL_NAMES, byline, definitions, escape_markdown, table
 
-__all__ = ["available", "candidate_models", "header", "heading", "holdout_summary",
+__all__ = ["available", "candidate_models", "covariate_effects", "effect_sentence", "header",
+           "heading", "holdout_summary",
            "impact_balance", "impact_effects_plot", "impact_effects_table", "impact_method",
            "impact_summary", "migration_heatmap", "migration_table", "model_comparison",
            "satisfaction_complaints", "satisfaction_csat_plot", "satisfaction_link",
@@ -35,7 +36,7 @@ __all__ = ["available", "candidate_models", "header", "heading", "holdout_summar
 _SAID = None
 
 #: Which part of the result each section needs (None there: the section is left out).
-_NEEDS = {"value.holdout": "calibration", "value.tracking": "calibration",
+_NEEDS = {"value.holdout": "calibration", "value.tracking": "calibration", "value.drivers": "effects",
           "value.candidates": "calibration", "tiers.grid": "grid", "tiers.migration": "migration",
           "sat.by_tier": "satisfaction", "sat.response": "satisfaction",
           "sat.complaints": "complaints", "sat.link": "satisfaction",
@@ -156,11 +157,20 @@ def heading(res, section: str, *, level: int = 2):
         parent = _PARENT.get(section)
         if parent is not None and not available(res, parent):
             return _SAID  # the parent section said why
-        why = i18n.keys(_lang(res)).get(f"omit.{section}")
+        why = i18n.keys(_lang(res)).get(_omit_key(res, section))
         return Markdown(str(pages.omitted(why))) if why else _SAID
     intro = i18n.keys(_lang(res)).get(f"intro.{section}")
     text = f"{'#' * level} {tr(f'h.{section}')}"
     return Markdown(text + (f"\n\n{intro}" if intro else ""))
+
+
+def _omit_key(res, section: str) -> str:
+    """The catalogue key of a left-out section's line (covariates: none configured, or the
+    chosen model takes none)."""
+    c = res.config.model.covariates
+    if section == "value.drivers" and (c.purchase or c.dropout):
+        return "omit.value.drivers_model"
+    return f"omit.{section}"
 
 
 def todo(res, report: str):
@@ -275,6 +285,7 @@ def model_comparison(res):
     comp = res.model_choice.comparison
     columns = {"name": tr("col.model"), "n_params": tr("col.n_params"),
                "log_likelihood": tr("col.loglik"), "aic": "AIC",
+               "covariates": tr("col.covariates"),
                "holdout_mae": tr("col.holdout_mae"), "holdout_rmse": tr("col.holdout_rmse"),
                "chosen": tr("col.chosen")}
     return table(comp, digits=3, columns={k: v for k, v in columns.items() if k in comp.columns},
@@ -294,6 +305,59 @@ def parameter_table(res, which: str = "transaction"):
                   n=i18n.number(model.n_customers_), unit=briefing.time_unit(res, _lang(res)))
                if which == "transaction" else tr("cap.spend_model", currency=res.info.currency))
     return table(model.summary(), columns=columns, digits=3, caption=caption)
+
+
+def effect_sentence(row, language: str = "en", ci: str = "95%") -> str:
+    """One covariate effect in plain words, from a row of ``res.effects``
+    (``clvkit.models.covariates.effects``): "Customers with channel = referral buy 43% more
+    often than those with channel = organic (95% CI +24% to +66%)." Column and level names are
+    escaped (they come from the data)."""
+    tr = i18n.translator(language)
+    col = escape_markdown(row["column"])
+    level = row["level"]
+    if pd.isna(level):
+        who, than = tr("drivers.who_unit", column=col), ""
+    else:
+        who = tr("drivers.who_level", column=col, level=escape_markdown(level))
+        than = tr("drivers.as_for" if row["kind"] == "dropout_spread" else "drivers.than",
+                  column=col, reference=escape_markdown(row["reference"]))
+    change = float(row["factor"]) - 1
+    if row["kind"] == "dropout_spread":
+        verb = tr("drivers.spread", factor=i18n.number(row["factor"], digits=2))
+    else:
+        base = "buy" if row["kind"] == "purchase" else "drop"
+        verb = (tr(f"drivers.{base}_same") if abs(change) < 0.005 else
+                tr(f"drivers.{base}_{'more' if change > 0 else 'less'}",
+                   pct=i18n.percent(abs(change))))
+    interval = tr("drivers.ci", level=ci, lo=i18n.percent(row["lower"] - 1, signed=True),
+                  hi=i18n.percent(row["upper"] - 1, signed=True))
+    return tr("drivers.sentence", who=who, verb=verb, than=than, ci=interval)
+
+
+def covariate_effects(res):
+    """What drives purchase and churn: each covariate effect of the purchase model in plain
+    words, then as a table with its interval (None when the section is left out)."""
+    from IPython.display import display
+
+    eff = res.effects
+    if eff is None or eff.empty:
+        return _SAID
+    tr, lang = _tr(res), _lang(res)
+    ci = f"{res.config.model.ci_level:.0%}"
+    display(Markdown("\n".join(f"- {effect_sentence(row, lang, ci)}"
+                               for _, row in eff.iterrows())))
+    frame = pd.DataFrame({
+        "attribute": [r["column"] if pd.isna(r["level"]) else f"{r['column']} = {r['level']}"
+                      for _, r in eff.iterrows()],
+        "process": [tr(f"drivers.kind_{k}") for k in eff["kind"]],
+        "change": eff["factor"] - 1, "lower": eff["lower"] - 1, "upper": eff["upper"] - 1})
+    ref = "; ".join(dict.fromkeys(f"{r['column']} = {r['reference']}" for _, r in eff.iterrows()
+                                  if not pd.isna(r["level"]))) or "–"
+    return table(frame, percent=["change", "lower", "upper"], digits=0,
+                 columns={"attribute": tr("col.attribute"), "process": tr("col.process"),
+                          "change": tr("col.change"), "lower": tr("col.lower", ci=ci),
+                          "upper": tr("col.upper", ci=ci)},
+                 caption=tr("cap.drivers", model=res.model_choice.name, reference=ref))
 
 
 def holdout_summary(res):
@@ -386,12 +450,20 @@ def frequency_recency_plot(res, value: str = "expected_purchases"):
     if value == "p_alive":
         return plots.frequency_recency(fr.table, value="p_alive", fmt=".0%", colorbar=tr("col.p_alive"),
                                        recency_unit=briefing.time_unit(res, _lang(res)),
-                                       title=tr("plot.fr_alive_title", age=f"{fr.T:.0f}", unit=briefing.time_unit(res, _lang(res))))
+                                       title=tr("plot.fr_alive_title", age=f"{fr.T:.0f}", unit=briefing.time_unit(res, _lang(res))) + _fr_pattern(res))
     return plots.frequency_recency(fr.table, value="expected_purchases", fmt=".1f",
                                    recency_unit=briefing.time_unit(res, _lang(res)),
                                    colorbar=tr("plot.fr_purchases_bar", horizon=briefing.horizon(res, _lang(res))),
                                    title=tr("plot.fr_purchases_title", horizon=briefing.horizon(res, _lang(res)),
-                                            age=f"{fr.T:.0f}", unit=briefing.time_unit(res, _lang(res))))
+                                            age=f"{fr.T:.0f}", unit=briefing.time_unit(res, _lang(res))) + _fr_pattern(res))
+
+
+def _fr_pattern(res) -> str:
+    """For a model with covariates: whose grid it is (the commonest covariate values)."""
+    pattern = getattr(res.frequency_recency, "pattern", None)
+    if not pattern:
+        return ""
+    return _tr(res)("plot.fr_pattern", pattern=", ".join(f"{k} = {v}" for k, v in pattern.items()))
 
 
 def top_customers(res, n: int = 10):

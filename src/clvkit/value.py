@@ -369,7 +369,9 @@ def clv_total_draws(transaction_model, spend_model, summary, groups=None, *, hor
     *total* is needed, not a sum of per-customer intervals: one parameter draw moves every
     customer together. Draws are taken as in :func:`clv_interval`; each row is one draw, each
     column a group's total (``groups``: a Series of labels indexed like ``summary``; None: one
-    column ``total``). A spend draw with no finite mean is left out (a row of NaN).
+    column ``total``). A spend draw with no finite mean is left out (a row of NaN). A purchase
+    model with covariates draws its coefficients too and predicts each customer at their own
+    covariates (``summary`` then holds the covariate columns).
 
     Returns
     -------
@@ -385,8 +387,17 @@ def clv_total_draws(transaction_model, spend_model, summary, groups=None, *, hor
               else pd.Series(groups).reindex(summary.index).astype("string").fillna("–"))
     names = list(dict.fromkeys(labels.tolist()))
     code = pd.Categorical(labels, categories=names).codes
-    uniq, inverse = unique_rows(np.column_stack([x, t_x, T, m, code]))
-    ux, utx, uT, um, ucode = uniq.T
+    from clvkit.models.covariates import covariate_columns
+
+    cov = covariate_columns(transaction_model)  # with covariates: rows differ by them too
+    cov_codes = [pd.factorize(summary[c], use_na_sentinel=True)[0] for c in cov]
+    uniq, inverse = unique_rows(np.column_stack([x, t_x, T, m, code, *cov_codes]))
+    ux, utx, uT, um, ucode = uniq.T[:5]
+    rows = (ux, utx, uT)
+    if cov:  # a model with covariates predicts from a frame: one customer per distinct row
+        first = np.empty(len(uniq), dtype=np.int64)
+        first[inverse[::-1]] = np.arange(len(inverse))[::-1]
+        rows = (summary.iloc[first][["frequency", "recency", "T", *cov]],)
     weight = np.bincount(inverse, minlength=len(uniq)).astype(float)
     onehot = np.zeros((len(uniq), len(names)))
     onehot[np.arange(len(uniq)), ucode.astype(int)] = weight
@@ -396,7 +407,7 @@ def clv_total_draws(transaction_model, spend_model, summary, groups=None, *, hor
     for i in range(n_draws):
         try:
             clv = (transaction_model.with_params(t_draws[i]).discounted_purchases(
-                ts, discount, ux, utx, uT)
+                ts, discount, *rows)
                 * np.asarray(spend_model.with_params(s_draws[i]).expected_spend(ux, um)))
         except ModelError:
             continue

@@ -174,8 +174,30 @@ def test_a_constant_covariate_and_unknown_levels_are_refused(bg_data, bg_fit):
         bg_fit.probability_alive(bg_data.assign(channel="phone"))
     with pytest.raises(ModelError, match="expected_purchases_new_customer is not available"):
         bg_fit.expected_purchases_new_customer(horizon=10.0)
-    with pytest.raises(ModelError, match="draws and per-customer intervals are not available"):
-        bg_fit.sample_params(10)
+    with pytest.raises(ModelError, match="predicts from a summary frame that holds the "
+                                         "covariate columns \\(channel\\), not from arrays"):
+        bg_fit.probability_alive(np.array([1.0]), np.array([2.0]), np.array([10.0]))
+    with pytest.raises(ModelError, match="probability_alive_interval is not available"):
+        bg_fit.probability_alive_interval(bg_data)
+
+
+def test_parameter_draws_include_the_coefficients(bg_fit):
+    """Draws on (log r, log alpha, log a, log b, coefficients) from the fit's covariance: their
+    mean and covariance match it, base parameters stay positive, and a draw predicts per
+    customer like the fit (as the report's value intervals use them)."""
+    draws = bg_fit.sample_params(4000, seed=1)
+    assert list(draws.columns) == list(bg_fit.params_.index)
+    coef = [c for c in draws.columns if "[" in c]
+    np.testing.assert_allclose(draws[coef].mean(), bg_fit.params_[coef],
+                               atol=4 * bg_fit.se_[coef].max() / np.sqrt(4000))
+    cov = bg_fit.cov_.loc[coef, coef].to_numpy()                # within ~4 sampling sd:
+    np.testing.assert_allclose(draws[coef].var(), np.diag(cov), rtol=0.1)  # sd 2.2 %
+    sd = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(draws[coef].corr().to_numpy(), cov / np.outer(sd, sd),
+                               atol=0.06)                                   # sd 0.016
+    assert (draws[["r", "alpha", "a", "b"]] > 0).all().all()
+    same = bg_fit.with_params(bg_fit.params_.to_numpy())
+    pd.testing.assert_series_equal(same.probability_alive(), bg_fit.probability_alive())
 
 
 def test_config_key_model_covariates(tmp_path):
@@ -186,7 +208,8 @@ def test_config_key_model_covariates(tmp_path):
     c = cfg_mod.load(path)
     assert c.model.covariates.purchase == ("channel",)
     path.write_text("scenario: cov\ndata: {source: cdnow}\nsatisfaction: {enabled: false}\n"
-                    "impact: {enabled: false}\nmodel:\n  transaction: best\n  covariates:\n"
+                    "impact: {enabled: false}\nmodel:\n  transaction: ggomnbd\n  covariates:\n"
                     "    dropout: [channel]\n")
-    with pytest.raises(ConfigError, match=r"model\.covariates: covariates need model\.transaction"):
+    with pytest.raises(ConfigError, match=r"model\.covariates: covariates need a purchase model "
+                                          r"that takes them \(bgnbd, paretonbd, mbgnbd\), not ggomnbd"):
         cfg_mod.load(path)

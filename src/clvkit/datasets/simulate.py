@@ -134,7 +134,7 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
              observation_end="2024-12-31", future_days: int = 365, prospect_share: float = 0.1,
              params: dict | None = None, programme: bool | dict = True,
              acquisition_share: float = 1.0, lifetime: bool = True, seasonality: float = 0.25,
-             bulk_share: float = 0.02) -> SimulatedData:
+             bulk_share: float = 0.02, channel_effects: dict | None = None) -> SimulatedData:
     """Simulate a retail customer base (module doc: a story no single model family tells).
 
     Parameters
@@ -166,6 +166,13 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
         Amplitude (in [0, 1)) of the seasonal purchase-rate factor.
     bulk_share : float
         Share of buyers who are bulk buyers (``BULK_PROB`` of their orders ``BULK_SIZE``× larger).
+    channel_effects : dict, optional
+        Acquisition channel as a cause of the purchase rate (for covariate models): a
+        coefficient per ``channel`` level (``{"referral": 0.6}``; levels not named 0). The
+        channel is then drawn with its base shares before the purchases, independently of
+        value, and each buyer's rate is ``λ exp(coefficient)``: a Gamma(r, alpha exp(−γ))
+        rate, CLVTools' ``alpha_i = alpha exp(−γ'x)``. Without it (the default) the channel
+        only leans on value, like the other attributes, and the data are unchanged.
 
     Returns
     -------
@@ -215,6 +222,16 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
         x[order] for x in (buys, lam, p_drop, nu, mu, bulk, first, signup))
     width = max(6, len(str(n_customers)))
     ids = _id_strings(np.arange(1, n_customers + 1), width)
+    channel = None
+    if channel_effects:  # the channel drives the purchase rate (drawn only when asked for)
+        cats, shares, _ = ATTRIBUTES["channel"]
+        unknown = [k for k in channel_effects if k not in cats]
+        if unknown:
+            raise ConfigError(f"unknown channel {unknown[0]!r}", key="channel_effects",
+                              fix=f"use some of {', '.join(cats)}")
+        pick = rng.choice(len(cats), n_customers, p=shares)
+        lam = lam * np.exp(np.array([float(channel_effects.get(c, 0.0)) for c in cats]))[pick]
+        channel = np.asarray(cats, dtype=object)[pick]
 
     # --- purchases: first purchase, then repeats through the future horizon ----------------
     buyers = np.flatnonzero(buys)
@@ -238,6 +255,8 @@ def simulate(n_customers: int = 5000, seed: int = 42, *, start="2023-01-01",
     z[~buys] = rng.normal(-0.5, 1.0, int((~buys).sum()))    # prospects lean low
     attrs = {name: _tilted_choice(rng, z, cats, shares, tilt)
              for name, (cats, shares, tilt) in ATTRIBUTES.items()}
+    if channel is not None:
+        attrs["channel"] = pd.array(channel, dtype="str")
     n_seen = np.bincount(who[seen], minlength=n_customers)
     interactions = rng.poisson(1.0 + 0.6 * n_seen + np.exp(0.3 * z))
     customers = pd.DataFrame({"customer_id": ids, "signup_date": _dates(start, signup), **attrs,

@@ -672,7 +672,7 @@ class Model:
         """A copy of this fitted model with other parameter values (used for draws)."""
         self._check_fitted()
         other = copy.copy(self)
-        other.params_ = pd.Series(np.asarray(params, dtype=float), index=list(self.param_names))
+        other.params_ = pd.Series(np.asarray(params, dtype=float), index=list(self.params_.index))
         return other
 
     def _interval(self, predict, cols, index, *, level, n_draws, seed, name):

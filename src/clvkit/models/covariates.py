@@ -130,6 +130,42 @@ class CovariateMixin:
     _dropout_sign: float = -1.0
 
     # ---------------------------------------------------------------- per-customer parameters
+    def _params(self):
+        """The natural parameters for array predictions: refused with covariates, where each
+        customer has their own (pass a summary frame holding the covariate columns)."""
+        if getattr(self, "covariates_", None) is not None:
+            raise ModelError(f"{type(self).__name__} with covariates predicts from a summary frame "
+                             "that holds the covariate columns "
+                             f"({', '.join(covariate_columns(self))}), not from arrays; pass "
+                             "the frame")
+        return super()._params()
+
+    def sample_params(self, n_draws: int = 200, seed: int = 0) -> pd.DataFrame:
+        """Draws of every parameter, coefficients included, from their sampling distribution:
+        multivariate normal on (log base parameters, coefficients), the base parameters
+        exponentiated (as :meth:`Model.sample_params` without covariates)."""
+        if getattr(self, "covariates_", None) is None:
+            return super().sample_params(n_draws, seed)
+        if np.isnan(self._cov_log).any():
+            raise ModelError(f"{type(self).__name__}: the covariance is NaN (singular Hessian), "
+                             "so parameters cannot be drawn; refit with a small penalizer")
+        k = len(self.param_names)
+        mean = np.r_[np.log(self._base_params()), self.params_.to_numpy(dtype=float)[k:]]
+        draws = np.random.default_rng(seed).multivariate_normal(mean, self._cov_log,
+                                                                size=n_draws, method="cholesky")
+        draws[:, :k] = np.exp(draws[:, :k])
+        return pd.DataFrame(draws, columns=list(self.params_.index))
+
+    def pattern_models(self, frame: pd.DataFrame):
+        """Each distinct covariate pattern of ``frame`` as a model without covariates.
+
+        Returns ``(models, inverse)``: ``models[g]`` predicts for the customers of pattern
+        ``g`` (``inverse[i]`` is row ``i``'s pattern), e.g. for the new-customer curve of a
+        base whose customers differ in their covariates (``diagnostics.tracking``).
+        """
+        P, D, inverse = self._patterns(frame)
+        return [self._plain_model(p) for p in self._cov_params(P, D)], inverse
+
     def _cov_params(self, P, D, base=None, gp=None, gd=None):
         """Per-row natural parameters ``(n, 4)`` from covariate rows ``P``, ``D``."""
         base = self._base_params() if base is None else base
@@ -321,6 +357,20 @@ class CovariateMixin:
         return self
 
 
+def covariate_columns(model) -> list[str]:
+    """The customer columns a fitted model's covariates use (purchase, then dropout; each
+    once); empty for a model without covariates."""
+    spec = getattr(model, "covariates_", None)
+    return [] if spec is None else list(dict.fromkeys([*spec.purchase, *spec.dropout]))
+
+
+def supports(cls) -> bool:
+    """Whether a purchase model class fits static covariates (BetaGeo, ModifiedBetaGeo and
+    ParetoNBD: CLVTools' parameterisations; not the CNBD-k or Gamma-Gompertz relatives)."""
+    return (isinstance(cls, type) and issubclass(cls, CovariateMixin)
+            and tuple(cls.param_names) in (("r", "alpha", "a", "b"), ("r", "alpha", "s", "beta")))
+
+
 def effects(model, *, level: float | None = None) -> pd.DataFrame:
     """The covariate effects of a fitted model in plain words, with intervals.
 
@@ -357,11 +407,24 @@ def effects(model, *, level: float | None = None) -> pd.DataFrame:
                         "customers)")
             else:
                 what, verb = "dropout rate", _change(factor, "drop out", "fast")
-            rows.append({"coefficient": prefix + n, "process": what, "estimate": float(est),
+            column, lvl = _split(n)
+            rows.append({"coefficient": prefix + n, "column": column, "level": lvl,
+                         "reference": (None if lvl is None else _plain(spec.levels[column][0])),
+                         "kind": ("purchase" if prefix == "purchase_" else
+                                  "dropout_spread" if bg else "dropout_rate"),
+                         "process": what, "estimate": float(est),
                          "se": float(se), "factor": factor, "lower": lo, "upper": hi,
                          "wording": f"{who} {verb} ({level:.0%} interval "
                                     f"{_pct(lo)} to {_pct(hi)})"})
     return pd.DataFrame(rows).set_index("coefficient")
+
+
+def _split(name: str):
+    """``(column, level)`` of a coefficient name; level None for a numeric column."""
+    if name.endswith("]") and "[" in name:
+        col, level = name[:-1].split("[", 1)
+        return col, level
+    return name, None
 
 
 def _who(name: str) -> str:

@@ -50,7 +50,9 @@ def _check_holdout(holdout) -> pd.DataFrame:
 def _holdout_predictions(model, holdout) -> np.ndarray:
     """Conditional expected purchases of each customer over its own holdout duration."""
     duration = holdout["duration_holdout"].to_numpy(dtype=float)
-    cal = holdout[["frequency", "recency", "T"]]
+    from clvkit.models.covariates import covariate_columns
+
+    cal = holdout[["frequency", "recency", "T", *covariate_columns(model)]]
     cal.attrs = dict(holdout.attrs)
     if np.all(duration == duration[0]):
         return np.asarray(model.expected_purchases(cal, horizon=float(duration[0])), dtype=float)
@@ -105,7 +107,8 @@ def calibration_holdout_table(model, holdout: pd.DataFrame, *, max_frequency: in
 
 
 def tracking(model, transactions: pd.DataFrame, *, n_periods: int, period: str = "W",
-             customer_id: str = "customer_id", date: str = "date") -> pd.DataFrame:
+             customer_id: str = "customer_id", date: str = "date",
+             covariates: pd.DataFrame | None = None) -> pd.DataFrame:
     """Actual vs expected repeat transactions per period since the first purchase in the log.
 
     Each customer's first purchase day starts its clock; the expected repeat transactions of
@@ -126,6 +129,10 @@ def tracking(model, transactions: pd.DataFrame, *, n_periods: int, period: str =
         Row length; a month is the mean Gregorian month (row ends rounded to whole days).
     customer_id, date : str
         Column names.
+    covariates : DataFrame, optional
+        For a model with covariates: each customer's covariate columns, indexed by customer id.
+        Customers are then grouped by covariate pattern and each group's acquisitions are
+        convolved with its own new-customer curve.
 
     Returns
     -------
@@ -168,13 +175,26 @@ def tracking(model, transactions: pd.DataFrame, *, n_periods: int, period: str =
     horizon = int(ends[-1])
     repeat_days = visits["d"].to_numpy()[visits["d"].to_numpy() != first]
     actual_daily = np.bincount(repeat_days[repeat_days < horizon], minlength=horizon)
-    born = visits.groupby("c")["d"].min().to_numpy()                # one first day per customer
-    births = np.bincount(born[born < horizon], minlength=horizon).astype(float)
+    first_days = visits.groupby("c")["d"].min()                     # one per customer
+    born = first_days.to_numpy()
     days_per_unit = DAYS_PER_UNIT[model.time_unit_]
-    curve = np.asarray(model.expected_purchases_new_customer(
-        horizon=np.arange(horizon + 1) / days_per_unit), dtype=float)
-    # expected repeat transactions made before day e by customers born on day d < e
-    expected_cum = np.convolve(births, curve)[ends]
+    if getattr(model, "covariates_", None) is None:
+        groups, pattern = [model], np.zeros(len(first_days), dtype=np.int64)
+    elif covariates is None:
+        raise DataError(f"{type(model).__name__} has covariates: pass covariates= (each "
+                        "customer's covariate columns, indexed by customer id)",
+                        column="covariates", fix="e.g. the summary the model was fitted on")
+    else:
+        cov = covariates.reindex(pd.Index(first_days.index))
+        cov.attrs = {}
+        groups, pattern = model.pattern_models(cov)
+    grid = np.arange(horizon + 1) / days_per_unit
+    expected_cum = np.zeros(len(ends))
+    for g, plain in enumerate(groups):  # expected repeat transactions made before day e by
+        born_g = born[pattern == g]      # customers born on day d < e, per covariate pattern
+        births_g = np.bincount(born_g[born_g < horizon], minlength=horizon).astype(float)
+        curve = np.asarray(plain.expected_purchases_new_customer(horizon=grid), dtype=float)
+        expected_cum += np.convolve(births_g, curve)[ends]
     actual_cum = np.concatenate([[0], np.cumsum(actual_daily)])[ends]
     out = pd.DataFrame({
         "period_end": start + pd.to_timedelta(ends, unit="D"),
