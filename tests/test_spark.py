@@ -108,7 +108,8 @@ def test_spark_score_writes_the_pandas_engine_outputs(spark, tmp_path):
     cfg = dataclasses.replace(cfg, previous_run=tmp_path / "previous" / "tiers.parquet")
     pipeline.score_scenario(_engine(cfg, "pandas"), tmp_path / "pandas", run_date="2025-01-01")
     done = score_scenario(_engine(cfg, "spark"), tmp_path / "spark", run_date="2025-01-01")
-    assert [Path(p).name for p in done] == ["tiers.parquet", "watchlist.csv", "watchlist.parquet",
+    assert [Path(p).name for p in done] == ["cleaning_ledger.csv", "tiers.parquet",
+                                            "watchlist.csv", "watchlist.parquet",
                                             "migration.csv", "migration_moves.csv",
                                             "spark_fit.json"]
     info = json.loads((tmp_path / "spark" / "spark_fit.json").read_text())

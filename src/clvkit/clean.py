@@ -18,6 +18,11 @@ once, under the first reason that applies:
 5. zero amounts (``zero_amounts="drop"``; kept by default);
 6. amounts above ``amount_cap`` (after netting).
 
+The rules, their reasons, order, actions and fixes are one table, :data:`RULES`, that every
+engine reads: the pandas engine applies each rule with numpy here (``_PANDAS``), the Spark engine
+with the SQL of :mod:`clvkit.clean_sql` (run by :func:`clvkit.rfm_spark.clean_transactions`), so
+both give the same ledger on the same rows.
+
 The :class:`Ledger` has one row per check that applied (zero counts included, so a report
 shows what was checked) and holds ``rows_in == rows_out + rows_dropped``; it keeps up to three
 raw example values per reason, for messages and the data-quality report.
@@ -56,33 +61,82 @@ PURCHASE_REDUCED = "purchase reduced by same-day return"
 NET_NOT_POSITIVE = "net amount <= 0 after same-day returns"
 ZERO = "zero amount"
 ABOVE_CAP = "amount above cap"
+#: Earliest plausible purchase date unless told otherwise (``date_floor``).
+DATE_FLOOR = pd.Timestamp("1990-01-01")
 
-_FIXES = {
-    MISSING_ID: "check that customer_id names the id column",
-    MISSING_DATE: "check that date names the purchase-date column",
-    BAD_DATE: "pass the date_format the dates are written in",
-    TOO_EARLY: "correct those dates in the source, or lower cleaning.date_floor",
-    TOO_LATE: "correct those dates in the source (a purchase cannot be dated after the run), or "
-              "set run_date / raise cleaning.future_tolerance_days",
-    MISSING_AMOUNT: "check that amount names the amount column",
-    TEXT_AMOUNT: "check that amount names a numeric column; amounts written with thousands "
-                 "separators need data.transactions.thousands (e.g. ',')",
-    INFINITE_AMOUNT: "check the export of the amount column",
-    LATE: "check observation_end (it is before every purchase)",
-    DUPLICATE: "check the export",
-    NEGATIVE: "check the sign of the amounts, or use returns='net'",
-    NET_NOT_POSITIVE: "check the sign of the amounts",
-    ZERO: "use zero_amounts='keep'",
-    ABOVE_CAP: "raise amount_cap or remove it",
-}
+
+@dataclass(frozen=True)
+class Rule:
+    """One cleaning check, as every engine applies it.
+
+    ``name`` keys the engines' implementations (:data:`_PANDAS` here, the SQL of
+    :mod:`clvkit.clean_sql` for Spark); ``reason`` is the ledger's label; ``action`` is
+    ``"dropped"`` or ``"modified"``; ``fix`` is what a message tells the user to check;
+    ``guarded`` marks misread data (``max_drop_share`` applies); ``option`` names the option
+    that switches the rule on (see :func:`active_rules`); ``amount`` marks the checks of the
+    amount column (not listed for data without amounts).
+    """
+
+    name: str
+    reason: str
+    fix: str = ""
+    action: str = "dropped"
+    guarded: bool = False
+    option: str | None = None
+    amount: bool = False
+
+
+#: Every cleaning rule in the order it applies: a row is counted under the first rule that
+#: drops it. The one table both engines read (pandas: :data:`_PANDAS`; Spark SQL:
+#: :data:`clvkit.clean_sql.RULE_SQL`), so a rule cannot exist in one engine only.
+RULES = (
+    Rule("missing_id", MISSING_ID, "check that customer_id names the id column", guarded=True),
+    Rule("missing_date", MISSING_DATE, "check that date names the purchase-date column",
+         guarded=True),
+    Rule("bad_date", BAD_DATE, "pass the date_format the dates are written in", guarded=True),
+    Rule("too_early", TOO_EARLY, "correct those dates in the source, or lower "
+         "cleaning.date_floor", guarded=True, option="date_floor"),
+    Rule("missing_amount", MISSING_AMOUNT, "check that amount names the amount column",
+         guarded=True, amount=True),
+    Rule("text_amount", TEXT_AMOUNT, "check that amount names a numeric column; amounts written "
+         "with thousands separators need data.transactions.thousands (e.g. ',')", guarded=True,
+         amount=True),
+    Rule("infinite_amount", INFINITE_AMOUNT, "check the export of the amount column",
+         guarded=True, amount=True),
+    Rule("late", LATE, "check observation_end (it is before every purchase)",
+         option="observation_end"),
+    Rule("too_late", TOO_LATE, "correct those dates in the source (a purchase cannot be dated "
+         "after the run), or set run_date / raise cleaning.future_tolerance_days", guarded=True),
+    Rule("duplicate", DUPLICATE, "check the export"),
+    Rule("negative", NEGATIVE, "check the sign of the amounts, or use returns='net'",
+         option="returns=drop", amount=True),
+    Rule("return_netted", RETURN_NETTED, option="returns=net", amount=True),
+    Rule("purchase_reduced", PURCHASE_REDUCED, action="modified", option="returns=net",
+         amount=True),
+    Rule("net_not_positive", NET_NOT_POSITIVE, "check the sign of the amounts",
+         option="returns=net", amount=True),
+    Rule("zero", ZERO, "use zero_amounts='keep'", option="zero_amounts=drop"),
+    Rule("above_cap", ABOVE_CAP, "raise amount_cap or remove it", option="amount_cap",
+         amount=True),
+)
+_FIXES = {rule.reason: rule.fix for rule in RULES if rule.fix}
 _COLUMNS = ["reason", "rows", "customers", "amount", "action"]
 #: Reasons that signal misread data: the max_drop_share guard applies to them (the others are
 #: drops the user asked for: observation_end, zero_amounts, amount_cap, netting returns).
 #: Exact duplicates and returns are real data handled by policy, not misreadings.
-GUARDED = (MISSING_ID, MISSING_DATE, BAD_DATE, TOO_EARLY, TOO_LATE, MISSING_AMOUNT, TEXT_AMOUNT,
-           INFINITE_AMOUNT)
-#: Earliest plausible purchase date unless told otherwise (``date_floor``).
-DATE_FLOOR = pd.Timestamp("1990-01-01")
+GUARDED = tuple(rule.reason for rule in RULES if rule.guarded)
+
+
+def active_rules(*, observation_end=None, returns="drop", zero_amounts="keep", amount_cap=None,
+                 date_floor=DATE_FLOOR, has_amount=True) -> list:
+    """The :data:`RULES` that run with these options, in order (the ledger's rows)."""
+    on = {None: True, "date_floor": date_floor is not None,
+          "observation_end": observation_end is not None,
+          "returns=drop": returns == "drop", "returns=net": returns == "net",
+          "zero_amounts=drop": zero_amounts == "drop", "amount_cap": amount_cap is not None}
+    return [rule for rule in RULES if on[rule.option] and (has_amount or not rule.amount)]
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -244,43 +298,19 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         ceiling = pd.Timestamp.today().normalize() + pd.Timedelta(days=1)
     ids, dates, bad_date, amounts, missing_amount, text_amount = _canonical(frame, source)
 
-    reasons = {}  # reason -> (mask of rows, action), in the order checks apply
-    alive = np.ones(len(frame), dtype=bool)
-
-    def take(reason, mask, action="dropped"):
-        mask = np.asarray(mask, dtype=bool) & alive
-        reasons[reason] = (mask, action)
-        if action == "dropped":
-            alive[mask] = False
-
     blank_id = _blank(ids)
     codes = _id_codes(ids, blank_id)  # ids as integers in sorted order, -1 if missing
-    take(MISSING_ID, blank_id)
-    take(MISSING_DATE, dates.isna().to_numpy() & ~bad_date)
-    take(BAD_DATE, bad_date)
-    if floor is not None:
-        take(TOO_EARLY, (dates < floor).to_numpy())
-    take(MISSING_AMOUNT, missing_amount)
-    take(TEXT_AMOUNT, text_amount)
-    take(INFINITE_AMOUNT, np.isinf(amounts))
-    if end is not None:  # an explicit observation end explains late rows first
-        take(LATE, (dates >= end).to_numpy())
-    take(TOO_LATE, (dates >= _end_cutoff(ceiling)).to_numpy())
-    take(DUPLICATE, _duplicates(frame.drop(columns=[UNPARSED_DATE], errors="ignore"), codes,
-                                dates, amounts, alive))
-    new_amounts = amounts.copy()
-    if returns == "drop":
-        take(NEGATIVE, amounts < 0)
-    else:
-        netted, reduced, gone, new_amounts = _net_returns(codes, dates, amounts, alive)
-        take(RETURN_NETTED, netted)
-        take(PURCHASE_REDUCED, reduced, action="modified")
-        take(NET_NOT_POSITIVE, gone)
-    if zero_amounts == "drop":
-        take(ZERO, new_amounts == 0)
-    if amount_cap is not None and has_amount:
-        take(ABOVE_CAP, new_amounts > amount_cap)
-
+    rows = _Rows(frame=frame, codes=codes, blank_id=blank_id, dates=dates, bad_date=bad_date,
+                 amounts=amounts, missing_amount=missing_amount, text_amount=text_amount,
+                 floor=floor, end=end, ceiling=ceiling, amount_cap=amount_cap)
+    reasons = {}  # reason -> (mask of rows, action), in the order the rules apply
+    for rule in active_rules(observation_end=end, returns=returns, zero_amounts=zero_amounts,
+                             amount_cap=amount_cap, date_floor=floor, has_amount=has_amount):
+        mask = np.asarray(_PANDAS[rule.name](rows), dtype=bool) & rows.alive
+        reasons[rule.reason] = (mask, rule.action)
+        if rule.action == "dropped":
+            rows.alive[mask] = False
+    alive, new_amounts = rows.alive, rows.new_amounts
     out = frame.loc[alive].drop(columns=[UNPARSED_DATE], errors="ignore")
     out["customer_id"] = _tidy_ids(ids[alive])
     out["date"] = dates[alive]
@@ -292,10 +322,6 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
     order = np.lexsort((_ticks(dates)[alive], codes[alive]))  # stable: ties keep input order
     out = out.iloc[order].reset_index(drop=True)
     out.attrs["source"] = source
-    if not has_amount:  # no amount was checked: list only the checks that ran
-        for reason in (MISSING_AMOUNT, TEXT_AMOUNT, INFINITE_AMOUNT, NEGATIVE, RETURN_NETTED,
-                       PURCHASE_REDUCED, NET_NOT_POSITIVE):
-            reasons.pop(reason, None)
     table = _ledger_table(reasons, codes, amounts, new_amounts)
     if not has_amount:
         table = table.assign(amount=float("nan"))
@@ -309,6 +335,48 @@ def clean_transactions(transactions, *, observation_end=None, returns="drop",
         check_drop_share(ledger, max_drop_share)
     logger.info("%s", ledger.summary_line())
     return out, ledger
+
+
+class _Rows:
+    """What the pandas rules read: the canonical columns, the rows still alive and the amounts
+    after netting (netting is computed once, by the first netting rule that runs)."""
+
+    def __init__(self, **columns):
+        self.__dict__.update(columns)
+        self.alive = np.ones(len(self.frame), dtype=bool)
+        self.new_amounts = self.amounts.copy()
+        self._netting = None
+
+    def netting(self):
+        if self._netting is None:
+            *masks, self.new_amounts = _net_returns(self.codes, self.dates, self.amounts,
+                                                    self.alive)
+            self._netting = masks
+        return self._netting
+
+
+#: The pandas implementation of every rule of :data:`RULES`: a mask of the rows it takes (the
+#: rows already dropped are masked out by the caller).
+_PANDAS = {
+    "missing_id": lambda r: r.blank_id,
+    "missing_date": lambda r: r.dates.isna().to_numpy() & ~r.bad_date,
+    "bad_date": lambda r: r.bad_date,
+    "too_early": lambda r: (r.dates < r.floor).to_numpy(),
+    "missing_amount": lambda r: r.missing_amount,
+    "text_amount": lambda r: r.text_amount,
+    "infinite_amount": lambda r: np.isinf(r.amounts),
+    # an explicit observation end explains late rows before the run-date ceiling does
+    "late": lambda r: (r.dates >= r.end).to_numpy(),
+    "too_late": lambda r: (r.dates >= _end_cutoff(r.ceiling)).to_numpy(),
+    "duplicate": lambda r: _duplicates(r.frame.drop(columns=[UNPARSED_DATE], errors="ignore"),
+                                       r.codes, r.dates, r.amounts, r.alive),
+    "negative": lambda r: r.amounts < 0,
+    "return_netted": lambda r: r.netting()[0],
+    "purchase_reduced": lambda r: r.netting()[1],
+    "net_not_positive": lambda r: r.netting()[2],
+    "zero": lambda r: r.new_amounts == 0,
+    "above_cap": lambda r: r.new_amounts > r.amount_cap,
+}
 
 
 def check_drop_share(ledger, max_drop_share):

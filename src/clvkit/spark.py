@@ -22,9 +22,10 @@ relative error ``spark.quantile_error`` (default 0.001) only narrows each cut to
 the error bound is zero and the driver holds at most that band (4,000 rows per cut at a million
 customers).
 
-The Spark path reads *clean* transactions (a curated lake table): it checks for missing ids,
-dates and non-finite amounts and stops with a :class:`clvkit.DataError` if there are any, but it
-does not run :mod:`clvkit.clean`'s row rules.
+Transactions that Spark reads (a Parquet table or a URI) are cleaned in Spark SQL with
+:mod:`clvkit.clean`'s rules (:func:`clvkit.rfm_spark.clean_transactions`); other sources are
+read and cleaned on the driver by :func:`clvkit.pipeline.load_data`. Either way the ledger is
+the pandas engine's and is written as ``cleaning_ledger.csv`` with the outputs.
 """
 from __future__ import annotations
 
@@ -516,6 +517,30 @@ def _write_small(spark, frame: pd.DataFrame, out, name: str, csv_bom: bool) -> s
     return target
 
 
+#: The cleaning ledger ``clvkit score`` writes with the Spark engine (reason, rows, customers,
+#: amount, action: :attr:`clvkit.clean.Ledger.table`).
+LEDGER_FILE = "cleaning_ledger.csv"
+
+
+def clean_lake(config, spark):
+    """The scenario's Spark-read transactions (``data.transactions.path``) cleaned in Spark SQL
+    with the params' ``cleaning`` options, as :func:`clvkit.pipeline.load_data` cleans them:
+    ``(clean Spark DataFrame with customer_id, date, amount and the other columns, Ledger)``
+    (:func:`clvkit.rfm_spark.clean_transactions`)."""
+    from clvkit.config import mask_secrets
+
+    c, src = config.cleaning, config.data.transactions
+    cols = dict(customer_id=src.customer_id, date=src.date or "date",
+                amount=src.amount or "amount")
+    today = pd.Timestamp(config.run_date or pd.Timestamp.today()).normalize()
+    return rfm_spark.clean_transactions(
+        str(src.path), observation_end=c.observation_end, returns=c.returns,
+        zero_amounts=c.zero_amounts, amount_cap=c.amount_cap, date_floor=c.date_floor,
+        date_ceiling=today + pd.Timedelta(days=c.future_tolerance_days),
+        max_drop_share=c.max_drop_share, date_format=src.date_format,
+        label=f"files: {mask_secrets(str(src.location))}", spark=spark, **cols)
+
+
 def master_in_use() -> str | None:
     """The master of the active Spark session (None without one), for the CLI to report."""
     from pyspark.sql import SparkSession
@@ -560,18 +585,17 @@ def _score_scenario(config, out_dir, run_date) -> list:
     spark = get_session(config.spark)
     run_date = pd.Timestamp(run_date or config.run_date or pd.Timestamp.today()).normalize()
     customers = None
-    if in_spark:
-        transactions = str(src.path)
-        cols = dict(customer_id=src.customer_id, date=src.date or "date",
-                    amount=src.amount or "amount")
-    else:
+    cols = dict(customer_id=src.customer_id, date=src.date or "date",  # for mapping errors
+                amount=src.amount or "amount") if in_spark else {}
+    if not in_spark:  # read and cleaned on the driver (clvkit.io, clvkit.clean)
         data = load_data(config)
         transactions = read_transactions(data.transactions, spark=spark)
-        cols, observation_end, customers = {}, data.observation_end, data.customers
+        observation_end, customers, ledger = data.observation_end, data.customers, data.ledger
     try:
+        if in_spark:
+            transactions, ledger = clean_lake(config, spark)
         summary = summary_frame(transactions, observation_end=observation_end,
-                                time_unit=config.summary.time_unit, period=config.summary.period,
-                                **cols)
+                                time_unit=config.summary.time_unit, period=config.summary.period)
         # one task per core or two: every later pass runs a Python worker per partition, and
         # the shuffle's spark.sql.shuffle.partitions (200 by default) would mean 200 of them
         summary = summary.coalesce(2 * spark.sparkContext.defaultParallelism).cache()
@@ -591,9 +615,10 @@ def _score_scenario(config, out_dir, run_date) -> list:
             with rfm_spark.quiet():
                 assigned = assigned.unionByName(spark.createDataFrame(rows, assigned.schema))
     assigned = assigned.cache()
+    written = [_write_small(spark, ledger.table, out, LEDGER_FILE, config.export.csv_bom)]
     tiers_path = f"{out}/tiers.parquet" if _uri(out) else out / "tiers.parquet"
     assigned.write.mode("overwrite").partitionBy("tier").parquet(str(tiers_path))
-    written = [tiers_path]
+    written.append(tiers_path)
     previous = None if config.previous_run is None else _read_previous(spark, config.previous_run)
     bom = config.export.csv_bom
     watch = watchlist(assigned, previous, config)
@@ -603,7 +628,10 @@ def _score_scenario(config, out_dir, run_date) -> list:
         counts, moves = migration(assigned, previous, config.tiers.labels)
         written.append(_write_small(spark, counts.reset_index(), out, "migration.csv", bom))
         moves_path = f"{out}/migration_moves.csv" if _uri(out) else out / "migration_moves.csv"
-        moves.write.mode("overwrite").option("header", True).csv(str(moves_path))
+        # Spark's CSV writer trims ids (" C12 ") unless told not to; the pandas engine keeps them
+        moves.write.mode("overwrite").option("header", True) \
+            .option("ignoreLeadingWhiteSpace", False).option("ignoreTrailingWhiteSpace", False) \
+            .csv(str(moves_path))
         written.append(moves_path)
     summary.unpersist()
     info = {k: v for k, v in fit.info.items() if k != "model_comparison"}

@@ -1,4 +1,4 @@
-"""BG/NBD and MBG/NBD at the edge of their parameter space (issue 11, item 3).
+"""BG/NBD, MBG/NBD and Pareto/NBD at the edge of their parameter space (issue 11, item 3).
 
 With no dropout in the data the likelihood rises towards b -> inf, where the model is the NBD;
 the fit takes that limit (P(alive) = 1) instead of stopping anywhere on the ridge, where the
@@ -9,6 +9,7 @@ Nothing non-finite reaches a score, also through `clvkit score`.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -158,3 +159,34 @@ def test_clvkit_score_on_no_dropout_data_gives_finite_scores(transaction, tmp_pa
     assert len(scored) == 1500 and np.isfinite(scores).all()
     assert (scored["p_alive"] == 1.0).all() and (scored["clv"] > 0).all()
     assert scored["tier"].notna().all()
+
+
+# ------------------------------------------------ Pareto/NBD: rates with no spread (shape cap)
+
+def test_pareto_nbd_stops_at_the_shape_cap_on_a_flat_ridge():
+    """A 130-customer history (simulated, weekly) whose likelihood rises towards s -> infinity
+    with s/beta fixed: one dropout rate for all. The fit ran for minutes along that ridge (the
+    hypergeometric series needs ever more terms); it now stops at ``shape_cap`` and says so."""
+    from clvkit.models import ParetoNBD
+    from clvkit.models.paretonbd import loglik
+    s = pd.read_csv(Path(__file__).parents[1] / "data" / "pareto_ridge_summary.csv")
+    with pytest.warns(StatisticalWarning, match="dropout rates look the same"):
+        m = ParetoNBD().fit(s, time_unit="W")
+    p = m.params_
+    assert p["s"] == pytest.approx(ParetoNBD.shape_cap) and "dropout" in m.boundary_
+    assert np.isnan(m.se_["s"]) and np.isfinite(m.se_[["r", "alpha", "beta"]]).all()
+    # the ridge is flat: ten times further along it, the likelihood gains less than 0.05
+    x, t_x, T = (s[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    further = loglik([p["r"], p["alpha"], 10 * p["s"], 10 * p["beta"]], x, t_x, T).sum()
+    assert further - m.log_likelihood_ < 0.05
+    alive = m.probability_alive(s)
+    assert np.all((alive >= 0) & (alive <= 1))
+
+
+def test_pareto_nbd_fits_inside_the_cap_do_not_change():
+    """CDNOW's published estimate (s = 0.61) is far from the cap: no boundary note."""
+    from clvkit.datasets.cdnow import lifetimes_data_path
+    from clvkit.models import ParetoNBD
+    s = pd.read_csv(lifetimes_data_path("cdnow_customers_summary.csv"), index_col="ID")
+    m = ParetoNBD().fit(s, time_unit="W")
+    assert m.boundary_ is None and m.params_["s"] == pytest.approx(0.606, abs=1e-3)

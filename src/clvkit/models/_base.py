@@ -290,6 +290,11 @@ class Model:
             return 0.0
         return None
 
+    def _log_bounds(self) -> list[tuple[float, float]]:
+        """Hook: the optimiser's box in log-parameters (default |log theta| <= 30; a model whose
+        likelihood gets costly towards an edge declares a tighter one and its limit there)."""
+        return [(-_LOG_BOUND, _LOG_BOUND)] * len(self.param_names)
+
     def _limit_applies(self) -> bool:
         """Hook: True when :meth:`_boundary_limit` knows this model's edge (default False)."""
         return False
@@ -403,7 +408,7 @@ class Model:
 
     def _optimise(self, rows: Rows):
         name, last = type(self).__name__, None
-        bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(self.param_names)
+        bounds = self._log_bounds()
         if self._total_hess() is not None:
             newton = self._optimise_newton(rows)
             if newton is not None:
@@ -416,7 +421,7 @@ class Model:
             ok = np.all(np.isfinite(res.x)) and res.fun < 1e10 and (
                 res.success or np.max(np.abs(res.jac)) < 1e-5)
             if ok:
-                edge = np.abs(res.x) > _LOG_BOUND - 1e-3
+                edge = np.array([not lo + 1e-3 < v < hi - 1e-3 for v, (lo, hi) in zip(res.x, bounds)])
                 if edge.any() and not self._limit_applies():
                     which = ", ".join(np.asarray(self.param_names)[edge])
                     raise ModelError(f"{name}: parameter(s) {which} ran off to 0 or infinity; "
@@ -448,7 +453,7 @@ class Model:
                                         method="trust-exact",
                                         options={"gtol": 1e-8, "maxiter": 200})
             if not (np.all(np.isfinite(res.x)) and np.isfinite(res.fun)
-                    and np.all(np.abs(res.x) <= _LOG_BOUND)):
+                    and all(lo <= v <= hi for v, (lo, hi) in zip(res.x, self._log_bounds()))):
                 continue
             polished = self._newton_polish(res.x, rows, res.nit)
             if polished is not None:
