@@ -125,6 +125,8 @@ def test_lake_kpis_cohorts_months_and_distributions_equal(both):
     pd.testing.assert_frame_equal(lake.monthly, single.monthly, check_dtype=False,
                                   check_freq=False)
     assert lake.coverage == single.coverage
+    assert (lake.ledger.rows_in, lake.ledger.rows_out) == (single.ledger.rows_in,
+                                                           single.ledger.rows_out)
     d, s = lake.lake.distributions, single.scored
     for col in ("p_alive", "clv", "frequency", "T"):
         ref = s[col].describe()

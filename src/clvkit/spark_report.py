@@ -98,10 +98,10 @@ def lake_run(config, out_dir, *, run_date=None, previous: pd.DataFrame | None = 
 def _transactions(config, session):
     """The scenario's transactions as a Spark frame (``customer_id, date, amount``) with what
     the result needs to know about them: read by Spark for a lake path, else loaded and cleaned
-    by :func:`clvkit.pipeline.load_data` and handed to Spark."""
+    by :func:`clvkit.pipeline.load_data` and handed to Spark; either way with the cleaning
+    ledger (Spark SQL with :mod:`clvkit.clean`'s rules: :func:`clvkit.spark.clean_lake`)."""
     from pyspark.sql import functions as F
 
-    from clvkit.clean import Ledger
     from clvkit.config import mask_secrets
 
     src = config.data.transactions
@@ -112,23 +112,9 @@ def _transactions(config, session):
         if end is None:
             raise DataError("the spark engine needs cleaning.observation_end", file=src.path,
                             fix="set cleaning.observation_end in the params file")
-        raw = spark.read_transactions(str(src.path), spark=session)
-        names = {"customer_id": src.customer_id, "date": src.date or "date",
-                 "amount": src.amount or "amount"}
-        missing = [k for k, v in names.items() if v not in raw.columns]
-        if missing:
-            raise DataError(f"no column {names[missing[0]]!r}", file=str(src.path),
-                            column=names[missing[0]],
-                            fix=f"set data.transactions.{missing[0]} in the params file to the "
-                                "column's name")
-        tx = raw.select(F.col(names["customer_id"]).alias("customer_id"),
-                        F.col(names["date"]).cast("timestamp_ntz").alias("date"),
-                        F.col(names["amount"]).cast("double").alias("amount"))
-        rows = tx.count()
+        clean, ledger = spark.clean_lake(config, session)  # clvkit.clean's rules, in Spark SQL
+        tx = clean.select("customer_id", "date", F.col("amount").cast("double").alias("amount"))
         source = f"files: {mask_secrets(str(src.path))}"
-        ledger = Ledger(table=pd.DataFrame(columns=["reason", "action", "rows", "customers",
-                                                    "amount"]),
-                        rows_in=rows, rows_out=rows, source=source)
         data = pipeline.ScenarioData(transactions=pd.DataFrame(), ledger=ledger, customers=None,
                                      surveys=None, complaints=None, programme=None,
                                      observation_end=pd.Timestamp(end), truth=None,
