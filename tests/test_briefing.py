@@ -180,3 +180,14 @@ def test_response_caveat_names_the_tiers_whose_rates_differ(res):
     assert briefing.response_caveat(res, max_ratio=rr.max() / rr.min() + 0.01) is None
     text = briefing.response_caveat(res, max_ratio=1.0)
     assert str(rr.idxmax()) in text and f"{rr.max():.0%}" in text
+
+
+def test_satisfaction_todo_asks_for_surveys_when_there_are_none(res):
+    """Report 04's "what to do" follows up complaints only when there are surveys or
+    complaints; without either it says which data to collect."""
+    with_data = briefing.actions(res, "satisfaction_retention", language="en")[0]
+    assert "complaints and survey comments" in with_data
+    bare = dataclasses.replace(res, satisfaction=None, complaints=None)
+    for lang, word in (("en", "data.surveys"), ("zh", "data.surveys")):
+        first = briefing.actions(bare, "satisfaction_retention", language=lang)[0]
+        assert word in first and "survey comments" not in first

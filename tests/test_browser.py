@@ -27,7 +27,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run"]
 REPORTS = ["01_data_quality", "02_customer_value", "03_tiers", "04_satisfaction_retention",
            "05_case_study"]
-SCENARIOS = ("retail", "retail_zh", "cdnow")
+SCENARIOS = ("retail", "retail_zh", "cdnow", "visits")
 WIDTHS = (1280, 390)
 #: Text no reader should ever see: Python warnings and tracebacks, source paths, nan, inf.
 FORBIDDEN = re.compile(r"\b\w*(Warning|Error)\b|Traceback|site-packages|\.py\b|/src/clvkit|"
@@ -35,7 +35,19 @@ FORBIDDEN = re.compile(r"\b\w*(Warning|Error)\b|Traceback|site-packages|\.py\b|/
 
 
 def scenario_params(folder: Path, name: str) -> Path:
-    """A shipped scenario; the simulated ones with 1,500 customers and 200 bootstrap draws."""
+    """A shipped scenario; the simulated ones with 1,500 customers and 200 bootstrap draws.
+    ``visits``: a log without amounts (customer id and date of 500 simulated customers), with
+    the minimal params (scenario and transactions, ``amount: null``)."""
+    if name == "visits":
+        from clvkit.datasets import simulate
+
+        tx = simulate(500, 7, start="2023-01-01", observation_end="2024-12-31",
+                      programme=False).transactions
+        tx[["customer_id", "date"]].to_csv(folder / "visits.csv", index=False)
+        path = folder / "visits.yaml"
+        path.write_text("scenario: visits\ndata:\n  source: files\n  transactions: "
+                        "{path: visits.csv, amount: null}\n", encoding="utf-8")
+        return path
     params = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text(encoding="utf-8"))
     if params["data"]["source"] == "simulate":
         params["data"]["simulate"]["customers"] = 1500
@@ -132,6 +144,17 @@ def test_cdnow_leaves_out_what_it_has_no_data_for(runs):
     assert sat.count('class="omitted"') == 1 and "Cohort retention" in visible_text(sat)
 
 
+def test_data_without_amounts_leave_out_every_spend_section(runs):
+    from clvkit import i18n
+
+    run = runs("visits")
+    assert [p.stem for p in run.reports] == REPORTS[:4]
+    text = {p.stem: visible_text(p.read_text(encoding="utf-8")) for p in pages(run)}
+    assert i18n.t("omit.spend.index") in text["index"]
+    assert i18n.t("omit.spend.clv") in text["02_customer_value"]
+    assert "Gamma-Gamma spend model" not in text["02_customer_value"]
+
+
 def test_chinese_scenario_is_chinese_with_a_pdf_and_a_bom(runs):
     run = runs("retail_zh")
     for page in pages(run):
@@ -151,7 +174,7 @@ def test_summary_kpis_equal_the_library_numbers(runs):
     from clvkit import briefing
     from clvkit.result import ScenarioResult
 
-    for name in ("retail", "retail_zh", "cdnow"):
+    for name in ("retail", "retail_zh", "cdnow", "visits"):
         run = runs(name)
         res = ScenarioResult.load(run.path / "result")
         expected = {k.key: k.value for k in briefing.kpis(res, language=res.config.report.language)}

@@ -99,7 +99,7 @@ def test_init_cust_date_only_then_score_counts(log, tmp_path):
                                                                        index=False)
     res = clvkit("init", "visits.csv", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "next: clvkit score visits.yaml --out DIR" in res.stdout  # reports need amounts
+    assert "next: clvkit report visits.yaml" in res.stdout  # reports without spend sections
     params = yaml.safe_load((tmp_path / "visits.yaml").read_text(encoding="utf-8"))
     tx = params["data"]["transactions"]
     assert tx["amount"] is None and tx["date_format"] == "%d/%m/%Y"
@@ -348,12 +348,3 @@ def test_spark_engine_without_amounts_is_an_error():
     with pytest.raises(ConfigError, match=r"summary.engine: the Spark engine needs amounts"):
         config.Config.from_dict({"scenario": "v", "data": {"source": "files", "transactions": {
             "path": "v.csv", "amount": None}}, "summary": {"engine": "spark"}})
-
-
-def test_report_without_amounts_is_one_clear_line(tmp_path, capsys):
-    p = tmp_path / "v.yaml"
-    p.write_text("scenario: v\ndata:\n  source: files\n  transactions: {path: v.csv, "
-                 "amount: null}\n", encoding="utf-8")
-    assert cli.main(["report", str(p), "--out", str(tmp_path / "r")]) == 2
-    assert_one_line_error(capsys.readouterr().err, r"the HTML reports need amounts.*fix: use "
-                                                   r"clvkit score")

@@ -134,10 +134,10 @@ def test_best_model_has_the_lowest_holdout_error_with_aic_breaking_near_ties(res
     from clvkit.rfm import calibration_holdout
 
     ch = calibration_holdout(res.transactions, calibration_end=cfg.summary.calibration_end,
-                             observation_end=res.info.observation_end, time_unit="W")
+                             observation_end=res.info.observation_end, time_unit="W", litt=True)
     from clvkit.models import registry
 
-    cal = ch[["frequency", "recency", "T"]]
+    cal = ch[["frequency", "recency", "T", "litt"]]
     cands = {k: spec.cls for k, spec in registry.purchase_models().items()
              if set(spec.needs) <= set(res.summary.columns)}     # the CNBD-k models need litt
     assert {"bgnbd", "paretonbd", "mbgnbd", "ggomnbd"} <= set(cands)

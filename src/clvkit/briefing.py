@@ -11,6 +11,11 @@ notebooks only lay these out. Intervals are 95 %:
 * 12-month value and the top tier's share of it -- parameter draws of both models
   (:func:`clvkit.value.clv_total_draws`), which move every customer together;
 * CSAT / NPS by tier, the programme's effect -- the intervals their modules computed.
+
+Data without amounts (``amount: null``) have no value in money: the tiles, decisions and key
+points speak of expected purchases instead -- purchases over the horizon (interval from
+parameter draws of the purchase model, :func:`purchase_draws`), the top tier's share of them,
+and the purchases at risk (the watchlist's ``purchases_at_risk``, summed).
 """
 from __future__ import annotations
 
@@ -104,6 +109,60 @@ def value_draws(res, *, n_draws: int = 100, seed: int = 0) -> pd.DataFrame | Non
     return draws * (getattr(v, "margin", None) or 1.0)  # as the scored CLV: margin if given
 
 
+def counts_only(res) -> bool:
+    """Whether the scenario's transactions have no amounts (purchase counts only)."""
+    return not res.config.has_amounts
+
+
+def purchase_draws(res, *, n_draws: int = 100, seed: int = 0) -> pd.DataFrame | None:
+    """Total expected purchases over the horizon per tier under parameter draws of the purchase
+    model (one row per draw, one column per tier and ``total``), as :func:`value_draws` does
+    for CLV: one draw moves every customer together. None when the model gives no draws (a
+    singular covariance, covariates)."""
+    from clvkit.errors import ModelError
+    from clvkit.models._base import rfm_arrays
+    from clvkit.units import convert
+
+    tm, v = res.transaction_model, res.config.value
+    try:
+        draws = tm.sample_params(n_draws, seed).to_numpy()
+    except ModelError:
+        return None
+    horizon = float(convert(float(v.horizon), v.horizon_unit, tm.time_unit_))
+    x, t_x, T, _ = rfm_arrays(res.scored)
+    tiers = _buyer_tiers(res).fillna("–")
+    names = list(dict.fromkeys(tiers.tolist()))
+    onehot = (tiers.to_numpy()[:, None] == np.array(names, dtype=object)[None, :]).astype(float)
+    out = np.full((n_draws, len(names)), np.nan)
+    for i in range(n_draws):
+        try:
+            e = np.ravel(tm.with_params(draws[i]).expected_purchases(x, t_x, T, horizon=horizon))
+        except ModelError:
+            continue
+        out[i] = e @ onehot
+    frame = pd.DataFrame(out, columns=names)
+    frame["total"] = frame.sum(axis=1, min_count=1)
+    return frame
+
+
+def purchase_profile(res) -> pd.DataFrame:
+    """Per tier (params order), for data without amounts: customers and their share, expected
+    purchases over the horizon (total and share) and mean P(alive) and expected purchases
+    (the tier profile without money)."""
+    prof = res.profiles.summary.set_index("tier")
+    order = [t for t in tier_order(res) if t in prof.index]
+    purchases = res.scored["expected_purchases"].groupby(_buyer_tiers(res)).sum()
+    total = float(res.scored["expected_purchases"].sum())
+    out = pd.DataFrame({"tier": order,
+                        "customers": prof.loc[order, "customers"].to_numpy(),
+                        "customer_share": prof.loc[order, "customer_share"].to_numpy(),
+                        "purchases_total": purchases.reindex(order).fillna(0.0).to_numpy()})
+    out["purchases_share"] = out["purchases_total"] / total if total else math.nan
+    out["p_alive_mean"] = prof.loc[order, "p_alive_mean"].to_numpy()
+    out["expected_purchases_mean"] = prof.loc[order, "expected_purchases_mean"].to_numpy()
+    return out
+
+
 def _q(values, lo=0.025, hi=0.975):
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -137,6 +196,8 @@ def kpis(res, previous: dict | None = None, *, language: str = "en",
     out.append(Kpi("active_customers", tr("kpi.active_customers"), active, "count",
                    max(active - half, 0.0), active + half, prev.get("active_customers"),
                    note=tr("kpi.active_note", buyers=i18n.number(buyers))))
+    if counts_only(res):
+        out += _purchase_kpis(res, prev, language)
     if "clv" in res.scored and res.spend_model is not None:
         d = value_draws(res) if draws is None else draws
         total = float(res.scored["clv"].sum())
@@ -182,13 +243,46 @@ def kpis(res, previous: dict | None = None, *, language: str = "en",
     imp = res.impact
     if imp is not None and len(imp.effects):
         eff = imp.effects
-        key = "spend" if "spend" in eff.index else eff.index[0]
+        estimated = [o for o in eff.index if _finite(eff.loc[o, "estimate"])]
+        key = ("spend" if "spend" in eff.index else  # without amounts: the first estimated one
+               estimated[0] if estimated else eff.index[0])
         row = eff.loc[key]
         out.append(Kpi("programme_effect", tr("kpi.programme_effect"), float(row["estimate"]),
                        "effect", _opt(row["low"]), _opt(row["high"]),
                        prev.get("programme_effect"),
                        note=tr("kpi.programme_note", outcome=tr(f"outcome.{key}"),
                                unit=_unit(row, res, language))))
+    return out
+
+
+def _purchase_kpis(res, prev: dict, language: str) -> list[Kpi]:
+    """The value tiles' counterparts for data without amounts: expected purchases over the
+    horizon, the top tier's share of them, and the purchases at risk."""
+    tr = i18n.translator(language)
+    s, tiers = res.scored, _buyer_tiers(res)
+    d = purchase_draws(res)
+    total = float(s["expected_purchases"].sum())
+    lo, hi = _q(d["total"]) if d is not None else (None, None)
+    out = [Kpi("purchases_horizon", tr("kpi.purchases", horizon=horizon(res, language)), total,
+               "count", lo, hi, prev.get("purchases_horizon"))]
+    order = [t for t in tier_order(res) if (tiers == t).any()]
+    if order:
+        top = order[0]
+        share = float(s["expected_purchases"][tiers == top].sum() / total) if total else math.nan
+        lo, hi = (_q(d[top] / d["total"]) if d is not None and top in d else (None, None))
+        out.append(Kpi("top_share_purchases", tr("kpi.top_share_purchases", tier=top), share,
+                       "share", lo, hi, prev.get("top_share_purchases"),
+                       note=tr("kpi.top_share_note", tier=top,
+                               share=i18n.percent(float((tiers == top).mean())))))
+    from clvkit.value import value_at_risk
+
+    _, at_risk = value_at_risk(s["expected_purchases"].to_numpy(dtype=float),
+                               s["p_alive"].to_numpy(dtype=float))
+    risk = float(at_risk.sum())
+    out.append(Kpi("purchases_at_risk", tr("kpi.purchases_at_risk"), risk, "count", None, None,
+                   prev.get("purchases_at_risk"),
+                   note=tr("kpi.purchases_at_risk_note",
+                           share=i18n.percent(risk / (total + risk) if total + risk else math.nan))))
     return out
 
 
@@ -297,6 +391,8 @@ def decisions(res, *, language: str = "en") -> pd.DataFrame:
     """One decision per tier (params order): customers, value at stake, at risk, action, cost.
 
     ``cost`` is ``impact.cost_per_customer`` × customers when the params give a cost, else NaN.
+    Without amounts ``value`` and ``at_risk`` are expected purchases over the horizon and the
+    purchases at risk (``purchases_if_alive × (1 − p_alive)``), not money.
     """
     tier = res.tiers.tier.astype("string")
     scored = res.scored.reindex(tier.index)
@@ -321,6 +417,12 @@ def decisions(res, *, language: str = "en") -> pd.DataFrame:
             continue
         clv = scored["clv"][mask].sum() if "clv" in scored else math.nan
         risk = scored["clv_at_risk"][mask].sum() if "clv_at_risk" in scored else math.nan
+        if counts_only(res):
+            from clvkit.value import value_at_risk
+
+            e = scored["expected_purchases"][mask].to_numpy(dtype=float)
+            clv = np.nansum(e)
+            risk = np.nansum(value_at_risk(e, scored["p_alive"][mask].to_numpy(dtype=float))[1])
         rows.append({"tier": t, "customers": n, "value": float(clv), "at_risk": float(risk),
                      "action": actions.get(t, i18n.t("decision.no_action", language=language)),
                      "cost": float(cost) * n if cost is not None else math.nan})
@@ -348,6 +450,19 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
         out.append(tr("kp.dq.one_time", share=i18n.percent(one)))
         out += what_changed(res, language=language)[:1]
         return out
+    if report == "customer_value" and counts_only(res):
+        s = res.scored
+        out = [tr("kp.value.total_counts", horizon=horizon(res, language),
+                  total=n(s["expected_purchases"].sum()), buyers=n(len(s))),
+               tr("kp.value.model", model=res.model_choice.name)]
+        top10 = s["expected_purchases"].sort_values(ascending=False)
+        k = max(int(len(top10) * 0.1), 1)
+        out.append(tr("kp.value.concentration_counts",
+                      share=i18n.percent(top10.iloc[:k].sum() / max(top10.sum(), 1e-12))))
+        if res.calibration is not None:
+            e = res.calibration.errors
+            out.append(tr("kp.value.holdout", predicted=n(e["predicted_total"]), actual=n(e["actual_total"])))
+        return out
     if report == "customer_value":
         s = res.scored
         top10 = s["clv"].sort_values(ascending=False)
@@ -370,7 +485,8 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
         out = []
         if len(d):
             top = d.iloc[0]
-            out.append(tr("kp.tiers.top", tier=top["tier"], customers=n(top["customers"]),
+            out.append(tr("kp.tiers.top_counts" if counts_only(res) else "kp.tiers.top",
+                          tier=top["tier"], customers=n(top["customers"]),
                           share=i18n.percent(top["value"] / total if total else math.nan)))
         stage = res.stages.stage.value_counts()
         if _lake(res) is not None:  # exact counts (the per-customer stages are a sample)
@@ -381,6 +497,10 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
             out.append(tr("kp.tiers.stage", stage=tr(f"stage.{big}"), n=n(stage.max()),
                           share=i18n.percent(stage.max() / stage.sum())))
         wl = res.warning.watchlist
+        if "purchases_at_risk" in wl:  # data without amounts: purchases, not money, at risk
+            out.append(tr("kp.tiers.watchlist_counts", n=n(len(wl)),
+                          risk=n(wl["purchases_at_risk"].sum())))
+            return out
         out.append(tr("kp.tiers.watchlist", n=n(len(wl)),
                       risk=i18n.compact(wl["clv_at_risk"].sum() if "clv_at_risk" in wl else math.nan,
                                         language=language), currency=c))
@@ -432,15 +552,19 @@ def actions(res, report: str, *, language: str = "en") -> list[str]:
         out = [tr("todo.dq.review", dropped=n(led.rows_dropped))] if led.rows_dropped else []
         return out + [tr("todo.dq.refresh")]
     if report == "customer_value":
-        return [tr("todo.value.use"), tr("todo.value.recheck")]
+        return [tr("todo.value.use_counts" if counts_only(res) else "todo.value.use"),
+                tr("todo.value.recheck")]
     if report == "tiers":
         d = decisions(res, language=language)
         out = [tr("todo.tiers.action", tier=r["tier"], customers=n(r["customers"]), action=r["action"])
                for _, r in d.head(3).iterrows()]
         wl = res.warning.watchlist
-        return out + [tr("todo.tiers.watchlist", n=n(len(wl)))]
+        return out + [tr("todo.tiers.watchlist_counts" if "purchases_at_risk" in wl
+                         else "todo.tiers.watchlist", n=n(len(wl)))]
     if report == "satisfaction_retention":
-        return [tr("todo.sat.listen"), tr("todo.sat.winback")]
+        heard = res.satisfaction is not None or res.complaints is not None
+        return [tr("todo.sat.listen" if heard else "todo.sat.collect"),
+                tr("todo.sat.winback_counts" if counts_only(res) else "todo.sat.winback")]
     if report == "case_study":
         return [tr("todo.case.decide")]
     raise ValueError(f"unknown report {report!r}; use one of {', '.join(REPORTS)}")
@@ -489,13 +613,16 @@ def group_trends(res, freq: str = "MS") -> pd.DataFrame:
     tx = res.transactions[res.transactions["customer_id"].isin(group.index)]
     tx = tx.assign(group=group.reindex(tx["customer_id"].to_numpy()).to_numpy(),
                    month=tx["date"].dt.to_period("M").dt.start_time)
+    no_amounts = "amount" not in tx.columns  # no spend then (NaN, not 0)
+    if no_amounts:
+        tx = tx.assign(amount=np.nan)
     agg = tx.groupby(["month", "group"]).agg(spend=("amount", "sum"),
                                              buyers=("customer_id", "nunique")).reset_index()
     months = pd.date_range(tx["month"].min(), tx["month"].max(), freq=freq) if len(tx) else []
     full = pd.MultiIndex.from_product([months, ["treated", "comparison"]], names=["month", "group"])
     agg = agg.set_index(["month", "group"]).reindex(full, fill_value=0).reset_index()
     agg["customers"] = agg["group"].map(sizes).fillna(0).astype(int)
-    agg["spend"] = agg["spend"] / agg["customers"].where(agg["customers"] > 0)
+    agg["spend"] = np.nan if no_amounts else agg["spend"] / agg["customers"].where(agg["customers"] > 0)
     agg["buying"] = agg["buyers"] / agg["customers"].where(agg["customers"] > 0)
     return agg[["month", "group", "customers", "spend", "buying"]]
 

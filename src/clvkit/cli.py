@@ -375,10 +375,8 @@ def _init(args: argparse.Namespace) -> int:
               file=sys.stderr)
         print(f"edit {out} (see COULD NOT DECIDE at its top), then: clvkit validate {out}")
         return 2
-    if found.amount is None:  # counts only: the HTML reports need amounts (clvkit report says so)
-        print(f"next: clvkit score {out} --out DIR   (tiers on expected purchases)")
-    else:
-        print(f"next: clvkit report {out}   (or: clvkit score {out} --out DIR)")
+    print(f"next: clvkit report {out}   (or: clvkit score {out} --out DIR)"
+          + ("; no amounts: tiers on expected purchases" if found.amount is None else ""))
     return 0
 
 
@@ -454,13 +452,8 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from clvkit import config, report
-    from clvkit.errors import ConfigError
+    from clvkit import report
 
-    if not config.load(args.params).has_amounts:  # the spend sections have no "no amounts" form
-        raise ConfigError("the HTML reports need amounts, and these transactions have none "
-                          "(amount: null)", fix=f"use clvkit score {args.params} --out DIR for "
-                          "the tiers on expected purchases")
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _stop)
     try:

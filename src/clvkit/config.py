@@ -281,8 +281,9 @@ class ModelConfig:
     diagnostics) and spend model to fit."""
 
     transaction: str = "bgnbd"
-    #: the purchase models ``best`` compares (empty: the registry's default set, BG/NBD,
-    #: Pareto/NBD and MBG/NBD); list e.g. ``[bgnbd, paretonbd, mbgnbd, bgcnbd, ggomnbd]``
+    #: the purchase models ``best`` compares (empty: the registry's default set, every purchase
+    #: model; the CNBD-k and GGompertz fits use a sample of large calibration periods, see
+    #: ``clvkit.pipeline.COMPARE_SAMPLE``); list e.g. ``[bgnbd, paretonbd, mbgnbd]`` for fewer
     candidates: tuple[str, ...] = ()
     spend: Literal["gammagamma"] = "gammagamma"
     penalizer: float = _f(0.0, ge=0.0)

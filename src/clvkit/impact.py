@@ -173,7 +173,8 @@ def outcome_panel(transactions: pd.DataFrame, programme: pd.DataFrame, *, start,
     tx = transactions[transactions["customer_id"].isin(ids)]
     ci = ids.get_indexer(tx["customer_id"])
     day = tx["date"].dt.normalize()
-    amt = tx["amount"].to_numpy(dtype=float)
+    has_amt = "amount" in tx.columns  # data without amounts: no spend outcome or covariate
+    amt = tx["amount"].to_numpy(dtype=float) if has_amt else np.zeros(len(tx))
     cols: dict[str, np.ndarray] = {}
     for name, lo, hi in (("pre", w["pre_start"], w["start"]), ("post", w["start"], w["post_end"])):
         before = (day < lo).to_numpy()
@@ -190,9 +191,10 @@ def outcome_panel(transactions: pd.DataFrame, programme: pd.DataFrame, *, start,
                  f"repurchase_den_{name}": existing.astype(float),
                  f"conversion_num_{name}": 100.0 * (buys & one), f"conversion_den_{name}": one * 1.0,
                  f"churn_num_{name}": 100.0 * (lapsed & existing),
-                 f"churn_den_{name}": existing.astype(float),
-                 f"spend_num_{name}": np.bincount(ci[inside], weights=amt[inside], minlength=n),
-                 f"spend_den_{name}": np.ones(n)}
+                 f"churn_den_{name}": existing.astype(float)}
+        if has_amt:
+            cols |= {f"spend_num_{name}": np.bincount(ci[inside], weights=amt[inside], minlength=n),
+                     f"spend_den_{name}": np.ones(n)}
         if surveys is not None:
             s = surveys[surveys["customer_id"].isin(ids)]
             sd = pd.to_datetime(s["date"]).dt.normalize()
@@ -212,8 +214,8 @@ def outcome_panel(transactions: pd.DataFrame, programme: pd.DataFrame, *, start,
     first = pd.Series(tx["date"].to_numpy()[before_start]).groupby(ci[before_start]).min()
     last = pd.Series(tx["date"].to_numpy()[before_start]).groupby(ci[before_start]).max()
     cov = {"purchases before start": np.bincount(ci[before_start], minlength=n) * 1.0,
-           "spend before start": np.bincount(ci[before_start], weights=amt[before_start],
-                                             minlength=n),
+           **({"spend before start": np.bincount(ci[before_start], weights=amt[before_start],
+                                                 minlength=n)} if has_amt else {}),
            "tenure days at start": (w["start"] - first.reindex(range(n))).dt.days.to_numpy(float),
            "days since last purchase at start":
                (w["start"] - last.reindex(range(n))).dt.days.to_numpy(float)}

@@ -255,12 +255,15 @@ def kpi_tiles(items, *, language: str, currency: str, previous_date: str | None)
     return '<section class="kpis" aria-label="KPIs">' + "".join(tiles) + "</section>" + missing
 
 
-def decisions_table(frame, *, language: str, currency: str) -> str:
-    """One decision per tier as an HTML table (tier order as given)."""
+def decisions_table(frame, *, language: str, currency: str, counts: bool = False) -> str:
+    """One decision per tier as an HTML table (tier order as given); ``counts``: data without
+    amounts, where value and value at risk are expected purchases (``briefing.decisions``)."""
     tr = i18n.translator(language)
     has_cost = "cost" in frame and frame["cost"].notna().any()
-    heads = [tr("col.tier"), tr("col.customers"), tr("col.value", currency=currency),
-             tr("col.at_risk", currency=currency), tr("col.action")]
+    heads = [tr("col.tier"), tr("col.customers"),
+             tr("col.value_counts") if counts else tr("col.value", currency=currency),
+             tr("col.at_risk_counts") if counts else tr("col.at_risk", currency=currency),
+             tr("col.action")]
     if has_cost:
         per = frame["cost"].sum() / max(frame.loc[frame["cost"].notna(), "customers"].sum(), 1)
         heads.append(tr("col.cost", currency=currency, per=i18n.number(per, digits=2).rstrip("0").rstrip(".")))
@@ -295,17 +298,22 @@ def _data_age_line(info, tr) -> str:
 
 def summary_body(res, *, items, changed, decisions, reports, exports, previous_date,
                  language: str, left_out=()) -> str:
-    """The index page's content: the executive summary on the first screen, then the reports."""
+    """The index page's content: the executive summary on the first screen, then the reports.
+
+    Data without amounts get count tiles (``briefing.kpis``) and one line under them saying
+    that value in money is left out, and why."""
     tr = i18n.translator(language)
     info = res.info
+    counts = not res.config.has_amounts
     h = [f"<h1>{_esc(info.title)}</h1>",
          f'<p class="meta">{_esc(tr("summary.meta", run_date=f"{info.run_date:%Y-%m-%d}", end=f"{info.observation_end:%Y-%m-%d}", source=info.source))}</p>',
          _data_age_line(info, tr),
          kpi_tiles(items, language=language, currency=info.currency, previous_date=previous_date),
+         str(omitted(tr("omit.spend.index"))) if counts else "",
          f'<h2 id="what-changed">{_esc(tr("summary.changed"))}</h2>',
          "<p>" + " ".join(_esc(s) for s in changed) + "</p>",
          f'<h2 id="decisions">{_esc(tr("summary.decisions"))}</h2>',
-         decisions_table(decisions, language=language, currency=info.currency),
+         decisions_table(decisions, language=language, currency=info.currency, counts=counts),
          f'<h2 id="reports">{_esc(tr("summary.reports"))}</h2>',
          '<ul class="reports-list">' + "".join(
              f'<li><a href="{_esc(p.href)}">{_esc(p.title)}</a></li>' for p in reports) + "</ul>"]

@@ -391,7 +391,8 @@ def score(config: Config, data: ScenarioData, *, run_date=None,
     warning = tiers.churn_warning(scored, p_alive_below=cw.p_alive_below,
                                   drop_more_than=cw.drop_more_than, previous=prev_p,
                                   top_n=cw.top_n,
-                                  extra=table.set_index("customer_id")[["tier", "stage", "action"]])
+                                  extra=table.set_index("customer_id")[["tier", "stage", "action"]],
+                                  value="clv" if config.has_amounts else "expected_purchases")
     profiles = tiers.tier_profiles(tier, scored, revenue=scored["revenue"], customers=customers)
     return ScoreResult(assignments=table, summary=summary, scored=scored, prospects=prospects,
                        transaction_model=tm, spend_model=sm, model_comparison=comparison,
@@ -462,6 +463,12 @@ def write_exports(config: Config, result: ScoreResult, out_dir) -> list:
 # ------------------------------------------------------------------ the one orchestrator
 #: Holdout errors within this share of the best count as a tie, broken by AIC (``best``).
 HOLDOUT_TIE = 0.01
+#: customers on which ``best`` fits the costly candidates (``ModelSpec.costly``: CNBD-k, GGompertz)
+#: for the holdout choice when the period has more; seeded, so a run is reproducible. Their
+#: log-likelihood and AIC are then evaluated at that estimate on every customer of the period,
+#: and a chosen one is fitted on all the data like any other.
+COMPARE_SAMPLE = 20_000
+COMPARE_SEED = 0
 
 
 def _summary(config: Config, data: ScenarioData) -> pd.DataFrame:
@@ -582,24 +589,45 @@ def _missing_columns(config: Config, summary: pd.DataFrame) -> dict:
 
 
 def _fit_each(make: dict, keys, data: pd.DataFrame, skipped: dict, *, strict: bool,
-              kw: dict | None = None) -> dict:
+              sampled=(), info: dict | None = None, kw: dict | None = None) -> dict:
     """Fit ``make[k]()`` on ``data`` (with ``kw[k]``: covariates) for each key; with
     ``strict=False`` a model that cannot be fitted (``ModelError``) is left out and its reason
-    recorded in ``skipped``."""
+    recorded in ``skipped``. Keys in ``sampled`` are fitted on ``COMPARE_SAMPLE`` seeded random
+    customers when ``data`` has more; ``info[k]`` receives the fit's seconds and the customers
+    it used."""
+    import time
+
     from clvkit.errors import ModelError
 
     fitted, kw = {}, kw or {}
     for k in keys:
+        part = data
+        if k in sampled and len(data) > COMPARE_SAMPLE:
+            part = data.sample(n=COMPARE_SAMPLE, random_state=COMPARE_SEED)
+        start = time.perf_counter()
         try:
-            fitted[k] = make[k]().fit(data, **kw.get(k, {}))
+            fitted[k] = make[k]().fit(part, **kw.get(k, {}))
         except ModelError as exc:
             if strict:
                 raise
             skipped[k] = f"not fitted: {exc}"
+            continue
+        if info is not None:
+            info[k] = (time.perf_counter() - start, len(part))
     if not fitted:
         raise ModelError("no purchase model could be fitted: " + "; ".join(
             f"{k}: {why}" for k, why in skipped.items()))
     return fitted
+
+
+def _loglik_on(key: str, model, data: pd.DataFrame) -> float:
+    """Log-likelihood of ``data`` (every customer) at ``model``'s estimate: the module-level
+    likelihood of the registry's class, with its extra columns (``ModelSpec.needs``)."""
+    from clvkit.models import registry
+
+    cols = ["frequency", "recency", "T", *registry.MODELS[key].needs]
+    args = [data[c].to_numpy(dtype=float) for c in cols]
+    return float(type(model)._loglik(model._params(), *args).sum())
 
 
 def _display_name(key: str) -> str:
@@ -652,18 +680,27 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
     strict = m.transaction != "best"
     kw = _covariate_kw(config, cands)
     cal_fits = None
+    from clvkit.models import registry
+
+    costly = {k for k in cands if registry.MODELS[k].costly}
+    info: dict = {}
     if holdout is not None:  # every candidate on the calibration period: fit and holdout error
         cal = holdout.drop(columns=[c for c in holdout.columns if c.endswith("_holdout")])
-        cal_fits = _fit_each(make, list(cands), cal, skipped, strict=False, kw=kw)
+        cal_fits = _fit_each(make, list(cands), cal, skipped, strict=False,
+                             sampled=costly if m.transaction == "best" else (), info=info, kw=kw)
         if strict and m.transaction not in cal_fits:  # the named model must fit: say why not
             make[m.transaction]().fit(cal, **kw.get(m.transaction, {}))
         fits = {k: cal_fits[k] for k in keys if k in cal_fits}
     else:
-        fits = _fit_each(make, keys, summary, skipped, strict=strict, kw=kw)
+        fits = _fit_each(make, keys, summary, skipped, strict=strict, info=info, kw=kw)
+    data_of = summary if holdout is None else cal
     rows = pd.DataFrame({
         "name": [_display_name(k) for k in fits],
         "n_params": [len(f.params_) for f in fits.values()],
-        "log_likelihood": [f.log_likelihood_ for f in fits.values()]},
+        "log_likelihood": [f.log_likelihood_ if info[k][1] == len(data_of)
+                           else _loglik_on(k, f, data_of) for k, f in fits.items()],
+        "fit_seconds": [info[k][0] for k in fits],
+        "fit_customers": [info[k][1] for k in fits]},
         index=pd.Index(list(fits), name="model"))
     rows["aic"] = 2 * rows["n_params"] - 2 * rows["log_likelihood"]
     if kw:  # model.covariates: which candidates were fitted with them
@@ -697,6 +734,12 @@ def choose_transaction_model(config: Config, summary: pd.DataFrame,
                   f"{', '.join(rows['name'])}. There is no holdout period to compare predictions "
                   "on: set summary.calibration_end to choose by holdout error.")
     rows["chosen"] = rows.index == chosen
+    part = rows[rows["fit_customers"] < len(data_of)]
+    if len(part):
+        reason += (f" {', '.join(part['name'])} "
+                   f"{'was' if len(part) == 1 else 'were'} fitted on a random sample of "
+                   f"{COMPARE_SAMPLE:,} of the {len(data_of):,} customers to keep the comparison "
+                   "fast; the log-likelihood, AIC and holdout error are on all of them.")
     if skipped and m.transaction == "best":
         reason += " Not compared: " + "; ".join(
             f"{_display_name(k)} ({why})" for k, why in skipped.items()) + "."
@@ -723,6 +766,8 @@ def _calibration(config: Config, data: ScenarioData, holdout, cal_fits, chosen: 
 
     model = cal_fits[chosen]
     unit = config.summary.time_unit
+    n_cal = model.n_customers_         # candidates fitted on a sample are not compared by LL
+    cal_fits = {k: f for k, f in cal_fits.items() if f.n_customers_ == n_cal}
     n_periods = int(units.convert((data.observation_end - data.transactions["date"].min()).days,
                                   "D", unit))
     candidates = diagnostics.compare_models(cal_fits, holdout=holdout)
@@ -840,8 +885,8 @@ def _impact(config: Config, data: ScenarioData):
     start = i.programme_start or data.truth.programme.start
     return impact.evaluate_programme(
         data.transactions, data.programme, start=start, surveys=data.surveys,
-        outcomes=i.outcomes, pre_days=i.pre_days, post_days=i.post_days,
-        observation_end=data.observation_end,
+        outcomes=[o for o in i.outcomes if config.has_amounts or o != "spend"],  # no amounts: no spend
+        pre_days=i.pre_days, post_days=i.post_days, observation_end=data.observation_end,
         churn_window_days=config.retention.churn_window_days, n_boot=i.n_boot, seed=i.seed)
 
 

@@ -8,6 +8,11 @@ displays -- a formatted table (``clvkit.display``), a figure's axes (``clvkit.pl
 (:func:`heading`) becomes one plain line saying why, and its other cells return None, so
 nothing else is shown and the table of contents skips it.
 
+Data without amounts (``data.transactions.amount: null``) have purchase counts only: every
+spend section (the spend model, spend per purchase, CLV, value at risk, revenue) is left out
+with one line saying so where it would have been (``omit.spend.*``), and rankings, tier
+profiles and the watchlist use expected purchases instead (headings ``h.<section>.counts``).
+
 Every word comes from the catalogues (``clvkit.i18n``) in the scenario's ``report.language``;
 tiers are always listed in the params order (top tier first). Formatting and drawing only:
 every number comes from the result or from ``clvkit.briefing``.
@@ -70,6 +75,34 @@ def available(res, section: str) -> bool:
     return getattr(res, need) is not None
 
 
+def counts_only(res) -> bool:
+    """Whether the scenario's transactions have no amounts: purchase counts only, no spend."""
+    return not res.config.has_amounts
+
+
+def _no_spend(res, what: str):
+    """The one line saying why a spend section is left out (data without amounts)."""
+    return pages.omitted(_tr(res)(f"omit.spend.{what}"))
+
+
+def _show(*items) -> None:
+    """Display each item that is not None (a cell shows several parts, e.g. a table and a
+    left-out line, whatever its last expression is)."""
+    from IPython.display import display
+
+    for item in items:
+        if item is not None:
+            display(item)
+
+
+def _key(res, key: str) -> str:
+    """``key``, or its counts-only variant ``key.counts`` for data without amounts (when the
+    catalogue has one): headings and sentences that speak of value become counts."""
+    if counts_only(res) and f"{key}.counts" in i18n.keys(_lang(res)):
+        return f"{key}.counts"
+    return key
+
+
 def _cost(res):
     return getattr(res.config.impact, "cost_per_customer", None)
 
@@ -118,7 +151,7 @@ def header(res, report: str):
     """The report's title, its one-line context and the key-points box (the first screen)."""
     tr = _tr(res)
     i = res.info
-    title = tr(f"title.{report}")
+    title = tr(_key(res, f"title.{report}"))
     meta = tr("header.meta", title=i.title, source=i.source, end=f"{i.observation_end:%Y-%m-%d}",
               run_date=f"{i.run_date:%Y-%m-%d}")
     points = briefing.key_points(res, report, language=_lang(res))
@@ -157,10 +190,10 @@ def heading(res, section: str, *, level: int = 2):
         parent = _PARENT.get(section)
         if parent is not None and not available(res, parent):
             return _SAID  # the parent section said why
-        why = i18n.keys(_lang(res)).get(_omit_key(res, section))
+        why = i18n.keys(_lang(res)).get(_key(res, _omit_key(res, section)))
         return Markdown(str(pages.omitted(why))) if why else _SAID
-    intro = i18n.keys(_lang(res)).get(f"intro.{section}")
-    text = f"{'#' * level} {tr(f'h.{section}')}"
+    intro = i18n.keys(_lang(res)).get(_key(res, f"intro.{section}"))
+    text = f"{'#' * level} {tr(_key(res, f'h.{section}'))}"
     return Markdown(text + (f"\n\n{intro}" if intro else ""))
 
 
@@ -189,9 +222,12 @@ def ledger_summary(res):
                         kept=i18n.number(led.rows_out), dropped=i18n.number(led.rows_dropped),
                         modified=i18n.number(led.rows_modified))))
     frame = led.table.assign(action=led.table["action"].map(lambda a: tr(f"plot.{a}")))
-    return table(frame, money="amount", columns={
+    if counts_only(res):  # no amounts: no amount column (not a column of blanks)
+        frame = frame.drop(columns="amount", errors="ignore")
+    return table(frame, money=[c for c in ("amount",) if c in frame], columns={k: v for k, v in {
         "reason": tr("col.reason"), "action": tr("col.what_happened"), "rows": tr("plot.rows"),
-        "customers": tr("col.customers"), "amount": tr("col.amount", currency=res.info.currency)})
+        "customers": tr("col.customers"),
+        "amount": tr("col.amount", currency=res.info.currency)}.items() if k in frame})
 
 
 def ledger_plot(res):
@@ -234,13 +270,20 @@ def _short(sentence: str, limit: int = 70) -> str:
 
 
 def distributions_table(res):
-    """Per-customer frequency, recency, T and monetary value: mean and quartiles."""
+    """Per-customer frequency, recency, T and monetary value: mean and quartiles (without
+    amounts: no monetary value, and a line saying so)."""
     tr = _tr(res)
     names = {"frequency": tr("col.frequency"), "recency": tr("col.recency"), "T": tr("col.age_T"),
              "monetary_value": tr("col.monetary")}
+    unit = briefing.time_unit(res, _lang(res))
+    if counts_only(res):
+        names.pop("monetary_value")
+        stats = _describe(res, res.summary, names).rename(index=names)
+        return _show(table(stats, columns=_quartile_columns(tr), caption=tr("cap.units_counts", unit=unit)),
+                     _no_spend(res, "distributions"))
     stats = _describe(res, res.summary, names).rename(index=names)
     return table(stats, columns=_quartile_columns(tr),
-                 caption=tr("cap.units", unit=briefing.time_unit(res, _lang(res)), currency=res.info.currency))
+                 caption=tr("cap.units", unit=unit, currency=res.info.currency))
 
 
 def _quartile_columns(tr) -> dict:
@@ -287,9 +330,16 @@ def model_comparison(res):
                "log_likelihood": tr("col.loglik"), "aic": "AIC",
                "covariates": tr("col.covariates"),
                "holdout_mae": tr("col.holdout_mae"), "holdout_rmse": tr("col.holdout_rmse"),
+               "fit_seconds": tr("col.fit_seconds"), "fit_customers": tr("col.fit_customers"),
                "chosen": tr("col.chosen")}
+    caption = tr("cap.lower_better")
+    if "fit_customers" in comp.columns and (comp["fit_customers"] < comp["fit_customers"].max()).any():
+        part = comp[comp["fit_customers"] < comp["fit_customers"].max()]
+        caption += ". " + tr("cap.sampled_fits", models=", ".join(part["name"]),
+                             n=i18n.number(int(part["fit_customers"].max())),
+                             total=i18n.number(int(comp["fit_customers"].max())))
     return table(comp, digits=3, columns={k: v for k, v in columns.items() if k in comp.columns},
-                 caption=tr("cap.lower_better"))
+                 integer=[c for c in ("fit_customers",) if c in comp.columns], caption=caption)
 
 
 def parameter_table(res, which: str = "transaction"):
@@ -297,7 +347,7 @@ def parameter_table(res, which: str = "transaction"):
     tr = _tr(res)
     model = res.transaction_model if which == "transaction" else res.spend_model
     if model is None:
-        return _SAID
+        return _no_spend(res, "model") if which != "transaction" and counts_only(res) else _SAID
     ci = f"{res.config.model.ci_level:.0%}"
     columns = {"index": tr("col.parameter"), "estimate": tr("col.estimate"), "se": tr("col.se"),
                "lower": tr("col.lower", ci=ci), "upper": tr("col.upper", ci=ci)}
@@ -417,6 +467,8 @@ def value_summary(res):
     from IPython.display import display
 
     tr, s, i = _tr(res), res.scored, res.info
+    if counts_only(res):
+        return _counts_summary(res)
     t = {"buyers": len(s), "clv": s["clv"].sum(), "clv_at_risk": s["clv_at_risk"].sum()}
     t = t if _lake(res) is None else _lake(res).totals
     display(Markdown(tr("value.total_text", buyers=i18n.number(t["buyers"]),
@@ -431,6 +483,22 @@ def value_summary(res):
                  caption=tr("cap.value_units", horizon=briefing.horizon(res, _lang(res)), currency=i.currency))
 
 
+def _counts_summary(res):
+    """:func:`value_summary` for data without amounts: expected purchases and P(alive) only,
+    and one line saying why CLV, spend and value at risk are left out."""
+    tr, s = _tr(res), res.scored
+    lang = _lang(res)
+    names = {"p_alive": tr("col.p_alive"), "expected_purchases": tr("col.expected_purchases")}
+    stats = s[list(names)].describe().T.rename(index=names)
+    return _show(Markdown(tr("value.total_text_counts", buyers=i18n.number(len(s)),
+                             total=i18n.number(s["expected_purchases"].sum()),
+                             horizon=briefing.horizon(res, lang),
+                             active=i18n.number(s["p_alive"].sum()))),
+                 table(stats, columns=_quartile_columns(tr),
+                       caption=tr("cap.value_units_counts", horizon=briefing.horizon(res, lang))),
+                 _no_spend(res, "clv"))
+
+
 def p_alive_histogram(res):
     tr = _tr(res)
     return _histogram(res, res.scored["p_alive"], xlabel=tr("col.p_alive"), bins=30,
@@ -438,7 +506,12 @@ def p_alive_histogram(res):
 
 
 def clv_histogram(res):
+    """CLV per customer (log scale); without amounts, expected purchases per customer."""
     tr, i = _tr(res), res.info
+    if counts_only(res):
+        return plots.histogram(res.scored["expected_purchases"], log=True,
+                               xlabel=tr("col.expected_purchases_h", horizon=briefing.horizon(res, _lang(res))),
+                               title=tr("plot.purchases_title"))
     return _histogram(res, res.scored["clv"], log=True,
                            xlabel=tr("plot.clv_axis", currency=i.currency, horizon=briefing.horizon(res, _lang(res))),
                            title=tr("plot.clv_title"))
@@ -467,8 +540,17 @@ def _fr_pattern(res) -> str:
 
 
 def top_customers(res, n: int = 10):
-    """The ``n`` most valuable customers."""
+    """The ``n`` most valuable customers (without amounts: the ``n`` expected to buy most)."""
     tr, i = _tr(res), res.info
+    if counts_only(res):
+        top = res.scored.nlargest(n, "expected_purchases")[
+            ["frequency", "recency", "T", "p_alive", "expected_purchases"]]
+        return table(top, percent="p_alive", digits=1, columns={
+            "customer_id": tr("col.customer"), "frequency": tr("col.frequency"),
+            "recency": tr("col.recency_unit", unit=briefing.time_unit(res, _lang(res))),
+            "T": tr("col.age_unit", unit=briefing.time_unit(res, _lang(res))),
+            "p_alive": tr("col.p_alive"),
+            "expected_purchases": tr("col.expected_purchases_h", horizon=briefing.horizon(res, _lang(res)))})
     top = res.scored.nlargest(n, "clv") if _lake(res) is None else _lake(res).top.head(n)
     return table(top, money=["expected_spend", "clv", "revenue"],
                  percent="p_alive", digits=1,
@@ -504,7 +586,7 @@ def tier_definitions(res):
     tr = _tr(res)
     defs = _tier_rules(res, res.tiers.definitions)
     return table(_ordered(defs, res, "tier"), percent=["target_share", "share"],
-                 money=["score_min", "score_max"],
+                 money=[] if counts_only(res) else ["score_min", "score_max"],
                  columns={"tier": tr("col.tier"), "rule": tr("col.rule"),
                           "target_share": tr("col.target_share"), "customers": tr("col.customers"),
                           "share": tr("col.share_all"), "score_min": tr("col.score_min"),
@@ -512,11 +594,36 @@ def tier_definitions(res):
 
 
 def tier_profile_plot(res):
+    """Share of customers against share of future value per tier (without amounts: share of
+    expected purchases)."""
+    if counts_only(res):
+        tr = _tr(res)
+        prof = briefing.purchase_profile(res)
+        top = prof.iloc[0]
+        frame = prof.set_index("tier")[["customer_share", "purchases_share"]].rename(
+            columns={"customer_share": tr("plot.customers"),
+                     "purchases_share": tr("plot.expected_purchases_share")})
+        return plots.grouped_bars(frame, percent=True, xlabel=tr("plot.tier"),
+                                  ylabel=tr("plot.share_of_total"),
+                                  title=tr("plot.tier_profile_title_counts", tier=top["tier"],
+                                           customers=f"{top['customer_share']:.0%}",
+                                           purchases=f"{top['purchases_share']:.0%}"))
     return plots.tier_profile(_ordered(res.profiles.summary, res, "tier"))
 
 
 def tier_profile_table(res):
     tr, cur = _tr(res), res.info.currency
+    if counts_only(res):
+        prof = briefing.purchase_profile(res)
+        return _show(table(prof, percent=["customer_share", "purchases_share", "p_alive_mean"],
+                           columns={"tier": tr("col.tier"), "customers": tr("col.customers"),
+                                    "customer_share": tr("col.customer_share"),
+                                    "purchases_total": tr("col.expected_purchases_h",
+                                                          horizon=briefing.horizon(res, _lang(res))),
+                                    "purchases_share": tr("col.purchases_share"),
+                                    "p_alive_mean": tr("col.p_alive_mean"),
+                                    "expected_purchases_mean": tr("col.purchases_mean")}),
+                     _no_spend(res, "profiles"))
     return table(_ordered(res.profiles.summary, res, "tier"),
                  percent=["customer_share", "clv_share", "p_alive_mean"],
                  money=["revenue", "clv_total", "clv_mean"],
@@ -593,7 +700,10 @@ def segment_table(res):
     defs = res.segments.definitions
     columns = {"segment": tr("col.segment"), "r": tr("col.r"), "f": tr("col.f"), "m": tr("col.m"),
                "customers": tr("col.customers"), "share": tr("col.share")}
-    return table(defs, percent="share", columns={k: v for k, v in columns.items() if k in defs})
+    if counts_only(res):  # no amounts: M is neutral, the segments use R and F only
+        columns.pop("m")
+    return table(defs, percent="share", columns={k: v for k, v in columns.items() if k in defs},
+                 caption=tr("cap.segments_counts") if counts_only(res) else None)
 
 
 def migration_table(res):
@@ -626,13 +736,16 @@ def watchlist_criteria(res):
 def watchlist_table(res, n: int = 20):
     tr = _tr(res)
     wl = _stage_names(res, res.warning.watchlist) if "stage" in res.warning.watchlist else res.warning.watchlist
-    return table(wl, max_rows=n, money=["clv", "clv_at_risk"], percent="p_alive",
-                 caption=tr("cap.watchlist"),
+    horizon = briefing.horizon(res, _lang(res))
+    return table(wl, max_rows=n, money=[c for c in ("clv", "clv_at_risk") if c in wl],
+                 percent="p_alive", digits=2, caption=tr(_key(res, "cap.watchlist")),
                  columns={k: v for k, v in {
                      "rank": tr("col.rank"), "customer_id": tr("col.customer"),
                      "tier": tr("col.tier"), "stage": tr("col.stage"), "p_alive": tr("col.p_alive"),
                      "clv": tr("col.clv_cur", currency=res.info.currency),
-                     "clv_at_risk": tr("col.clv_at_risk"), "reason": tr("col.reason"),
+                     "clv_at_risk": tr("col.clv_at_risk"),
+                     "expected_purchases": tr("col.expected_purchases_h", horizon=horizon),
+                     "purchases_at_risk": tr("col.purchases_at_risk"), "reason": tr("col.reason"),
                      "action": tr("col.action_plain")}.items() if k in wl.columns})
 
 
@@ -836,10 +949,12 @@ def trends_plot(res):
         return _SAID
     tr = _tr(res)
     trend = briefing.group_trends(res)
-    frame = trend.pivot(index="month", columns="group", values="spend").rename(
+    counts = counts_only(res)  # no amounts: the share of each group buying, not spend
+    frame = trend.pivot(index="month", columns="group", values="buying" if counts else "spend").rename(
         columns={"treated": tr("case.treated_short"), "comparison": tr("case.comparison_short")})
-    ax = plots.lines(frame, title=tr("plot.trends_title"), xlabel=tr("plot.month"),
-                     ylabel=tr("plot.spend_per_customer", currency=res.info.currency))
+    ax = plots.lines(frame, title=tr(_key(res, "plot.trends_title")), xlabel=tr("plot.month"),
+                     ylabel=tr("plot.buying_share") if counts else
+                     tr("plot.spend_per_customer", currency=res.info.currency))
     ax.axvline(res.impact.windows["start"], color=plots.PALETTE[3], linestyle=":", linewidth=1.5,
                label=tr("plot.programme_start"))
     ax.legend(frameon=False)

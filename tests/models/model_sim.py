@@ -110,3 +110,20 @@ def simulate_ggomnbd(n, r, alpha, b, s, beta, *, seed, T_range=(30.0, 60.0), hor
                          index=pd.Index([f"C{i:06d}" for i in range(n)], name="customer_id"))
     frame.attrs["time_unit"] = "W"
     return frame
+
+
+def simulate_paretonbd(n, r, alpha, s, beta, *, seed, T_range=(30.0, 60.0)):
+    """(frequency, recency, T) from the Pareto/NBD story: Poisson purchases at a gamma rate until
+    an exponential lifetime with a gamma dropout rate ends them (the b -> 0 limit of the
+    GGompertz/NBD)."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    mu = rng.gamma(s, 1.0 / beta, n)
+    T = rng.uniform(*T_range, n)
+    active = np.minimum(rng.exponential(1.0 / mu), T)
+    x = rng.poisson(lam * active)
+    t_x = np.where(x > 0, active * rng.random(n) ** (1.0 / np.maximum(x, 1)), 0.0)
+    frame = pd.DataFrame({"frequency": x.astype(np.int64), "recency": t_x, "T": T},
+                         index=pd.Index([f"C{i:06d}" for i in range(n)], name="customer_id"))
+    frame.attrs["time_unit"] = "W"
+    return frame

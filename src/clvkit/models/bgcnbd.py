@@ -49,6 +49,10 @@ from clvkit.models.bgnbd import BetaGeo, _arrays
 PARAM_NAMES = ("k", "r", "alpha", "a", "b")
 #: the regularities tried when ``k`` is not given (BTYDplus searches 1..12)
 K_MAX = 12
+#: the k search stops at the first k whose log-likelihood is this far below the best so far
+#: (a likelihood-ratio statistic of 20: the likelihood in k has clearly turned; BTYDplus waits
+#: for two falls in a row, which the search still does for smaller falls)
+K_STOP_DROP = 10.0
 #: relative size of the rest of a row's series of future purchases at which it is cut
 _TAIL = 1e-16
 
@@ -296,7 +300,9 @@ class BetaGeoCNBD(BetaGeo):
     k : int, optional
         Regularity (Erlang-k inter-purchase times). ``None`` (default) searches k = 1, 2, ...
         up to ``k_max`` and keeps the k of the highest log-likelihood, stopping when it has
-        fallen twice in a row (BTYDplus' search). The summary then needs ``litt``.
+        fallen twice in a row (BTYDplus' search) or once by more than ``K_STOP_DROP`` below
+        the best (the likelihood has clearly turned). k = 1 starts from the BG/NBD (MBG/NBD)
+        estimate, each next k from the previous one. The summary then needs ``litt``.
     k_max : int
         Largest k tried by the search.
     penalizer, ci_level : float
@@ -366,6 +372,7 @@ class BetaGeoCNBD(BetaGeo):
         ks = [int(self.k)] if self.k is not None else list(range(1, int(self.k_max) + 1))
         total_litt = litt_total(data, ks != [1], name)
         lls, best = {}, None
+        self._warm = self._nbd_start(data, time_unit) if ks[0] == 1 else None
         for k in ks:
             self._k_try = k
             with warnings.catch_warnings(record=True) as caught:
@@ -382,13 +389,17 @@ class BetaGeoCNBD(BetaGeo):
             lls[k] = self.log_likelihood_ + (k - 1) * total_litt
             if best is None or lls[k] > best[0]:
                 best = (lls[k], dict(self.__dict__), caught)
+            # the next k starts from this estimate at the same mean inter-purchase time
+            self._warm = self.optimizer_result_.x + np.log([(k + 1) / k, 1.0, k / (k + 1),
+                                                            1.0, 1.0])
             last = list(lls.values())[-3:]
-            if len(last) == 3 and last[2] < last[1] < last[0]:
+            if lls[k] < best[0] - K_STOP_DROP or (len(last) == 3
+                                                  and last[2] < last[1] < last[0]):
                 break
         _, state, caught = best
         self.__dict__.clear()
         self.__dict__.update(state)
-        del self._k_try
+        del self._k_try, self._warm
         self.log_likelihood_ = float(best[0])
         self.k_log_likelihoods_ = pd.Series(lls, name="log_likelihood", dtype=float)
         self.k_log_likelihoods_.index.name = "k"
@@ -396,10 +407,37 @@ class BetaGeoCNBD(BetaGeo):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return self
 
+    def _nbd_start(self, data, time_unit):
+        """Log-parameters (scaled time) of the k = 1 model, which is the BG/NBD (MBG/NBD),
+        fitted by its fast Newton steps: the k = 1 fit starts there and converges in a few
+        iterations. ``None`` when that fit fails (the fixed start points are used)."""
+        from clvkit.models.bgnbd import BetaGeo
+        from clvkit.models.mbgnbd import ModifiedBetaGeo
+
+        nbd = (ModifiedBetaGeo if self._modified else BetaGeo)(penalizer=self.penalizer)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                nbd.fit(data.drop(columns=[c for c in ("litt",) if c in data.columns]),
+                        time_unit=time_unit)
+        except (ModelError, ConvergenceError):
+            return None
+        if nbd.boundary_ is not None or not np.all(np.isfinite(nbd.params_)):
+            return None
+        scale = float(nbd._stats[:, 2].max())
+        p = nbd._params()
+        return np.log([1.0, p[0], p[1] / scale, p[2], p[3]])
+
     def _start_points(self, stats, weights):
         k = self._k_try
-        return [np.array([k, p[0], p[1] / k, p[2], p[3]]) for p in (
+        fixed = [np.array([k, p[0], p[1] / k, p[2], p[3]]) for p in (
             [1.0, 1.0, 1.0, 1.0], [0.5, 0.2, 0.5, 2.0], [2.0, 5.0, 2.0, 5.0], [0.1, 0.05, 0.1, 0.1])]
+        warm = getattr(self, "_warm", None)
+        if warm is None:
+            return fixed
+        start = np.exp(warm)
+        start[0] = k
+        return [start] + fixed
 
     # k is held at its value while (r, alpha, a, b) are optimised: its gradient is 0 (also with
     # a penalizer), and the Hessian treats it as known.

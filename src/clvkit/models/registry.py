@@ -72,9 +72,14 @@ class ModelSpec:
         columns are missing is left out of the automatic comparison.
     compared : bool
         Whether ``model.transaction: best`` compares it unless ``model.candidates`` says
-        otherwise: the three NBD-type anchors are; the slower or data-hungrier relatives
-        (CNBD-k needs ``litt``, Gamma-Gompertz a numerical integral per row) are compared
-        when the params list them.
+        otherwise (every purchase model is: the CNBD-k models when the summary has ``litt``,
+        which the pipeline then computes).
+    costly : bool
+        Whether its fit costs far more than the BG/NBD's (the CNBD-k models fit once per
+        regularity k; GGompertz/NBD integrates numerically per row): in the pipeline's
+        comparison it is fitted on a seeded random sample of
+        ``clvkit.pipeline.COMPARE_SAMPLE`` customers when the calibration period has more
+        (its log-likelihood and holdout error are still taken on all of them).
     """
 
     key: str
@@ -84,6 +89,7 @@ class ModelSpec:
     predictions: tuple[str, ...]
     needs: tuple[str, ...] = ()
     compared: bool = True
+    costly: bool = False
 
 
 _PURCHASE = ("probability_alive", "expected_purchases", "expected_purchases_path",
@@ -95,11 +101,11 @@ MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("paretonbd", ParetoNBD, "Pareto/NBD", "purchase", _PURCHASE),
     ModelSpec("mbgnbd", ModifiedBetaGeo, "MBG/NBD", "purchase", _PURCHASE),
     ModelSpec("bgcnbd", BetaGeoCNBD, "BG/CNBD-k", "purchase", _PURCHASE, needs=("litt",),
-              compared=False),
+              costly=True),
     ModelSpec("mbgcnbd", ModifiedBetaGeoCNBD, "MBG/CNBD-k", "purchase", _PURCHASE,
-              needs=("litt",), compared=False),
+              needs=("litt",), costly=True),
     ModelSpec("ggomnbd", GammaGompertzNBD, "GGompertz/NBD", "purchase", _PURCHASE,
-              compared=False),
+              costly=True),
     ModelSpec("bgbb", BetaGeoBetaBinom, "BG/BB", "discrete",
               ("probability_alive", "expected_purchases", "expected_purchases_new_customer")),
     ModelSpec("sbg", ShiftedBetaGeo, "sBG", "contract", ("survival", "retention_rate")),
