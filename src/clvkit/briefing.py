@@ -85,6 +85,12 @@ def time_unit(res, language: str = "en", *, singular: bool = False) -> str:
     return i18n.t(key, language=language)
 
 
+def _lake(res):
+    """The exact aggregates of a lake-scale result (``clvkit.result.LakeAggregates``), whose
+    per-customer frames are a sample; None for a single-machine result."""
+    return getattr(res, "lake", None)
+
+
 def _buyer_tiers(res) -> pd.Series:
     return res.tiers.tier.reindex(res.scored.index).astype("string")
 
@@ -180,17 +186,24 @@ def kpis(res, previous: dict | None = None, *, language: str = "en",
     tr = i18n.translator(language)
     prev = previous or {}
     out = []
+    lake = _lake(res)
     p = res.scored["p_alive"].to_numpy(dtype=float)
-    active = float(p.sum())
-    half = Z95 * math.sqrt(float((p * (1 - p)).sum()))
+    active, var, buyers = float(p.sum()), float((p * (1 - p)).sum()), len(p)
+    if lake is not None:  # every buyer, summed in Spark
+        active, var, buyers = (lake.totals["p_alive"], lake.totals["p_alive_variance"],
+                               lake.totals["buyers"])
+    half = Z95 * math.sqrt(var)
     out.append(Kpi("active_customers", tr("kpi.active_customers"), active, "count",
                    max(active - half, 0.0), active + half, prev.get("active_customers"),
-                   note=tr("kpi.active_note", buyers=i18n.number(len(p)))))
+                   note=tr("kpi.active_note", buyers=i18n.number(buyers))))
     if counts_only(res):
         out += _purchase_kpis(res, prev, language)
     if "clv" in res.scored and res.spend_model is not None:
         d = value_draws(res) if draws is None else draws
         total = float(res.scored["clv"].sum())
+        if lake is not None and d is not None:  # the sample's draws, scaled to every buyer
+            d = d * (lake.totals["clv"] / total if total else math.nan)
+        total = lake.totals["clv"] if lake is not None else total
         lo, hi = _q(d["total"]) if d is not None else (None, None)
         out.append(Kpi("value_12m", tr("kpi.value", horizon=horizon(res, language)), total, "money",
                        lo, hi, prev.get("value_12m")))
@@ -198,13 +211,19 @@ def kpis(res, previous: dict | None = None, *, language: str = "en",
         if order:
             top = order[0]
             share = float(res.scored["clv"][_buyer_tiers(res) == top].sum() / total) if total else math.nan
+            buyers_share = float((_buyer_tiers(res) == top).mean())
+            if lake is not None:
+                row = lake.by_tier.set_index("tier").loc[top]
+                share = float(row["clv_total"] / total) if total else math.nan
+                buyers_share = float(row["customers"] / lake.totals["buyers"])
             lo, hi = (_q(d[top] / d["total"]) if d is not None and top in d else (None, None))
             out.append(Kpi("top_share", tr("kpi.top_share", tier=top), share, "share", lo, hi,
                            prev.get("top_share"),
                            note=tr("kpi.top_share_note", tier=top,
-                                   share=i18n.percent(float((_buyer_tiers(res) == top).mean())))))
+                                   share=i18n.percent(buyers_share))))
         if "clv_at_risk" in res.scored:
-            risk = float(res.scored["clv_at_risk"].sum())
+            risk = float(res.scored["clv_at_risk"].sum() if lake is None
+                         else lake.totals["clv_at_risk"])
             out.append(Kpi("value_at_risk", tr("kpi.value_at_risk"), risk, "money", None, None,
                            prev.get("value_at_risk"),
                            note=tr("kpi.value_at_risk_note",
@@ -335,21 +354,29 @@ def what_changed(res, *, language: str = "en") -> list[str]:
                           start=_month(early.index[0], language), end=_month(late.index[-1], language),
                           change=i18n.percent(rel, signed=True)))
     first = res.transactions.groupby("customer_id")["date"].min()
+    lake = _lake(res)
     if len(first):
         last_new = first.max()
         recent = int((first > end - pd.DateOffset(months=6)).sum())
         before = int(((first > end - pd.DateOffset(months=12))
                       & (first <= end - pd.DateOffset(months=6))).sum())
+        n_first = len(first)
+        if lake is not None:  # first purchases of every customer, counted in Spark
+            a = lake.acquisition
+            last_new, recent, before, n_first = (a["last_new"], a["recent"], a["before"],
+                                                 a["customers"])
         if last_new < end - pd.DateOffset(months=3):
             out.append(tr("changed.no_acquisition", month=_month(last_new, language),
-                          n=i18n.number(len(first))))
+                          n=i18n.number(n_first)))
         else:
             out.append(tr("changed.acquisition", recent=i18n.number(recent),
                           before=i18n.number(before)))
     p = res.scored["p_alive"]
     threshold = res.config.retention.p_alive_threshold
-    lost = int((p < threshold).sum())
-    out.append(tr("changed.churn", n=i18n.number(lost), share=i18n.percent(lost / max(len(p), 1)),
+    lost, buyers = int((p < threshold).sum()), len(p)
+    if lake is not None:
+        lost, buyers = lake.totals["lost"], lake.totals["buyers"]
+    out.append(tr("changed.churn", n=i18n.number(lost), share=i18n.percent(lost / max(buyers, 1)),
                   threshold=i18n.percent(threshold)))
     mig = res.migration
     if mig is not None:
@@ -373,6 +400,16 @@ def decisions(res, *, language: str = "en") -> pd.DataFrame:
                        res.playbook.table.query("applies_to == 'tier'")["action"]))
     cost = getattr(res.config.impact, "cost_per_customer", None)
     rows = []
+    if _lake(res) is not None:  # every customer, by tier, summed in Spark
+        exact = _lake(res).by_tier.set_index("tier")
+        for t in [t for t in tier_order(res) if t in exact.index]:
+            n = int(exact.loc[t, "customers"])
+            rows.append({"tier": t, "customers": n, "value": float(exact.loc[t, "clv_total"]),
+                         "at_risk": float(exact.loc[t, "clv_at_risk"]),
+                         "action": actions.get(t, i18n.t("decision.no_action", language=language)),
+                         "cost": float(cost) * n if cost is not None else math.nan})
+        return pd.DataFrame(rows, columns=["tier", "customers", "value", "at_risk", "action",
+                                           "cost"])
     for t in tier_order(res):
         mask = (tier == t).to_numpy()
         n = int(mask.sum())
@@ -404,11 +441,12 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
         led, cov = res.ledger, res.coverage
         out = [tr("kp.dq.rows", rows_in=n(led.rows_in), kept=n(led.rows_out),
                   dropped=n(led.rows_dropped), share=i18n.percent(led.rows_dropped / max(led.rows_in, 1), digits=1)),
-               tr("kp.dq.span", first=f"{res.transactions['date'].min():%Y-%m-%d}",
-                  last=f"{res.transactions['date'].max():%Y-%m-%d}",
-                  customers=n(res.transactions['customer_id'].nunique()),
-                  lines=n(len(res.transactions)))]
+               tr("kp.dq.span", first=f"{cov['first purchase']:%Y-%m-%d}",
+                  last=f"{cov['last purchase']:%Y-%m-%d}",
+                  customers=n(cov["customers who bought"]), lines=n(cov["purchase lines"]))]
         one = float((res.summary["frequency"] == 0).mean())
+        if _lake(res) is not None:
+            one = _lake(res).totals["one_time"] / max(_lake(res).totals["buyers"], 1)
         out.append(tr("kp.dq.one_time", share=i18n.percent(one)))
         out += what_changed(res, language=language)[:1]
         return out
@@ -427,12 +465,16 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
         return out
     if report == "customer_value":
         s = res.scored
-        out = [tr("kp.value.total", horizon=horizon(res, language), total=i18n.compact(s["clv"].sum(), language=language),
-                  currency=c, buyers=n(len(s))),
-               tr("kp.value.model", model=res.model_choice.name)]
         top10 = s["clv"].sort_values(ascending=False)
         k = max(int(len(top10) * 0.1), 1)
-        out.append(tr("kp.value.concentration", share=i18n.percent(top10.iloc[:k].sum() / max(top10.sum(), 1e-12))))
+        total, buyers, top = float(s["clv"].sum()), len(s), float(top10.iloc[:k].sum())
+        if _lake(res) is not None:
+            t = _lake(res).totals
+            total, buyers, top = t["clv"], t["buyers"], t["top10_clv"]
+        out = [tr("kp.value.total", horizon=horizon(res, language), total=i18n.compact(total, language=language),
+                  currency=c, buyers=n(buyers)),
+               tr("kp.value.model", model=res.model_choice.name)]
+        out.append(tr("kp.value.concentration", share=i18n.percent(top / max(total, 1e-12))))
         if res.calibration is not None:
             e = res.calibration.errors
             out.append(tr("kp.value.holdout", predicted=n(e["predicted_total"]), actual=n(e["actual_total"])))
@@ -447,6 +489,9 @@ def key_points(res, report: str, *, language: str = "en") -> list[str]:
                           tier=top["tier"], customers=n(top["customers"]),
                           share=i18n.percent(top["value"] / total if total else math.nan)))
         stage = res.stages.stage.value_counts()
+        if _lake(res) is not None:  # exact counts (the per-customer stages are a sample)
+            stage = res.stages.definitions.set_index("stage")["customers"].sort_values(
+                ascending=False, kind="mergesort")
         if len(stage):
             big = stage.idxmax()
             out.append(tr("kp.tiers.stage", stage=tr(f"stage.{big}"), n=n(stage.max()),

@@ -521,6 +521,8 @@ class SparkConfig:
     conf: dict[str, str | int | float | bool] = _f({})
     quantile_error: float = _f(0.001, gt=0.0, le=0.1)  # narrows exact tier cuts (clvkit.spark)
     max_spend_rows: int = _f(2_000_000, gt=0)         # Gamma-Gamma rows brought to the driver
+    report_sample: int = _f(100_000, gt=0)            # customers a lake-scale report samples
+    sample_seed: int = _f(0, ge=0)                    # which ones (clvkit.spark_report)
 
 
 # ---------------------------------------------------------------------------------- root

@@ -214,10 +214,12 @@ def ledger(table, *, ax=None, title=None):
     return ax
 
 
-def histogram(values, *, ax=None, title=None, xlabel, bins=40, log=False):
-    """The distribution of one per-customer quantity (e.g. ``summary["frequency"]``)."""
+def histogram(values, *, ax=None, title=None, xlabel, bins=40, log=False, weights=None):
+    """The distribution of one per-customer quantity (e.g. ``summary["frequency"]``); with
+    ``weights``, ``values`` are bin left edges and ``weights`` their counts (bins counted
+    elsewhere, e.g. in Spark)."""
     ax = _axes(ax)
-    ax.hist(values, bins=bins, color=PALETTE[0], edgecolor="white", log=log)
+    ax.hist(values, bins=bins, color=PALETTE[0], edgecolor="white", log=log, weights=weights)
     _label(ax, title=title or _t("plot.distribution", what=xlabel), xlabel=xlabel,
            ylabel=_t("plot.customers_log" if log else "plot.customers"))
     return ax

@@ -357,6 +357,9 @@ def score_step(config, folder: Path, run_date: str, previous_dir: Path | None = 
     ``clvkit.pipeline.run`` computes everything every notebook shows; the result is stored in
     ``folder/result`` (``ScenarioResult.save``), which the notebooks read with one call, and the
     export is the same table ``clvkit score`` writes (``clvkit.export.write_assignments``).
+    With ``summary.engine: spark`` the result is computed at lake scale
+    (``clvkit.spark_report.lake_run``): exact aggregates, a stated sample of customers, and
+    ``tiers.parquet/`` of every customer written by Spark (no ``tiers.csv``).
     Returns the data fingerprint, the export files and the data's observation end (the
     index's "data through" line). Without ``previous_run`` in the params,
     the previous good run's ``tiers.csv`` (``previous_dir``) feeds tier migration and the
@@ -365,14 +368,29 @@ def score_step(config, folder: Path, run_date: str, previous_dir: Path | None = 
     from clvkit import export, pipeline
 
     previous = None
-    if config.previous_run is None and previous_dir is not None:
-        found = [previous_dir / n for n in ("tiers.parquet", "tiers.csv")
-                 if (previous_dir / n).is_file()]
-        previous = export.read_assignments(found[0]) if found else None
-    result = pipeline.run(config, run_date=run_date, previous=previous)
+    if config.summary.engine == "spark":  # lake scale: aggregates in Spark, rows stay there
+        import dataclasses
+
+        from clvkit import spark_report
+
+        found = [] if config.previous_run is not None or previous_dir is None else [
+            previous_dir / n for n in ("tiers.parquet", "tiers.csv")
+            if (previous_dir / n).exists()]
+        if found:  # Spark reads the previous run's export itself (a folder of part files)
+            config = dataclasses.replace(config, previous_run=found[0])
+        result = spark_report.lake_run(config, folder, run_date=run_date)
+        written = {"parquet": Path(result.lake.tiers_path)}   # every customer, written by Spark
+    else:
+        if config.previous_run is None and previous_dir is not None:
+            found = [previous_dir / n for n in ("tiers.parquet", "tiers.csv")
+                     if (previous_dir / n).is_file()]
+            previous = export.read_assignments(found[0]) if found else None
+        result = pipeline.run(config, run_date=run_date, previous=previous)
     shutil.rmtree(folder / RESULT_DIR, ignore_errors=True)  # a rerun of ``only`` copied the old one
     result.save(folder / RESULT_DIR)
-    written = export.write_assignments(result.assignments, folder, csv_bom=config.export.csv_bom)
+    if result.lake is None:
+        written = export.write_assignments(result.assignments, folder,
+                                           csv_bom=config.export.csv_bom)
     return result.info.fingerprint, tuple(written.values()), result.info.observation_end
 
 
@@ -491,6 +509,13 @@ def render_index(folder: Path, meta: dict, *, cfg=None, previous_dir: Path | Non
              tr("appendix.params"): Path(meta["params_path"]).name}
     if meta.get("previous_run"):
         facts[tr("appendix.previous")] = meta["previous_run"]
+    if res is not None and res.lake is not None:  # lake scale: what is exact, what sampled
+        lake = res.lake
+        facts[tr("appendix.exact")] = "; ".join(lake.exact)
+        facts[tr("appendix.sampled")] = (
+            f"{'; '.join(lake.sampled)} ({lake.sample_customers:,} of "
+            f"{lake.customers + lake.prospects:,} customers, seed {lake.sample_seed}, "
+            f"target {lake.sample_target:,})")
     config_text = pages.effective_config(cfg) if cfg is not None else meta.get("params_text", "")
     appendix_nav = pages.nav_resources(entries, "appendix.html", brand=title,
                                        run_date=meta["run_date"], language=language)

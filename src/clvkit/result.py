@@ -35,7 +35,8 @@ import pandas as pd
 
 from clvkit.errors import ClvkitError
 
-__all__ = ["Calibration", "FrequencyRecency", "ModelChoice", "RunInfo", "ScenarioResult",
+__all__ = ["Calibration", "FrequencyRecency", "LakeAggregates", "ModelChoice", "RunInfo",
+           "ScenarioResult",
            "StoredResultError", "FORMAT"]
 
 #: ``result.json``'s format name and version; a different version is recomputed, not read.
@@ -165,6 +166,78 @@ class FrequencyRecency:
     pattern: dict | None = None
 
 
+@dataclass(frozen=True)
+class LakeAggregates:
+    """What a report at lake scale computed over every customer in Spark, and its sample.
+
+    Set on a result by ``clvkit.spark_report.lake_run`` (``summary.engine: spark``); None for
+    the single-machine engines. There, the result's per-customer frames (``transactions``,
+    ``summary``, ``scored``, ``assignments`` and the per-customer series of ``tiers``,
+    ``stages``, ...) hold only the sample's customers, while the tables the report shows by
+    tier, stage, segment, action, migration, cohort and month are exact (``exact`` and
+    ``sampled`` list which is which; README "Scale out with Spark" too).
+
+    Attributes
+    ----------
+    engine, master : str
+        ``spark`` and the Spark master used.
+    customers, prospects, transactions : int
+        Buyers scored, prospects, transaction rows -- all of them.
+    sample_customers : int
+        Customers in the sample (buyers and prospects).
+    sample_fraction, sample_seed, sample_target : float, int, int
+        The sample: customers whose id hashed with the seed falls below the fraction
+        (``spark.report_sample`` / buyers, at most 1); the target size.
+    tiers_path : str
+        Where Spark wrote the full assignment table.
+    totals : dict
+        Sums over every buyer: ``buyers``, ``p_alive`` (expected active customers),
+        ``p_alive_variance`` (sum of p(1 - p)), ``clv``, ``clv_at_risk``, ``revenue``, ``lost``
+        (P(alive) below ``retention.p_alive_threshold``), ``one_time`` (frequency 0),
+        ``top10_clv`` (CLV of the top 10 % of buyers).
+    by_tier : DataFrame
+        Per tier: ``customers, revenue, clv_total, clv_mean, clv_at_risk, p_alive_mean,
+        expected_purchases_mean, score_min, score_max``.
+    distributions : DataFrame
+        ``describe()`` of the per-customer columns (index) over every buyer; quartiles from
+        Spark's ``approxQuantile`` (relative rank error ``spark.quantile_error``).
+    histograms : dict
+        Column -> DataFrame ``left, right, customers`` (equal bins, minimum to maximum).
+    actions : Series
+        Customers per playbook action.
+    top : DataFrame
+        The ten buyers with the highest CLV.
+    acquisition : dict
+        First purchases: ``last_new`` (the latest), ``customers``, ``recent`` (last 6 months),
+        ``before`` (the 6 months before those).
+    exact, sampled : tuple of str
+        What is computed over every customer, and what on the sample.
+    fit : dict
+        What crossed to the driver for the model fits (``clvkit.spark.compressed_statistics``).
+    """
+
+    engine: str
+    master: str
+    customers: int
+    prospects: int
+    transactions: int
+    sample_customers: int
+    sample_fraction: float
+    sample_seed: int
+    sample_target: int
+    tiers_path: str
+    totals: dict
+    by_tier: pd.DataFrame
+    distributions: pd.DataFrame
+    histograms: dict
+    actions: pd.Series
+    top: pd.DataFrame
+    acquisition: dict
+    exact: tuple
+    sampled: tuple
+    fit: dict
+
+
 @dataclass
 class ScenarioResult:
     """Everything one scenario's reports show, computed once by :func:`clvkit.pipeline.run`.
@@ -214,6 +287,9 @@ class ScenarioResult:
         Churn by tier under the labelled definitions (``retention.churn_by_tier``).
     time_to_next : clvkit.retention.SurvivalResult
     impact : clvkit.impact.ImpactResult or None
+    lake : LakeAggregates or None
+        With the Spark engine's report: the exact aggregates, and the sample that the
+        per-customer frames hold.
     truth : object or None
         The simulation's truth (in memory only: not stored).
     effects : DataFrame or None
@@ -255,6 +331,8 @@ class ScenarioResult:
     churn: pd.DataFrame
     time_to_next: Any
     impact: Any
+    #: :class:`LakeAggregates` of a report at lake scale (Spark); None on one machine
+    lake: Any = None
     truth: Any = field(default=None, metadata={"store": False})
     effects: pd.DataFrame | None = None
 

@@ -96,9 +96,19 @@ def cohort_matrix(transactions: pd.DataFrame, period: str = "M", *,
     cells = pd.DataFrame({"cohort": first, "since": since,
                           "customer_id": transactions["customer_id"]}).drop_duplicates()
     active = cells.groupby(["cohort", "since"]).size().unstack("since", fill_value=0)
-    size = active[0]
     end_day = pd.Timestamp(observation_end if observation_end is not None
                            else transactions["date"].max()).normalize()
+    return cohort_from_counts(active, period, end_day)
+
+
+def cohort_from_counts(active: pd.DataFrame, period: str, end_day) -> CohortMatrix:
+    """The :class:`CohortMatrix` of :func:`cohort_matrix` from its counts: ``active`` holds the
+    customers of each cohort (index: period ordinal of the first purchase) who bought in each
+    period since (columns: 0, 1, ...); ``end_day`` is the last observed day. (The Spark engine
+    counts the cells where the transactions live and builds the matrix here.)"""
+    active = active.sort_index().sort_index(axis=1)
+    size = active[0]
+    end_day = pd.Timestamp(end_day).normalize()
     end = end_day.to_period(period).ordinal
     end_is_partial = end_day < end_day.to_period(period).end_time.normalize()
     cols = np.arange(end - active.index.min() + 1)

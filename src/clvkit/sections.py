@@ -116,6 +116,30 @@ def _ordered(frame: pd.DataFrame, res, column: str = "group") -> pd.DataFrame:
         columns="_rank").reset_index(drop=True)
 
 
+def _lake(res):
+    """A lake-scale result's exact aggregates (``clvkit.result.LakeAggregates``), or None: read
+    them where the per-customer frames hold only the sample."""
+    return getattr(res, "lake", None)
+
+
+def _describe(res, frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """``describe()`` of per-customer columns: over every customer (lake) or of ``frame``."""
+    if _lake(res) is not None:
+        return _lake(res).distributions.loc[list(columns)]
+    return frame[list(columns)].describe().T
+
+
+def _histogram(res, series: pd.Series, **kw):
+    """A histogram of a per-customer column: every customer's bins counted in Spark (lake),
+    else drawn from the column."""
+    hist = None if _lake(res) is None else _lake(res).histograms.get(series.name)
+    if hist is None:
+        return plots.histogram(series, **kw)
+    edges = np.append(hist["left"].to_numpy(), hist["right"].to_numpy()[-1:])
+    kw["bins"] = edges
+    return plots.histogram(hist["left"].to_numpy(), weights=hist["customers"].to_numpy(), **kw)
+
+
 def _finite(frame: pd.DataFrame) -> pd.DataFrame:
     """Infinite values (an interval without an upper end) shown as missing, never as ``inf``."""
     num = frame.select_dtypes("number").columns
@@ -136,6 +160,8 @@ def header(res, report: str):
         points = briefing.verdict(res, language=_lang(res)) + points
         box = pages.keypoints(points[:5], language=_lang(res))
     text = f"# {title}\n\n<p class=\"meta\">{_md_escape(meta)}</p>\n\n{box}"
+    if _lake(res) is not None:  # which numbers are exact and which come from the sample
+        text += "\n\n" + str(pages.caveat(lake_note(res), language=_lang(res)))
     if report == "case_study" and res.impact is None:
         text += "\n\n" + pages.omitted(tr("omit.case"))
     return Markdown(text)
@@ -145,6 +171,16 @@ def _md_escape(text: str) -> str:
     import html
 
     return html.escape(str(text))
+
+
+def lake_note(res) -> str:
+    """At lake scale: what is computed over every customer and what on the sample (its size
+    and seed); empty for a single-machine result."""
+    lake = _lake(res)
+    if lake is None:
+        return ""
+    return _tr(res)("lake.note", customers=i18n.number(lake.customers + lake.prospects),
+                    sample=i18n.number(lake.sample_customers), seed=lake.sample_seed)
 
 
 def heading(res, section: str, *, level: int = 2):
@@ -242,10 +278,10 @@ def distributions_table(res):
     unit = briefing.time_unit(res, _lang(res))
     if counts_only(res):
         names.pop("monetary_value")
-        stats = res.summary[list(names)].describe().T.rename(index=names)
+        stats = _describe(res, res.summary, names).rename(index=names)
         return _show(table(stats, columns=_quartile_columns(tr), caption=tr("cap.units_counts", unit=unit)),
                      _no_spend(res, "distributions"))
-    stats = res.summary[list(names)].describe().T.rename(index=names)
+    stats = _describe(res, res.summary, names).rename(index=names)
     return table(stats, columns=_quartile_columns(tr),
                  caption=tr("cap.units", unit=unit, currency=res.info.currency))
 
@@ -257,13 +293,13 @@ def _quartile_columns(tr) -> dict:
 
 def frequency_histogram(res):
     tr = _tr(res)
-    return plots.histogram(res.summary["frequency"], xlabel=tr("plot.frequency_count"), log=True,
-                           title=tr("plot.frequency_title"))
+    return _histogram(res, res.summary["frequency"], xlabel=tr("plot.frequency_count"), log=True,
+                      title=tr("plot.frequency_title"))
 
 
 def age_histogram(res):
     tr = _tr(res)
-    return plots.histogram(res.summary["T"], xlabel=tr("plot.age", unit=briefing.time_unit(res, _lang(res))),
+    return _histogram(res, res.summary["T"], xlabel=tr("plot.age", unit=briefing.time_unit(res, _lang(res))),
                            title=tr("plot.age_title"))
 
 
@@ -278,6 +314,9 @@ def model_reason(res):
     facts = one_time_buyers_never_at_risk(res.scored)
     if facts is not None:  # BG/NBD-type: one-time buyers can never be at risk; say so
         n, share, mean_T = facts
+        if _lake(res) is not None:  # count and share over every buyer; mean age of the sample
+            t = _lake(res).totals
+            n, share = t["one_time"], t["one_time"] / max(t["buyers"], 1)
         text += "\n\n" + tr("value.one_time_note", model=mc.name, n=i18n.number(n),
                              share=f"{share:.0%}", age=f"{mean_T:.0f}", unit=briefing.time_unit(res, _lang(res)))
     return Markdown(text)
@@ -432,14 +471,16 @@ def value_summary(res):
     tr, s, i = _tr(res), res.scored, res.info
     if counts_only(res):
         return _counts_summary(res)
-    display(Markdown(tr("value.total_text", buyers=i18n.number(len(s)),
-                        total=i18n.number(s["clv"].sum()), currency=_md_escape(i.currency),
+    t = {"buyers": len(s), "clv": s["clv"].sum(), "clv_at_risk": s["clv_at_risk"].sum()}
+    t = t if _lake(res) is None else _lake(res).totals
+    display(Markdown(tr("value.total_text", buyers=i18n.number(t["buyers"]),
+                        total=i18n.number(t["clv"]), currency=_md_escape(i.currency),
                         horizon=briefing.horizon(res, _lang(res)), discount=i.discount,
-                        risk=i18n.number(s["clv_at_risk"].sum()))))
+                        risk=i18n.number(t["clv_at_risk"]))))
     names = {"p_alive": tr("col.p_alive"), "expected_purchases": tr("col.expected_purchases"),
              "expected_spend": tr("col.expected_spend"), "clv": tr("col.clv"),
              "clv_at_risk": tr("col.clv_at_risk")}
-    stats = s[list(names)].describe().T.rename(index=names)
+    stats = _describe(res, s, names).rename(index=names)
     return table(stats, columns=_quartile_columns(tr),
                  caption=tr("cap.value_units", horizon=briefing.horizon(res, _lang(res)), currency=i.currency))
 
@@ -462,7 +503,7 @@ def _counts_summary(res):
 
 def p_alive_histogram(res):
     tr = _tr(res)
-    return plots.histogram(res.scored["p_alive"], xlabel=tr("col.p_alive"), bins=30,
+    return _histogram(res, res.scored["p_alive"], xlabel=tr("col.p_alive"), bins=30,
                            title=tr("plot.p_alive_title"))
 
 
@@ -473,7 +514,7 @@ def clv_histogram(res):
         return plots.histogram(res.scored["expected_purchases"], log=True,
                                xlabel=tr("col.expected_purchases_h", horizon=briefing.horizon(res, _lang(res))),
                                title=tr("plot.purchases_title"))
-    return plots.histogram(res.scored["clv"], log=True,
+    return _histogram(res, res.scored["clv"], log=True,
                            xlabel=tr("plot.clv_axis", currency=i.currency, horizon=briefing.horizon(res, _lang(res))),
                            title=tr("plot.clv_title"))
 
@@ -512,7 +553,8 @@ def top_customers(res, n: int = 10):
             "T": tr("col.age_unit", unit=briefing.time_unit(res, _lang(res))),
             "p_alive": tr("col.p_alive"),
             "expected_purchases": tr("col.expected_purchases_h", horizon=briefing.horizon(res, _lang(res)))})
-    return table(res.scored.nlargest(n, "clv"), money=["expected_spend", "clv", "revenue"],
+    top = res.scored.nlargest(n, "clv") if _lake(res) is None else _lake(res).top.head(n)
+    return table(top, money=["expected_spend", "clv", "revenue"],
                  percent="p_alive", digits=1,
                  columns={"customer_id": tr("col.customer"), "frequency": tr("col.frequency"),
                           "recency": tr("col.recency_unit", unit=briefing.time_unit(res, _lang(res))),
@@ -722,7 +764,9 @@ def playbook_table(res):
 
 def action_counts(res):
     tr = _tr(res)
-    counts = res.playbook.action.value_counts().rename("customers")
+    counts = (res.playbook.action.value_counts() if _lake(res) is None
+              else _lake(res).actions.sort_values(ascending=False, kind="mergesort"))
+    counts = counts.rename("customers").rename_axis("action")
     return table(counts, caption=tr("cap.per_action"),
                  columns={"action": tr("col.action_plain"), "customers": tr("col.customers")})
 

@@ -45,7 +45,7 @@ from clvkit.rfm_spark import get_session, read_transactions
 from clvkit.value import score_customers
 
 __all__ = ["get_session", "read_transactions", "summary_frame", "compressed_statistics",
-           "fit_models", "score_frame", "score_scenario", "tier_cuts", "master_in_use", "watchlist",
+           "fit_models", "score_frame", "scored_frame", "score_scenario", "tier_cuts", "master_in_use", "watchlist",
            "migration", "SparkFit"]
 
 
@@ -328,18 +328,27 @@ _SCHEMA_NUMBERS = ", ".join(f"{c} bigint" for c in _SCORES) + ", " + ", ".join(
     f"{c} double" for c in ("clv", "p_alive", "expected_purchases", "clv_at_risk"))
 
 
-def score_frame(summary, fit: SparkFit, config, run_date):
-    """Score and tier every customer of a Spark summary: a Spark DataFrame with the export
-    columns of :data:`clvkit.export.ASSIGNMENT_COLUMNS`, in that order (``run_date`` a
-    timestamp without zone, as the pandas engine writes it)."""
+def scored_frame(summary, fit: SparkFit, config):
+    """Every customer of a Spark summary scored (cached): the summary columns, the value
+    columns of :func:`clvkit.value.score_customers` and ``_r_value`` (minus the days since the
+    last purchase, for the R score)."""
     from pyspark.sql import functions as F
 
-    _check_supported(config)
     id_type = summary.schema["customer_id"].dataType.simpleString()
     scored_schema = (f"customer_id {id_type}, frequency bigint, recency double, T double, "
                      f"monetary_value double, " + ", ".join(f"{c} double" for c in _SCORE_COLUMNS))
-    scored = (summary.mapInPandas(_scorer(fit, config), scored_schema)
-              .withColumn("_r_value", -(F.col("T") - F.col("recency"))).cache())
+    return (summary.mapInPandas(_scorer(fit, config), scored_schema)
+            .withColumn("_r_value", -(F.col("T") - F.col("recency"))).cache())
+
+
+def score_frame(summary, fit: SparkFit, config, run_date, *, scored=None):
+    """Score and tier every customer of a Spark summary: a Spark DataFrame with the export
+    columns of :data:`clvkit.export.ASSIGNMENT_COLUMNS`, in that order (``run_date`` a
+    timestamp without zone, as the pandas engine writes it). ``scored``: the
+    :func:`scored_frame` when already computed."""
+    _check_supported(config)
+    id_type = summary.schema["customer_id"].dataType.simpleString()
+    scored = scored_frame(summary, fit, config) if scored is None else scored
     eps, n = config.spark.quantile_error, scored.count()
     t = config.tiers
     cuts = _cuts(scored, t.score, t.method, t.rules, eps, key="tiers", n=n)
