@@ -2,7 +2,6 @@
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,24 +18,6 @@ from clvkit.rfm import calibration_holdout, rfm_summary
 
 pytestmark = pytest.mark.spark
 ROOT = Path(pipeline.__file__).parents[2]
-
-
-def _require_java():
-    if shutil.which("java") is None:
-        if os.environ.get("CLVKIT_REQUIRE_SPARK"):
-            pytest.fail("java is missing but CLVKIT_REQUIRE_SPARK is set (CI must run Spark tests)")
-        pytest.skip("no java on this machine (CI installs it and sets CLVKIT_REQUIRE_SPARK)")
-
-
-@pytest.fixture(scope="session")
-def spark():
-    _require_java()
-    pytest.importorskip("pyspark") if not os.environ.get("CLVKIT_REQUIRE_SPARK") else None
-    from clvkit.spark import get_session
-
-    session = get_session()
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +166,11 @@ def test_bad_parquet_path_and_missing_column_are_one_clear_error(spark, tmp_path
 
 
 @pytest.mark.slow
-def test_unreachable_master_is_one_clvkit_line_and_the_log_in_a_file(tmp_path):
+def test_unreachable_master_is_one_clvkit_line_and_the_log_in_a_file(java, tmp_path):
     import re
 
     import yaml
 
-    _require_java()
     params = yaml.safe_load((ROOT / "params" / "retail.yaml").read_text(encoding="utf-8"))
     params["summary"]["engine"] = "spark"
     params["spark"] = {"master": "spark://127.0.0.1:9"}  # Spark gives up after its retries
@@ -245,9 +225,8 @@ def _wait_for(check, what: str, timeout: float = 240.0):
 
 
 @pytest.fixture(scope="module")
-def standalone(tmp_path_factory):
+def standalone(java, tmp_path_factory):
     """A Spark standalone master and one worker on 127.0.0.1, from the pyspark installation."""
-    _require_java()
     import pyspark
 
     home = Path(pyspark.__file__).parent

@@ -4,8 +4,6 @@ The rule table (:data:`clvkit.clean.RULES`) is checked without Spark; the rest r
 Spark session for the module (marker ``spark``) on a messy file that hits every rule.
 """
 import dataclasses
-import os
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -50,28 +48,6 @@ def test_active_rules_follow_the_options():
 
 
 # ------------------------------------------------------------------------------- Spark
-def _require_java():
-    if shutil.which("java") is None:
-        if os.environ.get("CLVKIT_REQUIRE_SPARK"):
-            pytest.fail("java is missing but CLVKIT_REQUIRE_SPARK is set (CI must run Spark tests)")
-        pytest.skip("no java on this machine (CI installs it and sets CLVKIT_REQUIRE_SPARK)")
-
-
-@pytest.fixture(scope="module")
-def spark():
-    _require_java()
-    pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
-
-    from clvkit.rfm_spark import get_session
-
-    started = SparkSession.getActiveSession() is None
-    session = get_session()
-    yield session
-    if started:
-        session.stop()
-
-
 def _messy_rows(customers=1200, seed=7):
     """Simulated purchases (amounts in quarters, so sums are exact in any order) and rows that
     hit every rule, as text: ``customer_id, date, amount, channel``."""

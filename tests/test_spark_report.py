@@ -1,8 +1,6 @@
 """Reports at lake scale (``clvkit.spark_report``): the Spark engine's exact aggregates equal the
 pandas engine's report numbers on the same small data, and the sampled parts say so."""
 import dataclasses
-import os
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,17 +12,6 @@ from clvkit.result import ScenarioResult
 
 pytestmark = pytest.mark.spark
 RUN = "2025-01-01"
-
-
-@pytest.fixture(scope="module")
-def spark():
-    if shutil.which("java") is None:
-        if os.environ.get("CLVKIT_REQUIRE_SPARK"):
-            pytest.fail("java is missing but CLVKIT_REQUIRE_SPARK is set")
-        pytest.skip("no java on this machine (CI installs it and sets CLVKIT_REQUIRE_SPARK)")
-    from clvkit.spark import get_session
-
-    yield get_session()
 
 
 def _config(tmp_path):
